@@ -1,0 +1,14 @@
+//! The ummatics-sentiment Lambda function: a DistilBERT-style sequence classifier on tract,
+//! the wire protocol shared with every client, and the event handler.
+//!
+//! The CLI links this library, so `invoke --local`, `serve` and `eval` run exactly the code
+//! that is deployed.
+
+pub mod event;
+pub mod model;
+pub mod protocol;
+pub mod runtime;
+
+pub use event::handle;
+pub use model::{Classifier, ClassifierOptions, Prediction};
+pub use protocol::{Request, Response, SentimentResult};

@@ -1,0 +1,122 @@
+//! `bootstrap`: the Lambda entry point.
+//!
+//! Loads the model once at init (errors go to the Runtime API's init-error endpoint), then
+//! answers every event with [`ummatics_sentiment_function::handle`].
+//! `bootstrap --self-test [--model DIR]` loads the model and checks two fixed sentences.
+
+use std::sync::Arc;
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use ummatics_sentiment_function::{handle, runtime, Classifier, ClassifierOptions};
+
+const USAGE: &str = "usage: bootstrap                         run as a Lambda function (Runtime API)
+       bootstrap --self-test [--model DIR]  load the model and classify two fixed sentences
+       bootstrap --version";
+
+fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_ansi(false)
+        .without_time() // CloudWatch stamps every line
+        .with_target(false)
+        .init();
+}
+
+fn self_test(args: &[String]) -> i32 {
+    let dir = match args {
+        [] => runtime::model_dir(),
+        [flag, dir] if flag == "--model" => dir.into(),
+        _ => {
+            eprintln!("{USAGE}");
+            return 2;
+        }
+    };
+    let started = std::time::Instant::now();
+    let result = ClassifierOptions::from_env()
+        .and_then(|options| Classifier::load(&dir, &options))
+        .and_then(|classifier| runtime::self_test(&classifier));
+    match result {
+        Ok(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
+            println!("self-test passed: {} in {:.0?}", dir.display(), started.elapsed());
+            0
+        }
+        Err(e) => {
+            eprintln!("self-test failed: {e:#}");
+            1
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None => {}
+        Some("--self-test") => std::process::exit(self_test(&args[1..])),
+        Some("--version") => {
+            println!("bootstrap {}", env!("CARGO_PKG_VERSION"));
+            return Ok(());
+        }
+        Some(_) => {
+            eprintln!("{USAGE}");
+            std::process::exit(2);
+        }
+    }
+
+    // lambda_runtime panics on a missing variable; say what is wrong instead.
+    let missing: Vec<&str> = [
+        "AWS_LAMBDA_RUNTIME_API",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+    ]
+    .into_iter()
+    .filter(|name| std::env::var_os(name).is_none_or(|v| v.is_empty()))
+    .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "bootstrap runs inside AWS Lambda, which sets {}; to check the model here, run `bootstrap --self-test --model DIR`",
+            missing.join(", ")
+        );
+        std::process::exit(2);
+    }
+    if std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").is_ok_and(|v| v.parse::<i32>().is_err()) {
+        eprintln!("AWS_LAMBDA_FUNCTION_MEMORY_SIZE must be a whole number of MB");
+        std::process::exit(2);
+    }
+
+    init_logging();
+    let started = std::time::Instant::now();
+    let classifier = match runtime::load_from_env() {
+        Ok(classifier) => Arc::new(classifier),
+        Err(error) => {
+            tracing::error!("init failed: {error:#}");
+            if let Err(report) = runtime::report_init_error(&error).await {
+                tracing::error!("could not report the init error: {report:#}");
+            }
+            std::process::exit(1);
+        }
+    };
+    tracing::info!(
+        model = %classifier.dir().display(),
+        labels = ?classifier.labels(),
+        "model loaded in {:.0?}",
+        started.elapsed()
+    );
+
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let classifier = classifier.clone();
+        async move {
+            let answer = tokio::task::spawn_blocking(move || handle(&classifier, event.payload)).await?;
+            Ok::<Value, Error>(answer)
+        }
+    }))
+    .await
+}

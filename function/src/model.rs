@@ -1,0 +1,665 @@
+//! The classifier: a tokenizer, a tract plan and the batching between them.
+//!
+//! A model directory holds `model.onnx`, `config.json` (`id2label`, `max_position_embeddings`)
+//! and either `tokenizer.json` or `vocab.txt` (+ optional `tokenizer_config.json`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{anyhow, bail, Context, Result};
+use tokenizers::models::wordpiece::WordPiece;
+use tokenizers::normalizers::BertNormalizer;
+use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+use tokenizers::processors::bert::BertProcessing;
+use tokenizers::{AddedToken, Encoding, Tokenizer, TruncationParams};
+use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::Factoid;
+
+use crate::protocol::SentimentResult;
+
+/// Environment variable: the longest token sequence fed to the model (default: the model window,
+/// at most 512). Longer texts are truncated.
+pub const ENV_MAX_TOKENS: &str = "UMMATICS_MAX_TOKENS";
+/// Environment variable: threads for matrix products (default: every core the process may use).
+pub const ENV_THREADS: &str = "UMMATICS_THREADS";
+/// Environment variable: padded tokens per micro-batch (default [`DEFAULT_BATCH_TOKENS`]).
+pub const ENV_BATCH_TOKENS: &str = "UMMATICS_BATCH_TOKENS";
+
+/// Sequences are padded up to a multiple of this. A text's padded length then depends on the
+/// text alone, and a micro-batch only holds texts of one padded length, so a text gets the
+/// same result whatever it is batched with.
+pub const PAD_MULTIPLE: usize = 8;
+/// Padded tokens per micro-batch: large enough to keep the matmul kernels busy, small enough
+/// that activations of a 512-token batch stay in a few MB.
+pub const DEFAULT_BATCH_TOKENS: usize = 4096;
+/// Most texts in one micro-batch.
+pub const MAX_MICRO_BATCH: usize = 64;
+
+/// How a classifier runs. `Default` gives the values the function uses without environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassifierOptions {
+    /// Truncate token sequences to this length; `None` = the model window, at most 512.
+    pub max_tokens: Option<usize>,
+    /// Threads for matrix products; `None` = all available cores.
+    pub threads: Option<usize>,
+    /// Padded tokens per micro-batch.
+    pub batch_tokens: usize,
+}
+
+impl Default for ClassifierOptions {
+    fn default() -> Self {
+        ClassifierOptions {
+            max_tokens: None,
+            threads: None,
+            batch_tokens: DEFAULT_BATCH_TOKENS,
+        }
+    }
+}
+
+fn env_usize(name: &str, min: usize) -> Result<Option<usize>> {
+    match std::env::var(name) {
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => bail!("{name} is not valid UTF-8"),
+        Ok(value) if value.trim().is_empty() => Ok(None),
+        Ok(value) => match value.trim().parse::<usize>() {
+            Ok(n) if n >= min => Ok(Some(n)),
+            _ => bail!("{name}={value:?} is not a whole number ≥ {min}; unset it or set e.g. {name}=512"),
+        },
+    }
+}
+
+impl ClassifierOptions {
+    /// Reads `UMMATICS_MAX_TOKENS`, `UMMATICS_THREADS`, `UMMATICS_BATCH_TOKENS`.
+    pub fn from_env() -> Result<Self> {
+        let defaults = ClassifierOptions::default();
+        Ok(ClassifierOptions {
+            max_tokens: env_usize(ENV_MAX_TOKENS, 2)?,
+            threads: env_usize(ENV_THREADS, 1)?,
+            batch_tokens: env_usize(ENV_BATCH_TOKENS, 1)?.unwrap_or(defaults.batch_tokens),
+        })
+    }
+}
+
+/// The probabilities for one text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// Index of the most probable label.
+    pub label: usize,
+    /// Softmax over the model's labels, in label order.
+    pub probabilities: Vec<f32>,
+}
+
+impl Prediction {
+    pub fn score(&self) -> f32 {
+        self.probabilities[self.label]
+    }
+}
+
+/// What the model directory's `config.json` tells us.
+#[derive(Debug, Clone)]
+struct ModelConfig {
+    labels: Vec<String>,
+    max_position_embeddings: Option<usize>,
+}
+
+fn read_config(path: &Path) -> Result<ModelConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read the model config", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not valid JSON", path.display()))?;
+    let id2label = value
+        .get("id2label")
+        .and_then(|v| v.as_object())
+        .ok_or_else(|| {
+            anyhow!(
+                "{}: no \"id2label\" object; add e.g. \"id2label\": {{\"0\": \"NEGATIVE\", \"1\": \"POSITIVE\"}}",
+                path.display()
+            )
+        })?;
+    let mut labels = vec![None; id2label.len()];
+    for (key, label) in id2label {
+        let index: usize = key.parse().ok().filter(|i| *i < labels.len()).ok_or_else(|| {
+            anyhow!(
+                "{}: id2label key {key:?} is not an index 0..{}",
+                path.display(),
+                labels.len()
+            )
+        })?;
+        let label = label.as_str().ok_or_else(|| {
+            anyhow!("{}: id2label[{key:?}] is not a string", path.display())
+        })?;
+        labels[index] = Some(label.to_lowercase());
+    }
+    let labels: Vec<String> = labels.into_iter().flatten().collect();
+    if labels.len() < 2 {
+        bail!(
+            "{}: id2label must name at least two labels, found {}",
+            path.display(),
+            labels.len()
+        );
+    }
+    let max_position_embeddings = match value.get("max_position_embeddings") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => Some(v.as_u64().filter(|n| *n >= 2).ok_or_else(|| {
+            anyhow!(
+                "{}: max_position_embeddings must be a whole number ≥ 2, got {v}",
+                path.display()
+            )
+        })? as usize),
+    };
+    Ok(ModelConfig {
+        labels,
+        max_position_embeddings,
+    })
+}
+
+/// Builds a BERT WordPiece tokenizer from `vocab.txt` and `tokenizer_config.json`, as the
+/// Hugging Face `BertTokenizerFast` does when there is no `tokenizer.json`.
+fn wordpiece_tokenizer(dir: &Path) -> Result<Tokenizer> {
+    let vocab = dir.join("vocab.txt");
+    let config_path = dir.join("tokenizer_config.json");
+    let config: serde_json::Value = if config_path.exists() {
+        let text = std::fs::read_to_string(&config_path)
+            .with_context(|| format!("{}: cannot read", config_path.display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{}: not valid JSON", config_path.display()))?
+    } else {
+        serde_json::json!({})
+    };
+    let flag = |name: &str, default: bool| config.get(name).and_then(|v| v.as_bool()).unwrap_or(default);
+    let token = |name: &str, default: &str| {
+        config
+            .get(name)
+            .and_then(|v| v.as_str().or_else(|| v.get("content").and_then(|c| c.as_str())))
+            .unwrap_or(default)
+            .to_string()
+    };
+    let lowercase = flag("do_lower_case", true);
+    let strip_accents = config.get("strip_accents").and_then(|v| v.as_bool());
+    let handle_chinese = flag("tokenize_chinese_chars", true);
+    let unk = token("unk_token", "[UNK]");
+    let cls = token("cls_token", "[CLS]");
+    let sep = token("sep_token", "[SEP]");
+    let pad = token("pad_token", "[PAD]");
+    let mask = token("mask_token", "[MASK]");
+
+    let vocab_str = vocab
+        .to_str()
+        .ok_or_else(|| anyhow!("{}: path is not valid UTF-8", vocab.display()))?;
+    let model = WordPiece::from_file(vocab_str)
+        .unk_token(unk.clone())
+        .build()
+        .map_err(|e| anyhow!("{}: cannot load the WordPiece vocabulary: {e}", vocab.display()))?;
+    let mut tokenizer = Tokenizer::new(model);
+    let id = |t: &Tokenizer, token: &str| {
+        t.token_to_id(token)
+            .ok_or_else(|| anyhow!("{}: the special token {token:?} is not in the vocabulary", vocab.display()))
+    };
+    let cls_id = id(&tokenizer, &cls)?;
+    let sep_id = id(&tokenizer, &sep)?;
+    id(&tokenizer, &unk)?;
+    tokenizer
+        .with_normalizer(Some(BertNormalizer::new(true, handle_chinese, strip_accents, lowercase)))
+        .map_err(|e| anyhow!("tokenizer normaliser: {e}"))?;
+    tokenizer.with_pre_tokenizer(Some(BertPreTokenizer));
+    tokenizer.with_post_processor(Some(BertProcessing::new((sep.clone(), sep_id), (cls.clone(), cls_id))));
+    let specials: Vec<AddedToken> = [&pad, &unk, &cls, &sep, &mask]
+        .into_iter()
+        .filter(|t| tokenizer.token_to_id(t).is_some())
+        .map(|t| AddedToken::from(t.clone(), true))
+        .collect();
+    tokenizer
+        .add_special_tokens(specials)
+        .map_err(|e| anyhow!("{}: cannot register the special tokens: {e}", vocab.display()))?;
+    Ok(tokenizer)
+}
+
+/// What each model input is fed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InputRole {
+    Ids,
+    Mask,
+    TypeIds,
+}
+
+type Plan = Arc<TypedRunnableModel>;
+
+/// One optimised plan for every shape, or — for graphs tract cannot optimise with a symbolic
+/// batch (transformers ≥ 5 legacy exports flatten over `batch × sequence`) — one plan per batch
+/// size, built on first use and cached. Batches are then split into power-of-two sizes so at
+/// most a handful of plans are ever built.
+enum Plans {
+    Symbolic(Plan),
+    PerBatchSize {
+        template: InferenceModel,
+        cache: Mutex<HashMap<usize, Plan>>,
+    },
+}
+
+/// A sequence classifier: tokenizer + tract plan + labels.
+pub struct Classifier {
+    tokenizer: Tokenizer,
+    plans: Plans,
+    inputs: Vec<InputRole>,
+    input_type: DatumType,
+    logits_output: usize,
+    labels: Vec<String>,
+    max_tokens: usize,
+    batch_tokens: usize,
+    pad_id: u32,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for Classifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Classifier")
+            .field("dir", &self.dir)
+            .field("labels", &self.labels)
+            .field("max_tokens", &self.max_tokens)
+            .field("fixed_batch_plans", &self.uses_fixed_batch_plans())
+            .finish()
+    }
+}
+
+/// Uses `threads` cores for matrix products, process-wide. Idempotent.
+pub fn set_threads(threads: usize) -> Result<()> {
+    use tract_linalg::multithread::{set_default_executor, Executor};
+    if threads <= 1 {
+        set_default_executor(Executor::SingleThread);
+        return Ok(());
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("tract-{i}"))
+        .build()
+        .with_context(|| format!("cannot start {threads} inference threads"))?;
+    set_default_executor(Executor::MultiThread(Arc::new(pool)));
+    Ok(())
+}
+
+/// Cores this process may use.
+pub fn available_cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+fn round_up(len: usize, multiple: usize) -> usize {
+    len.div_ceil(multiple) * multiple
+}
+
+impl Classifier {
+    /// Loads a model directory. Errors name the file and what is wrong with it.
+    pub fn load(dir: impl AsRef<Path>, options: &ClassifierOptions) -> Result<Classifier> {
+        let dir = dir.as_ref();
+        if !dir.is_dir() {
+            if dir.exists() {
+                bail!("model directory {}: not a directory", dir.display());
+            }
+            bail!("model directory {} does not exist", dir.display());
+        }
+        let onnx_path = dir.join("model.onnx");
+        let config_path = dir.join("config.json");
+        for (path, what) in [(&onnx_path, "the ONNX graph"), (&config_path, "the model config (id2label)")] {
+            if !path.is_file() {
+                bail!(
+                    "model directory {}: {} is missing ({what}); a model directory holds model.onnx, config.json and tokenizer.json (or vocab.txt)",
+                    dir.display(),
+                    path.file_name().and_then(|n| n.to_str()).unwrap_or_default()
+                );
+            }
+        }
+        let config = read_config(&config_path)?;
+
+        let tokenizer_json = dir.join("tokenizer.json");
+        let mut tokenizer = if tokenizer_json.is_file() {
+            Tokenizer::from_file(&tokenizer_json)
+                .map_err(|e| anyhow!("{}: cannot load the tokenizer: {e}", tokenizer_json.display()))?
+        } else if dir.join("vocab.txt").is_file() {
+            wordpiece_tokenizer(dir)?
+        } else {
+            bail!(
+                "model directory {}: tokenizer.json is missing (and there is no vocab.txt to build one from)",
+                dir.display()
+            );
+        };
+
+        let window = config.max_position_embeddings.unwrap_or(512);
+        let max_tokens = match options.max_tokens {
+            Some(n) if n > window => bail!(
+                "max tokens {n} is larger than the model window ({window}, max_position_embeddings in {}); use at most {window}",
+                config_path.display()
+            ),
+            Some(n) => n,
+            None => window.min(512),
+        };
+        // tokenizer.json may carry fixed padding (e.g. to 128): we pad ourselves, per batch.
+        let pad_id = tokenizer
+            .get_padding()
+            .map(|p| p.pad_id)
+            .or_else(|| tokenizer.token_to_id("[PAD]"))
+            .or_else(|| tokenizer.token_to_id("<pad>"))
+            .unwrap_or(0);
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: max_tokens,
+                ..Default::default()
+            }))
+            .map_err(|e| anyhow!("cannot truncate to {max_tokens} tokens: {e}"))?;
+
+        let threads = options.threads.unwrap_or_else(available_cores);
+        set_threads(threads)?;
+
+        let onnx_err = |e: TractError| anyhow!("{}: {e:#}", onnx_path.display());
+        let mut model = tract_onnx::onnx()
+            .model_for_path(&onnx_path)
+            .map_err(|e| anyhow!("{}: cannot load the ONNX graph: {e:#}", onnx_path.display()))?;
+
+        let mut inputs = Vec::new();
+        let mut input_type = None;
+        for (i, outlet) in model.input_outlets().map_err(onnx_err)?.iter().enumerate() {
+            let name = model.node(outlet.node).name.to_lowercase();
+            let role = if name.contains("input_ids") {
+                InputRole::Ids
+            } else if name.contains("attention_mask") {
+                InputRole::Mask
+            } else if name.contains("token_type_ids") {
+                InputRole::TypeIds
+            } else {
+                bail!(
+                    "{}: input {name:?} is not one of input_ids, attention_mask, token_type_ids",
+                    onnx_path.display()
+                );
+            };
+            let fact = model.input_fact(i).map_err(onnx_err)?;
+            let dt = fact.datum_type.concretize().unwrap_or(i64::datum_type());
+            if dt != i64::datum_type() && dt != i32::datum_type() {
+                bail!("{}: input {name:?} has type {dt:?}; expected int64 or int32", onnx_path.display());
+            }
+            input_type = Some(dt);
+            inputs.push(role);
+        }
+        if !inputs.contains(&InputRole::Ids) {
+            bail!("{}: the graph has no input_ids input", onnx_path.display());
+        }
+        let input_type = input_type.unwrap_or(i64::datum_type());
+
+        let outputs = model.output_outlets().map_err(onnx_err)?.to_vec();
+        let logits_output = outputs
+            .iter()
+            .position(|o| {
+                let node = model.node(o.node);
+                node.name.contains("logits") || model.outlet_label(*o).is_some_and(|l| l.contains("logits"))
+            })
+            .unwrap_or(0);
+        if outputs.len() > 1 {
+            model.select_output_outlets(&[outputs[logits_output]]).map_err(onnx_err)?;
+        }
+        let logits_output = 0;
+
+        let plans = match optimise(model.clone(), None, &inputs, input_type) {
+            Ok(plan) => Plans::Symbolic(plan),
+            Err(symbolic) => {
+                // Known case: transformers ≥ 5 exports flatten over two symbols. A concrete
+                // batch size resolves it; try it before giving up.
+                let plan = optimise(model.clone(), Some(1), &inputs, input_type).map_err(|fixed| {
+                    anyhow!(
+                        "{}: tract cannot optimise this graph: {symbolic:#} (with a fixed batch size too: {fixed:#})",
+                        onnx_path.display()
+                    )
+                })?;
+                tracing::warn!(
+                    "{}: no plan for a symbolic batch size ({symbolic}); building one plan per batch size",
+                    onnx_path.display()
+                );
+                Plans::PerBatchSize {
+                    template: model,
+                    cache: Mutex::new(HashMap::from([(1, plan)])),
+                }
+            }
+        };
+
+        let classifier = Classifier {
+            tokenizer,
+            plans,
+            inputs,
+            input_type,
+            logits_output,
+            labels: config.labels,
+            max_tokens,
+            batch_tokens: options.batch_tokens.max(1),
+            pad_id,
+            dir: dir.to_path_buf(),
+        };
+        // One run now: checks that the graph's outputs match config.json's labels, and warms
+        // caches so the first request is as fast as the others.
+        classifier
+            .predict(&["warm-up"])
+            .with_context(|| format!("model directory {}: the first test run failed", dir.display()))?;
+        Ok(classifier)
+    }
+
+    /// The labels, lower-cased, in the model's order.
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    /// The longest token sequence fed to the model.
+    pub fn max_tokens(&self) -> usize {
+        self.max_tokens
+    }
+
+    /// The directory the model was loaded from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether this graph needed the per-batch-size fallback.
+    pub fn uses_fixed_batch_plans(&self) -> bool {
+        matches!(self.plans, Plans::PerBatchSize { .. })
+    }
+
+    /// Tokenises texts (with special tokens, truncated to the window).
+    pub fn encode<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Encoding>> {
+        let inputs: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
+        self.tokenizer
+            .encode_batch_fast(inputs, true)
+            .map_err(|e| anyhow!("tokenisation failed: {e}"))
+    }
+
+    /// Labels and scores in the wire format, in input order.
+    pub fn classify<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<SentimentResult>> {
+        Ok(self
+            .predict(texts)?
+            .into_iter()
+            .map(|p| SentimentResult {
+                sentiment: self.labels[p.label].clone(),
+                score: p.score(),
+            })
+            .collect())
+    }
+
+    /// Full probability vectors, in input order.
+    pub fn predict<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Prediction>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let encodings = self.encode(texts)?;
+        let padded: Vec<usize> = encodings
+            .iter()
+            .map(|e| round_up(e.get_ids().len().max(1), PAD_MULTIPLE).min(self.max_tokens))
+            .collect();
+        // Shortest first, so each micro-batch holds texts of one padded length.
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| padded[i]);
+
+        let mut results: Vec<Option<Prediction>> = vec![None; texts.len()];
+        let mut start = 0;
+        while start < order.len() {
+            let len = padded[order[start]];
+            let cap = (self.batch_tokens / len).clamp(1, MAX_MICRO_BATCH);
+            let mut end = start + 1;
+            while end < order.len() && end - start < cap && padded[order[end]] == len {
+                end += 1;
+            }
+            let batch: Vec<&Encoding> = order[start..end].iter().map(|&i| &encodings[i]).collect();
+            for (&i, prediction) in order[start..end].iter().zip(self.run_batch(&batch, len)?) {
+                results[i] = Some(prediction);
+            }
+            start = end;
+        }
+        results
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| p.ok_or_else(|| anyhow!("internal error: text {i} got no prediction")))
+            .collect()
+    }
+
+    /// Runs one micro-batch of equal padded length, through the fallback's power-of-two plans
+    /// where needed.
+    fn run_batch(&self, batch: &[&Encoding], len: usize) -> Result<Vec<Prediction>> {
+        match &self.plans {
+            Plans::Symbolic(plan) => self.run_plan(plan, batch, len),
+            Plans::PerBatchSize { template, cache } => {
+                let mut out = Vec::with_capacity(batch.len());
+                let mut rest = batch;
+                while !rest.is_empty() {
+                    let size = 1usize << rest.len().ilog2();
+                    let plan = {
+                        let mut cache = cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                        match cache.get(&size) {
+                            Some(plan) => plan.clone(),
+                            None => {
+                                let plan = optimise(template.clone(), Some(size), &self.inputs, self.input_type)
+                                    .with_context(|| format!("cannot build a plan for batch size {size}"))?;
+                                cache.insert(size, plan.clone());
+                                plan
+                            }
+                        }
+                    };
+                    out.extend(self.run_plan(&plan, &rest[..size], len)?);
+                    rest = &rest[size..];
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    fn run_plan(&self, plan: &Plan, batch: &[&Encoding], len: usize) -> Result<Vec<Prediction>> {
+        let n = batch.len();
+        let mut ids = vec![self.pad_id as i64; n * len];
+        let mut mask = vec![0i64; n * len];
+        let mut type_ids = vec![0i64; n * len];
+        for (row, encoding) in batch.iter().enumerate() {
+            let base = row * len;
+            for (j, ((&id, &m), &t)) in encoding
+                .get_ids()
+                .iter()
+                .zip(encoding.get_attention_mask())
+                .zip(encoding.get_type_ids())
+                .take(len)
+                .enumerate()
+            {
+                ids[base + j] = id as i64;
+                mask[base + j] = m as i64;
+                type_ids[base + j] = t as i64;
+            }
+        }
+        let mut tensors = TVec::new();
+        for role in &self.inputs {
+            let data = match role {
+                InputRole::Ids => &ids,
+                InputRole::Mask => &mask,
+                InputRole::TypeIds => &type_ids,
+            };
+            let tensor = Tensor::from_shape(&[n, len], data)?;
+            let tensor = if self.input_type == i32::datum_type() {
+                tensor.cast_to::<i32>()?.into_owned()
+            } else {
+                tensor
+            };
+            tensors.push(tensor.into_tvalue());
+        }
+        let outputs = plan.run(tensors).map_err(|e| anyhow!("inference failed: {e:#}"))?;
+        let logits = outputs
+            .get(self.logits_output)
+            .ok_or_else(|| anyhow!("the model returned no logits"))?;
+        let logits = logits
+            .to_plain_array_view::<f32>()
+            .map_err(|e| anyhow!("the model's logits are not f32: {e}"))?;
+        let shape = logits.shape();
+        if shape.len() != 2 || shape[0] != n || shape[1] != self.labels.len() {
+            bail!(
+                "the model returned logits of shape {shape:?}, expected [{n}, {}] (one per label in config.json's id2label)",
+                self.labels.len()
+            );
+        }
+        logits
+            .outer_iter()
+            .map(|row| softmax(row.iter().copied()))
+            .collect()
+    }
+}
+
+/// Softmax in f32 and the arg-max; refuses non-finite logits rather than returning NaN scores.
+pub fn softmax(logits: impl Iterator<Item = f32>) -> Result<Prediction> {
+    let logits: Vec<f32> = logits.collect();
+    if logits.is_empty() || logits.iter().any(|x| !x.is_finite()) {
+        bail!("the model produced non-finite logits {logits:?}");
+    }
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = logits.iter().map(|x| (x - max).exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    let probabilities: Vec<f32> = exps.iter().map(|e| e / sum).collect();
+    let mut label = 0;
+    for (i, p) in probabilities.iter().enumerate() {
+        if *p > probabilities[label] {
+            label = i;
+        }
+    }
+    Ok(Prediction { label, probabilities })
+}
+
+/// Declares the inputs as `[batch, sequence]` (batch concrete when given) and optimises.
+fn optimise(
+    mut model: InferenceModel,
+    batch: Option<usize>,
+    inputs: &[InputRole],
+    input_type: DatumType,
+) -> TractResult<Plan> {
+    let batch = match batch {
+        Some(n) => n.to_dim(),
+        None => model.symbols.sym("batch").to_dim(),
+    };
+    let sequence = model.symbols.sym("sequence").to_dim();
+    for i in 0..inputs.len() {
+        model.set_input_fact(i, InferenceFact::dt_shape(input_type, tvec![batch.clone(), sequence.clone()]))?;
+    }
+    model.into_optimized()?.into_runnable()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softmax_is_normalised_and_picks_the_largest() {
+        let p = softmax([1.0f32, 3.0].into_iter()).unwrap();
+        assert_eq!(p.label, 1);
+        assert!((p.probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert!((p.score() - 0.880_797).abs() < 1e-5);
+        // Large logits do not overflow.
+        let p = softmax([1000.0f32, -1000.0].into_iter()).unwrap();
+        assert_eq!(p.label, 0);
+        assert_eq!(p.score(), 1.0);
+        assert!(softmax([f32::NAN, 0.0].into_iter()).is_err());
+        assert!(softmax(std::iter::empty()).is_err());
+    }
+
+    #[test]
+    fn padding_rounds_up() {
+        assert_eq!(round_up(1, 8), 8);
+        assert_eq!(round_up(8, 8), 8);
+        assert_eq!(round_up(9, 8), 16);
+    }
+}

@@ -1,0 +1,82 @@
+//! Glue between the Lambda Runtime API and the handler: where the model lives in the image,
+//! how init errors are reported, and the self-test the image build runs.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use lambda_runtime_api_client::{body::Body, build_request, PooledClient};
+
+use crate::model::{Classifier, ClassifierOptions};
+
+/// Environment variable naming the model directory inside the image.
+pub const ENV_MODEL_DIR: &str = "UMMATICS_MODEL_DIR";
+
+/// Two fixed sentences whose labels any sentiment model gets right; the self-test checks them.
+pub const SELF_TEST: [(&str, &str); 2] = [
+    ("I love this! It is wonderful.", "positive"),
+    ("This is terrible, I hate it.", "negative"),
+];
+
+/// `$UMMATICS_MODEL_DIR`, else `$LAMBDA_TASK_ROOT/model`, else `/var/task/model`.
+pub fn model_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os(ENV_MODEL_DIR).filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let root = std::env::var_os("LAMBDA_TASK_ROOT")
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "/var/task".into());
+    PathBuf::from(root).join("model")
+}
+
+/// Loads the classifier the way the function does at init.
+pub fn load_from_env() -> Result<Classifier> {
+    let options = ClassifierOptions::from_env()?;
+    Classifier::load(model_dir(), &options)
+}
+
+/// Reports a failed init through the Runtime API (`/runtime/init/error`), so Lambda shows the
+/// message instead of a bare "Runtime exited".
+pub async fn report_init_error(error: &anyhow::Error) -> Result<()> {
+    let diagnostic = serde_json::json!({
+        "errorType": "Runtime.ModelLoadError",
+        "errorMessage": format!("{error:#}"),
+    });
+    let request = build_request()
+        .method("POST")
+        .uri("/2018-06-01/runtime/init/error")
+        .header("lambda-runtime-function-error-type", "Runtime.ModelLoadError")
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(&diagnostic)?))
+        .context("cannot build the init-error request")?;
+    let client = PooledClient::builder().build();
+    let response = client
+        .call(request)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach the Runtime API: {e}"))?;
+    if !response.status().is_success() {
+        anyhow::bail!("the Runtime API answered {} to the init error", response.status());
+    }
+    Ok(())
+}
+
+/// Classifies [`SELF_TEST`] and checks the labels. Returns a report line per sentence.
+pub fn self_test(classifier: &Classifier) -> Result<Vec<String>> {
+    let texts: Vec<&str> = SELF_TEST.iter().map(|(t, _)| *t).collect();
+    let results = classifier.classify(&texts)?;
+    let mut lines = Vec::new();
+    let mut wrong = Vec::new();
+    for ((text, expected), result) in SELF_TEST.iter().zip(&results) {
+        lines.push(format!("{:<9} {:.4}  {text}", result.sentiment, result.score));
+        if result.sentiment != *expected {
+            wrong.push(format!("{text:?} → {} (expected {expected})", result.sentiment));
+        }
+    }
+    if !wrong.is_empty() {
+        anyhow::bail!(
+            "the model in {} misclassifies: {}",
+            classifier.dir().display(),
+            wrong.join("; ")
+        );
+    }
+    Ok(lines)
+}

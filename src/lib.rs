@@ -1,0 +1,6 @@
+//! The `ummatics-sentiment` command-line tool, as a library: every subcommand is a module with
+//! `pub async fn run(args, ctx)`, so tests and other tools can drive them directly.
+
+pub mod cli;
+pub mod commands;
+pub mod output;

@@ -1,0 +1,50 @@
+//! Human and JSON rendering from the same structs.
+
+use std::fmt::Display;
+
+use clap::ValueEnum;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Tables and sentences.
+    Human,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// Prints a report as its `Display` (human) or as compact JSON.
+pub fn emit<T: Display + Serialize>(format: OutputFormat, report: &T) -> anyhow::Result<()> {
+    match format {
+        OutputFormat::Human => println!("{report}"),
+        OutputFormat::Json => println!("{}", serde_json::to_string(report)?),
+    }
+    Ok(())
+}
+
+/// Shortens a text for a table cell: one line, at most `width` characters.
+pub fn ellipsize(text: &str, width: usize) -> String {
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if one_line.chars().count() <= width {
+        return one_line;
+    }
+    let mut out: String = one_line.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ellipsize_keeps_short_and_cuts_long() {
+        assert_eq!(ellipsize("short", 10), "short");
+        assert_eq!(ellipsize("a\nb", 10), "a b");
+        assert_eq!(ellipsize("abcdefghijkl", 5), "abcd…");
+        assert_eq!(ellipsize("😀😀😀😀😀😀", 3), "😀😀…");
+    }
+}
