@@ -4,8 +4,11 @@
 //! object) and an HTTP event from a function URL or API Gateway (v2 `requestContext.http`, or
 //! v1 `httpMethod`), answered HTTP-style with the body as a JSON *string*.
 
+use std::collections::BTreeMap;
+
 use base64::Engine;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::model::Classifier;
 use crate::protocol::{json_type, Request, RequestError, Response};
@@ -114,15 +117,37 @@ pub fn respond(classifier: &Classifier, request: Result<Request, RequestError>) 
     }
 }
 
-/// Answers an HTTP event: status, JSON content type, body as a string.
-pub fn http_response(response: &Response) -> Value {
-    let body = serde_json::to_string(&response.body).unwrap_or_else(|_| "{}".into());
-    json!({
-        "statusCode": response.status_code,
-        "headers": {"content-type": "application/json"},
-        "body": body,
-        "isBase64Encoded": false,
-    })
+/// The answer to an HTTP event (function URL, API Gateway): the body is a JSON string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpResponse {
+    #[serde(rename = "statusCode")]
+    pub status_code: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+    #[serde(rename = "isBase64Encoded")]
+    pub is_base64_encoded: bool,
+}
+
+impl From<&Response> for HttpResponse {
+    fn from(response: &Response) -> Self {
+        let body = serde_json::to_string(&response.body)
+            .unwrap_or_else(|e| format!(r#"{{"error":"cannot serialise the response: {e}"}}"#));
+        HttpResponse {
+            status_code: response.status_code,
+            headers: BTreeMap::from([("content-type".to_string(), "application/json".to_string())]),
+            body,
+            is_base64_encoded: false,
+        }
+    }
+}
+
+/// What the function returns: the wire response for direct invokes, an HTTP response for
+/// HTTP events. Scores serialise as f32, shortest form (`0.97024226`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Answer {
+    Direct(Response),
+    Http(HttpResponse),
 }
 
 /// Handles one HTTP request's method and body.
@@ -152,16 +177,11 @@ pub fn handle_http(classifier: &Classifier, request: &HttpRequest) -> Response {
     respond(classifier, request)
 }
 
-/// The function's whole behaviour: any JSON event in, a JSON answer out. Never fails.
-pub fn handle(classifier: &Classifier, event: Value) -> Value {
+/// The function's whole behaviour: any JSON event in, an answer out. Never fails.
+pub fn handle(classifier: &Classifier, event: Value) -> Answer {
     match Event::classify(event) {
-        Event::Direct(value) => {
-            let response = respond(classifier, Request::from_value(&value));
-            serde_json::to_value(response).unwrap_or(Value::Null)
-        }
-        Event::Http(request) => http_response(&handle_http(classifier, &request)),
-        Event::Unsupported(reason) => {
-            serde_json::to_value(Response::bad_request(reason)).unwrap_or(Value::Null)
-        }
+        Event::Direct(value) => Answer::Direct(respond(classifier, Request::from_value(&value))),
+        Event::Http(request) => Answer::Http((&handle_http(classifier, &request)).into()),
+        Event::Unsupported(reason) => Answer::Direct(Response::bad_request(reason)),
     }
 }

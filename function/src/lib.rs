@@ -9,6 +9,6 @@ pub mod model;
 pub mod protocol;
 pub mod runtime;
 
-pub use event::handle;
+pub use event::{handle, Answer};
 pub use model::{Classifier, ClassifierOptions, Prediction};
 pub use protocol::{Request, Response, SentimentResult};

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
+use ummatics_sentiment_function::event::Answer;
 use ummatics_sentiment_function::{handle, runtime, Classifier, ClassifierOptions};
 
 const USAGE: &str = "usage: bootstrap                         run as a Lambda function (Runtime API)
@@ -115,7 +116,7 @@ async fn main() -> Result<(), Error> {
         let classifier = classifier.clone();
         async move {
             let answer = tokio::task::spawn_blocking(move || handle(&classifier, event.payload)).await?;
-            Ok::<Value, Error>(answer)
+            Ok::<Answer, Error>(answer)
         }
     }))
     .await

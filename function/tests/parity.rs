@@ -1,0 +1,110 @@
+//! tract against the committed onnxruntime reference, tokenisation included.
+
+mod common;
+
+use common::{classifier, copy_fixture, reference};
+use ummatics_sentiment_function::{Classifier, ClassifierOptions, Prediction};
+
+const TOLERANCE: f64 = 1e-4;
+
+fn max_delta(predictions: &[Prediction]) -> f64 {
+    let reference = reference();
+    let mut worst: f64 = 0.0;
+    for (case, prediction) in reference.cases.iter().zip(predictions) {
+        assert_eq!(prediction.probabilities.len(), case.probabilities.len(), "{}", case.name);
+        for (got, want) in prediction.probabilities.iter().zip(&case.probabilities) {
+            let delta = (*got as f64 - want).abs();
+            assert!(
+                delta <= TOLERANCE,
+                "{}: tract p={got} onnxruntime p={want} (|Δ|={delta:e})",
+                case.name
+            );
+            worst = worst.max(delta);
+        }
+        assert_eq!(reference.labels[prediction.label], case.label, "{}: label differs", case.name);
+    }
+    worst
+}
+
+#[test]
+fn reference_covers_the_required_cases() {
+    let reference = reference();
+    assert!(reference.cases.len() >= 20);
+    assert!(reference.cases.iter().any(|c| c.text.is_empty()));
+    assert!(reference.cases.iter().any(|c| c.input_ids.len() == reference.max_tokens), "a text longer than the window");
+    assert_eq!(classifier().max_tokens(), reference.max_tokens);
+}
+
+#[test]
+fn tokenisation_matches_the_python_tokenizer() {
+    let reference = reference();
+    let texts: Vec<&str> = reference.cases.iter().map(|c| c.text.as_str()).collect();
+    let encodings = classifier().encode(&texts).unwrap();
+    for (case, encoding) in reference.cases.iter().zip(&encodings) {
+        assert_eq!(encoding.get_ids(), case.input_ids.as_slice(), "{}", case.name);
+    }
+}
+
+#[test]
+fn probabilities_match_onnxruntime_in_one_batch() {
+    let reference = reference();
+    let texts: Vec<&str> = reference.cases.iter().map(|c| c.text.as_str()).collect();
+    let predictions = classifier().predict(&texts).unwrap();
+    let worst = max_delta(&predictions);
+    eprintln!("max |Δp| tract vs onnxruntime, batched: {worst:e}");
+}
+
+#[test]
+fn probabilities_match_onnxruntime_one_at_a_time() {
+    let reference = reference();
+    let predictions: Vec<Prediction> = reference
+        .cases
+        .iter()
+        .map(|c| classifier().predict(&[c.text.as_str()]).unwrap().remove(0))
+        .collect();
+    let worst = max_delta(&predictions);
+    eprintln!("max |Δp| tract vs onnxruntime, one at a time: {worst:e}");
+}
+
+#[test]
+fn vocab_txt_without_tokenizer_json_gives_the_same_results() {
+    let dir = copy_fixture(&["model.onnx", "config.json", "vocab.txt", "tokenizer_config.json"]);
+    let classifier = Classifier::load(dir.path(), &ClassifierOptions::default()).unwrap();
+    let reference = reference();
+    let texts: Vec<&str> = reference.cases.iter().map(|c| c.text.as_str()).collect();
+    let encodings = classifier.encode(&texts).unwrap();
+    for (case, encoding) in reference.cases.iter().zip(&encodings) {
+        assert_eq!(encoding.get_ids(), case.input_ids.as_slice(), "{}", case.name);
+    }
+    max_delta(&classifier.predict(&texts).unwrap());
+}
+
+#[test]
+fn truncation_window_is_settable() {
+    let options = ClassifierOptions {
+        max_tokens: Some(16),
+        ..ClassifierOptions::default()
+    };
+    let classifier = Classifier::load(common::fixture_model(), &options).unwrap();
+    let reference = reference();
+    let long = reference.cases.iter().find(|c| c.input_ids.len() == 512).unwrap();
+    let encoding = &classifier.encode(&[long.text.as_str()]).unwrap()[0];
+    assert_eq!(encoding.get_ids().len(), 16);
+    // Same first 15 tokens as the full encoding, then [SEP].
+    assert_eq!(&encoding.get_ids()[..15], &long.input_ids[..15]);
+    assert_eq!(encoding.get_ids()[15], *long.input_ids.last().unwrap());
+    // And the model reads only that window: shorter input, different probabilities.
+    let short = classifier.predict(&[long.text.as_str()]).unwrap().remove(0);
+    let full = common::classifier().predict(&[long.text.as_str()]).unwrap().remove(0);
+    assert_ne!(short.probabilities, full.probabilities);
+}
+
+#[test]
+fn a_window_larger_than_the_model_is_refused() {
+    let options = ClassifierOptions {
+        max_tokens: Some(1024),
+        ..ClassifierOptions::default()
+    };
+    let err = Classifier::load(common::fixture_model(), &options).unwrap_err();
+    assert!(format!("{err:#}").contains("larger than the model window (512"), "{err:#}");
+}
