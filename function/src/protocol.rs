@@ -153,8 +153,8 @@ impl Request {
             Value::Array(items) => items,
             Value::String(_) => {
                 return Err(RequestError(format!(
-                    "\"texts\" must be a list of strings, got a string; wrap it in a list: {EXPECTED}"
-                )))
+                "\"texts\" must be a list of strings, got a string; wrap it in a list: {EXPECTED}"
+            )))
             }
             other => {
                 return Err(RequestError(format!(
@@ -199,8 +199,9 @@ impl Request {
 
     /// Parses and validates raw JSON bytes.
     pub fn from_slice(bytes: &[u8]) -> Result<Request, RequestError> {
-        let value: Value = serde_json::from_slice(bytes)
-            .map_err(|e| RequestError(format!("the request is not valid JSON ({e}); {EXPECTED}")))?;
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+            RequestError(format!("the request is not valid JSON ({e}); {EXPECTED}"))
+        })?;
         Self::from_value(&value)
     }
 }

@@ -44,7 +44,10 @@ pub async fn report_init_error(error: &anyhow::Error) -> Result<()> {
     let request = build_request()
         .method("POST")
         .uri("/2018-06-01/runtime/init/error")
-        .header("lambda-runtime-function-error-type", "Runtime.ModelLoadError")
+        .header(
+            "lambda-runtime-function-error-type",
+            "Runtime.ModelLoadError",
+        )
         .header("content-type", "application/json")
         .body(Body::from(serde_json::to_vec(&diagnostic)?))
         .context("cannot build the init-error request")?;
@@ -54,7 +57,10 @@ pub async fn report_init_error(error: &anyhow::Error) -> Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot reach the Runtime API: {e}"))?;
     if !response.status().is_success() {
-        anyhow::bail!("the Runtime API answered {} to the init error", response.status());
+        anyhow::bail!(
+            "the Runtime API answered {} to the init error",
+            response.status()
+        );
     }
     Ok(())
 }
@@ -66,9 +72,15 @@ pub fn self_test(classifier: &Classifier) -> Result<Vec<String>> {
     let mut lines = Vec::new();
     let mut wrong = Vec::new();
     for ((text, expected), result) in SELF_TEST.iter().zip(&results) {
-        lines.push(format!("{:<9} {:.4}  {text}", result.sentiment, result.score));
+        lines.push(format!(
+            "{:<9} {:.4}  {text}",
+            result.sentiment, result.score
+        ));
         if result.sentiment != *expected {
-            wrong.push(format!("{text:?} → {} (expected {expected})", result.sentiment));
+            wrong.push(format!(
+                "{text:?} → {} (expected {expected})",
+                result.sentiment
+            ));
         }
     }
     if !wrong.is_empty() {

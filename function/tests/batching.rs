@@ -10,11 +10,18 @@ use rand::SeedableRng;
 /// 50 texts: the reference texts plus generated ones of many lengths.
 fn fifty_texts() -> Vec<String> {
     let mut texts: Vec<String> = reference().cases.into_iter().map(|c| c.text).collect();
-    let words = ["good", "bad", "film", "plot", "great", "awful", "the", "was", "not", "!"];
+    let words = [
+        "good", "bad", "film", "plot", "great", "awful", "the", "was", "not", "!",
+    ];
     let mut i = 0;
     while texts.len() < 50 {
         let n = 1 + (i * 7) % 90;
-        texts.push((0..n).map(|j| words[(i + j * 3) % words.len()]).collect::<Vec<_>>().join(" "));
+        texts.push(
+            (0..n)
+                .map(|j| words[(i + j * 3) % words.len()])
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
         i += 1;
     }
     texts
@@ -37,7 +44,11 @@ fn results_are_identical_alone_batched_and_shuffled() {
     let shuffled = classifier.predict(&shuffled_texts).unwrap();
 
     for i in 0..texts.len() {
-        assert_eq!(batched[i], alone[i], "text {i} batched vs alone: {:?}", texts[i]);
+        assert_eq!(
+            batched[i], alone[i],
+            "text {i} batched vs alone: {:?}",
+            texts[i]
+        );
     }
     for (position, &i) in order.iter().enumerate() {
         assert_eq!(shuffled[position], alone[i], "text {i} shuffled vs alone");

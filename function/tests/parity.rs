@@ -8,10 +8,18 @@ use ummatics_sentiment_function::{Classifier, ClassifierOptions, Prediction};
 const TOLERANCE: f64 = 1e-4;
 
 fn max_delta(predictions: &[Prediction]) -> f64 {
-    let reference = reference();
+    max_delta_against(&reference(), predictions)
+}
+
+fn max_delta_against(reference: &common::Reference, predictions: &[Prediction]) -> f64 {
     let mut worst: f64 = 0.0;
     for (case, prediction) in reference.cases.iter().zip(predictions) {
-        assert_eq!(prediction.probabilities.len(), case.probabilities.len(), "{}", case.name);
+        assert_eq!(
+            prediction.probabilities.len(),
+            case.probabilities.len(),
+            "{}",
+            case.name
+        );
         for (got, want) in prediction.probabilities.iter().zip(&case.probabilities) {
             let delta = (*got as f64 - want).abs();
             assert!(
@@ -21,7 +29,11 @@ fn max_delta(predictions: &[Prediction]) -> f64 {
             );
             worst = worst.max(delta);
         }
-        assert_eq!(reference.labels[prediction.label], case.label, "{}: label differs", case.name);
+        assert_eq!(
+            reference.labels[prediction.label], case.label,
+            "{}: label differs",
+            case.name
+        );
     }
     worst
 }
@@ -31,7 +43,13 @@ fn reference_covers_the_required_cases() {
     let reference = reference();
     assert!(reference.cases.len() >= 20);
     assert!(reference.cases.iter().any(|c| c.text.is_empty()));
-    assert!(reference.cases.iter().any(|c| c.input_ids.len() == reference.max_tokens), "a text longer than the window");
+    assert!(
+        reference
+            .cases
+            .iter()
+            .any(|c| c.input_ids.len() == reference.max_tokens),
+        "a text longer than the window"
+    );
     assert_eq!(classifier().max_tokens(), reference.max_tokens);
 }
 
@@ -41,7 +59,12 @@ fn tokenisation_matches_the_python_tokenizer() {
     let texts: Vec<&str> = reference.cases.iter().map(|c| c.text.as_str()).collect();
     let encodings = classifier().encode(&texts).unwrap();
     for (case, encoding) in reference.cases.iter().zip(&encodings) {
-        assert_eq!(encoding.get_ids(), case.input_ids.as_slice(), "{}", case.name);
+        assert_eq!(
+            encoding.get_ids(),
+            case.input_ids.as_slice(),
+            "{}",
+            case.name
+        );
     }
 }
 
@@ -68,13 +91,23 @@ fn probabilities_match_onnxruntime_one_at_a_time() {
 
 #[test]
 fn vocab_txt_without_tokenizer_json_gives_the_same_results() {
-    let dir = copy_fixture(&["model.onnx", "config.json", "vocab.txt", "tokenizer_config.json"]);
+    let dir = copy_fixture(&[
+        "model.onnx",
+        "config.json",
+        "vocab.txt",
+        "tokenizer_config.json",
+    ]);
     let classifier = Classifier::load(dir.path(), &ClassifierOptions::default()).unwrap();
     let reference = reference();
     let texts: Vec<&str> = reference.cases.iter().map(|c| c.text.as_str()).collect();
     let encodings = classifier.encode(&texts).unwrap();
     for (case, encoding) in reference.cases.iter().zip(&encodings) {
-        assert_eq!(encoding.get_ids(), case.input_ids.as_slice(), "{}", case.name);
+        assert_eq!(
+            encoding.get_ids(),
+            case.input_ids.as_slice(),
+            "{}",
+            case.name
+        );
     }
     max_delta(&classifier.predict(&texts).unwrap());
 }
@@ -87,7 +120,11 @@ fn truncation_window_is_settable() {
     };
     let classifier = Classifier::load(common::fixture_model(), &options).unwrap();
     let reference = reference();
-    let long = reference.cases.iter().find(|c| c.input_ids.len() == 512).unwrap();
+    let long = reference
+        .cases
+        .iter()
+        .find(|c| c.input_ids.len() == 512)
+        .unwrap();
     let encoding = &classifier.encode(&[long.text.as_str()]).unwrap()[0];
     assert_eq!(encoding.get_ids().len(), 16);
     // Same first 15 tokens as the full encoding, then [SEP].
@@ -95,7 +132,10 @@ fn truncation_window_is_settable() {
     assert_eq!(encoding.get_ids()[15], *long.input_ids.last().unwrap());
     // And the model reads only that window: shorter input, different probabilities.
     let short = classifier.predict(&[long.text.as_str()]).unwrap().remove(0);
-    let full = common::classifier().predict(&[long.text.as_str()]).unwrap().remove(0);
+    let full = common::classifier()
+        .predict(&[long.text.as_str()])
+        .unwrap()
+        .remove(0);
     assert_ne!(short.probabilities, full.probabilities);
 }
 
@@ -106,5 +146,35 @@ fn a_window_larger_than_the_model_is_refused() {
         ..ClassifierOptions::default()
     };
     let err = Classifier::load(common::fixture_model(), &options).unwrap_err();
-    assert!(format!("{err:#}").contains("larger than the model window (512"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("larger than the model window (512"),
+        "{err:#}"
+    );
+}
+
+#[test]
+fn transformers5_export_falls_back_to_fixed_batch_plans() {
+    // transformers >= 5's legacy exporter flattens over [batch, sequence]; tract cannot
+    // optimise that with two symbols, so the classifier builds a plan per batch size.
+    let reference = common::reference_named("tiny-distilbert-tf5");
+    let classifier = Classifier::load(
+        common::fixtures().join("tiny-distilbert-tf5"),
+        &ClassifierOptions::default(),
+    )
+    .unwrap();
+    assert!(classifier.uses_fixed_batch_plans());
+    assert!(
+        !common::classifier().uses_fixed_batch_plans(),
+        "the main fixture optimises symbolically"
+    );
+    let texts: Vec<&str> = reference.cases.iter().map(|c| c.text.as_str()).collect();
+    // 25 texts in one call (micro-batches split 16 + 8 + 1 …), then each alone.
+    let batched = classifier.predict(&texts).unwrap();
+    let worst = max_delta_against(&reference, &batched);
+    let alone: Vec<Prediction> = texts
+        .iter()
+        .map(|t| classifier.predict(&[*t]).unwrap().remove(0))
+        .collect();
+    assert_eq!(alone, batched);
+    eprintln!("max |Δp| tract (fixed-batch plans) vs onnxruntime: {worst:e}");
 }

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -23,7 +22,11 @@ struct Posted {
 /// last poll waiting, as Lambda does between invokes) and reports every POST.
 fn runtime_api(events: Vec<Vec<u8>>) -> (String, mpsc::Receiver<Posted>) {
     let server = tiny_http::Server::http("127.0.0.1:0").expect("bind 127.0.0.1");
-    let address = server.server_addr().to_ip().expect("ip address").to_string();
+    let address = server
+        .server_addr()
+        .to_ip()
+        .expect("ip address")
+        .to_string();
     let (sender, receiver) = mpsc::channel();
     thread::spawn(move || {
         let mut events = events.into_iter().enumerate();
@@ -38,7 +41,8 @@ fn runtime_api(events: Vec<Vec<u8>>) -> (String, mpsc::Receiver<Posted>) {
                             .unwrap()
                             .as_millis()
                             + 60_000;
-                        let header = |k: &str, v: String| tiny_http::Header::from_bytes(k, v).unwrap();
+                        let header =
+                            |k: &str, v: String| tiny_http::Header::from_bytes(k, v).unwrap();
                         let response = tiny_http::Response::from_data(event)
                             .with_header(header("Lambda-Runtime-Aws-Request-Id", format!("request-{i}")))
                             .with_header(header("Lambda-Runtime-Deadline-Ms", deadline.to_string()))
@@ -63,7 +67,14 @@ fn runtime_api(events: Vec<Vec<u8>>) -> (String, mpsc::Receiver<Posted>) {
                 .map(|h| h.value.to_string());
             let body = serde_json::from_str(&body).unwrap_or(Value::String(body));
             let _ = request.respond(tiny_http::Response::empty(202));
-            if sender.send(Posted { path: url, error_type, body }).is_err() {
+            if sender
+                .send(Posted {
+                    path: url,
+                    error_type,
+                    body,
+                })
+                .is_err()
+            {
                 break;
             }
         }
@@ -91,7 +102,8 @@ fn receive(receiver: &mpsc::Receiver<Posted>, child: &mut Child) -> Posted {
         Ok(posted) => posted,
         Err(_) => {
             let _ = child.kill();
-            let output = std::mem::replace(child, Command::new("true").spawn().unwrap()).wait_with_output();
+            let output =
+                std::mem::replace(child, Command::new("true").spawn().unwrap()).wait_with_output();
             panic!("bootstrap posted nothing within 60 s; its output: {output:?}");
         }
     }
@@ -116,9 +128,15 @@ fn invocations_get_responses_and_errors() {
 
     // next → response: the exact wire contract.
     let first = receive(&receiver, &mut child);
-    assert_eq!(first.path, "/2018-06-01/runtime/invocation/request-0/response", "{first:?}");
+    assert_eq!(
+        first.path, "/2018-06-01/runtime/invocation/request-0/response",
+        "{first:?}"
+    );
     // Byte for byte what the in-process handler answers (scores as shortest f32).
-    let expected = ummatics_sentiment_function::handle(common::classifier(), json!({"texts": ["I love this!", "This is terrible"]}));
+    let expected = ummatics_sentiment_function::handle(
+        common::classifier(),
+        json!({"texts": ["I love this!", "This is terrible"]}),
+    );
     let expected: Value = serde_json::from_str(&serde_json::to_string(&expected).unwrap()).unwrap();
     assert_eq!(first.body, expected);
     assert_eq!(first.body["statusCode"], 200);
@@ -126,24 +144,39 @@ fn invocations_get_responses_and_errors() {
 
     // next → error: a payload that is not JSON is a function error, and the runtime goes on.
     let second = receive(&receiver, &mut child);
-    assert_eq!(second.path, "/2018-06-01/runtime/invocation/request-1/error", "{second:?}");
+    assert_eq!(
+        second.path, "/2018-06-01/runtime/invocation/request-1/error",
+        "{second:?}"
+    );
     assert!(second.body["errorMessage"].is_string(), "{second:?}");
 
     // next → response: bad input is a 400 in the payload, not a function error.
     let third = receive(&receiver, &mut child);
-    assert_eq!(third.path, "/2018-06-01/runtime/invocation/request-2/response");
+    assert_eq!(
+        third.path,
+        "/2018-06-01/runtime/invocation/request-2/response"
+    );
     assert_eq!(third.body["statusCode"], 400);
-    assert!(third.body["body"]["error"].as_str().unwrap().contains("\"texts\" is empty"));
+    assert!(third.body["body"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("\"texts\" is empty"));
 
     // next → response: a function-URL event is answered HTTP-style.
     let fourth = receive(&receiver, &mut child);
-    assert_eq!(fourth.path, "/2018-06-01/runtime/invocation/request-3/response");
+    assert_eq!(
+        fourth.path,
+        "/2018-06-01/runtime/invocation/request-3/response"
+    );
     assert_eq!(fourth.body["statusCode"], 200);
     let body: Value = serde_json::from_str(fourth.body["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["count"], 1);
 
     // Still alive and polling for the next event.
-    assert!(child.try_wait().unwrap().is_none(), "bootstrap exited early");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "bootstrap exited early"
+    );
     child.kill().unwrap();
     let _ = child.wait();
 }
@@ -160,12 +193,18 @@ fn assert_init_error(model_dir: &std::path::Path, fragments: &[&str]) {
         assert!(message.contains(fragment), "{message:?} lacks {fragment:?}");
     }
     let status = child.wait().unwrap();
-    assert!(!status.success(), "bootstrap must exit non-zero after an init error");
+    assert!(
+        !status.success(),
+        "bootstrap must exit non-zero after an init error"
+    );
 }
 
 #[test]
 fn missing_model_directory_is_an_init_error() {
-    assert_init_error(std::path::Path::new("/nonexistent/model"), &["/nonexistent/model does not exist"]);
+    assert_init_error(
+        std::path::Path::new("/nonexistent/model"),
+        &["/nonexistent/model does not exist"],
+    );
 }
 
 #[test]

@@ -4,13 +4,13 @@ use std::fmt;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use comfy_table::{presets, Cell, CellAlignment, Table};
+use comfy_table::{Cell, CellAlignment};
 use serde::Serialize;
 use ummatics_sentiment_function::protocol::{Response, SentimentResult, MAX_TEXT_BYTES};
 use ummatics_sentiment_function::{Classifier, ClassifierOptions};
 
 use crate::cli::{GlobalArgs, InvokeArgs};
-use crate::output::{ellipsize, emit};
+use crate::output::{ellipsize, emit, table};
 
 /// What `invoke` prints: the wire response, and the texts for the human table.
 #[derive(Debug)]
@@ -28,10 +28,7 @@ impl Serialize for InvokeReport {
 
 impl fmt::Display for InvokeReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut table = Table::new();
-        table
-            .load_style(presets::UTF8_HORIZONTAL_ONLY)
-            .set_header(["#", "sentiment", "score", "text"]);
+        let mut table = table(["#", "sentiment", "score", "text"]);
         for (i, (text, result)) in self.texts.iter().zip(&self.results).enumerate() {
             table.add_row([
                 Cell::new(i + 1).set_alignment(CellAlignment::Right),
@@ -40,7 +37,9 @@ impl fmt::Display for InvokeReport {
                 Cell::new(ellipsize(text, 72)),
             ]);
         }
-        write!(f, "{table}")
+        // comfy-table pads the last column; trailing blanks only get in the way of copy-paste.
+        let lines: Vec<String> = table.lines().map(|l| l.trim_end().to_string()).collect();
+        write!(f, "{}", lines.join("\n"))
     }
 }
 
@@ -78,7 +77,9 @@ pub async fn run(args: InvokeArgs, global: &GlobalArgs) -> Result<ExitCode> {
     let texts = args.texts;
     let results = tokio::task::spawn_blocking(move || -> Result<_> {
         let classifier = Classifier::load(&model, &options)?;
-        let results = classifier.classify(&texts).context("classification failed")?;
+        let results = classifier
+            .classify(&texts)
+            .context("classification failed")?;
         Ok((texts, results))
     })
     .await??;

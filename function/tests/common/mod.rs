@@ -33,7 +33,11 @@ pub struct Reference {
 }
 
 pub fn reference() -> Reference {
-    let path = fixtures().join("tiny-distilbert-reference.json");
+    reference_named("tiny-distilbert")
+}
+
+pub fn reference_named(name: &str) -> Reference {
+    let path = fixtures().join(format!("{name}-reference.json"));
     let text = std::fs::read_to_string(&path).expect("reference file");
     serde_json::from_str(&text).expect("reference JSON")
 }
@@ -42,7 +46,8 @@ pub fn reference() -> Reference {
 pub fn classifier() -> &'static Classifier {
     static CLASSIFIER: OnceLock<Classifier> = OnceLock::new();
     CLASSIFIER.get_or_init(|| {
-        Classifier::load(fixture_model(), &ClassifierOptions::default()).expect("fixture model loads")
+        Classifier::load(fixture_model(), &ClassifierOptions::default())
+            .expect("fixture model loads")
     })
 }
 
@@ -50,7 +55,8 @@ pub fn classifier() -> &'static Classifier {
 pub fn copy_fixture(files: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     for name in files {
-        std::fs::copy(fixture_model().join(name), dir.path().join(name)).expect("copy fixture file");
+        std::fs::copy(fixture_model().join(name), dir.path().join(name))
+            .expect("copy fixture file");
     }
     dir
 }
