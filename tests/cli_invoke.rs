@@ -136,15 +136,6 @@ fn no_texts() {
 }
 
 #[test]
-fn local_needs_a_model() {
-    cli()
-        .args(["invoke", "--local", "hi"])
-        .assert()
-        .failure()
-        .stderr(predicate::str::contains("--model DIR"));
-}
-
-#[test]
 fn missing_model_directory() {
     cli()
         .args(["invoke", "--local", "--model", "/no/such/model", "hi"])
@@ -211,4 +202,68 @@ fn bad_flag_values_are_usage_errors() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("larger than the model window"));
+}
+
+/// Everyday sentences whose sentiment nobody would dispute.
+const POSITIVE: [&str; 10] = [
+    "I love this!",
+    "This is the best movie I have seen all year.",
+    "The food was delicious and the staff were wonderful.",
+    "What a fantastic performance, truly brilliant.",
+    "I am so happy with this purchase.",
+    "A beautiful, moving and funny film.",
+    "Great service, I will definitely come back.",
+    "The hotel was clean, comfortable and charming.",
+    "An excellent book, I enjoyed every page.",
+    "Thank you, this is perfect!",
+];
+const NEGATIVE: [&str; 10] = [
+    "This is terrible",
+    "The worst film I have ever seen.",
+    "The food was cold and the service was awful.",
+    "I hate this, it is a complete waste of money.",
+    "Boring, dull and far too long.",
+    "A painful, stupid and lifeless movie.",
+    "The product broke after one day, very disappointing.",
+    "Rude staff and a dirty room.",
+    "I regret buying this, it is useless.",
+    "What a mess, nothing works.",
+];
+
+#[test]
+fn embedded_model_gets_the_obvious_cases_right() {
+    let output = cli()
+        .args(["invoke", "--local", "--output", "json"])
+        .args(POSITIVE)
+        .args(NEGATIVE)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let response: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let results = response["body"]["results"].as_array().unwrap();
+    let expected = POSITIVE
+        .iter()
+        .map(|t| (t, "positive"))
+        .chain(NEGATIVE.iter().map(|t| (t, "negative")));
+    let wrong: Vec<String> = expected
+        .zip(results)
+        .filter(|((_, want), got)| got["sentiment"] != *want)
+        .map(|((text, want), got)| format!("{text:?}: {} (expected {want})", got["sentiment"]))
+        .collect();
+    assert!(wrong.is_empty(), "misclassified: {wrong:#?}");
+}
+
+#[test]
+fn default_model_is_the_embedded_one_and_needs_no_files() {
+    let dir = tempfile::tempdir().unwrap();
+    cli()
+        .current_dir(dir.path())
+        .args(["invoke", "--local", "I love this!"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("positive"));
 }

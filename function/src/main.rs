@@ -111,7 +111,7 @@ async fn main() -> Result<(), Error> {
         }
     };
     tracing::info!(
-        model = %classifier.dir().display(),
+        model = %classifier.source(),
         labels = ?classifier.labels(),
         "model loaded in {:.0?}",
         started.elapsed()

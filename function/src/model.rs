@@ -4,7 +4,7 @@
 //! and either `tokenizer.json` or `vocab.txt` (+ optional `tokenizer_config.json`).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -108,15 +108,20 @@ struct ModelConfig {
 fn read_config(path: &Path) -> Result<ModelConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{}: cannot read the model config", path.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not valid JSON", path.display()))?;
+    parse_config(&text, &path.display())
+}
+
+/// Parses `config.json`; `path` names it in error messages.
+fn parse_config(text: &str, path: &dyn std::fmt::Display) -> Result<ModelConfig> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).with_context(|| format!("{path}: not valid JSON"))?;
     let id2label = value
         .get("id2label")
         .and_then(|v| v.as_object())
         .ok_or_else(|| {
             anyhow!(
                 "{}: no \"id2label\" object; add e.g. \"id2label\": {{\"0\": \"NEGATIVE\", \"1\": \"POSITIVE\"}}",
-                path.display()
+                path
             )
         })?;
     let mut labels = vec![None; id2label.len()];
@@ -128,20 +133,20 @@ fn read_config(path: &Path) -> Result<ModelConfig> {
             .ok_or_else(|| {
                 anyhow!(
                     "{}: id2label key {key:?} is not an index 0..{}",
-                    path.display(),
+                    path,
                     labels.len()
                 )
             })?;
         let label = label
             .as_str()
-            .ok_or_else(|| anyhow!("{}: id2label[{key:?}] is not a string", path.display()))?;
+            .ok_or_else(|| anyhow!("{}: id2label[{key:?}] is not a string", path))?;
         labels[index] = Some(label.to_lowercase());
     }
     let labels: Vec<String> = labels.into_iter().flatten().collect();
     if labels.len() < 2 {
         bail!(
             "{}: id2label must name at least two labels, found {}",
-            path.display(),
+            path,
             labels.len()
         );
     }
@@ -150,7 +155,7 @@ fn read_config(path: &Path) -> Result<ModelConfig> {
         Some(v) => Some(v.as_u64().filter(|n| *n >= 2).ok_or_else(|| {
             anyhow!(
                 "{}: max_position_embeddings must be a whole number ≥ 2, got {v}",
-                path.display()
+                path
             )
         })? as usize),
     };
@@ -282,13 +287,13 @@ pub struct Classifier {
     max_tokens: usize,
     batch_tokens: usize,
     pad_id: u32,
-    dir: PathBuf,
+    source: String,
 }
 
 impl std::fmt::Debug for Classifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Classifier")
-            .field("dir", &self.dir)
+            .field("source", &self.source)
             .field("labels", &self.labels)
             .field("max_tokens", &self.max_tokens)
             .field("fixed_batch_plans", &self.uses_fixed_batch_plans())
@@ -350,7 +355,7 @@ impl Classifier {
         let config = read_config(&config_path)?;
 
         let tokenizer_json = dir.join("tokenizer.json");
-        let mut tokenizer = if tokenizer_json.is_file() {
+        let tokenizer = if tokenizer_json.is_file() {
             Tokenizer::from_file(&tokenizer_json).map_err(|e| {
                 anyhow!(
                     "{}: cannot load the tokenizer: {e}",
@@ -365,12 +370,47 @@ impl Classifier {
                 dir.display()
             );
         };
+        let model = tract_onnx::onnx()
+            .model_for_path(&onnx_path)
+            .map_err(|e| anyhow!("{}: cannot load the ONNX graph: {e:#}", onnx_path.display()))?;
+        Self::assemble(dir.display().to_string(), config, tokenizer, model, options)
+    }
 
+    /// Loads a model held in memory (the CLI's embedded model). `name` stands for the
+    /// directory in messages.
+    pub fn from_bytes(
+        name: &str,
+        onnx: &[u8],
+        config_json: &[u8],
+        tokenizer_json: &[u8],
+        options: &ClassifierOptions,
+    ) -> Result<Classifier> {
+        let config_text = std::str::from_utf8(config_json)
+            .map_err(|e| anyhow!("{name}/config.json: not UTF-8: {e}"))?;
+        let config = parse_config(config_text, &format!("{name}/config.json"))?;
+        let tokenizer = Tokenizer::from_bytes(tokenizer_json)
+            .map_err(|e| anyhow!("{name}/tokenizer.json: cannot load the tokenizer: {e}"))?;
+        let model = tract_onnx::onnx()
+            .model_for_read(&mut &onnx[..])
+            .map_err(|e| anyhow!("{name}/model.onnx: cannot load the ONNX graph: {e:#}"))?;
+        Self::assemble(name.to_string(), config, tokenizer, model, options)
+    }
+
+    /// The common part of loading: tokenizer settings, input roles, the plan, a test run.
+    fn assemble(
+        source: String,
+        config: ModelConfig,
+        mut tokenizer: Tokenizer,
+        mut model: InferenceModel,
+        options: &ClassifierOptions,
+    ) -> Result<Classifier> {
+        let onnx_path = format!("{source}/model.onnx");
+        let config_path = format!("{source}/config.json");
         let window = config.max_position_embeddings.unwrap_or(512);
         let max_tokens = match options.max_tokens {
             Some(n) if n > window => bail!(
                 "max tokens {n} is larger than the model window ({window}, max_position_embeddings in {}); use at most {window}",
-                config_path.display()
+                config_path
             ),
             Some(n) => n,
             None => window.min(512),
@@ -393,11 +433,7 @@ impl Classifier {
         let threads = options.threads.unwrap_or_else(available_cores);
         set_threads(threads)?;
 
-        let onnx_err = |e: TractError| anyhow!("{}: {e:#}", onnx_path.display());
-        let mut model = tract_onnx::onnx()
-            .model_for_path(&onnx_path)
-            .map_err(|e| anyhow!("{}: cannot load the ONNX graph: {e:#}", onnx_path.display()))?;
-
+        let onnx_err = |e: TractError| anyhow!("{onnx_path}: {e:#}");
         let mut inputs = Vec::new();
         let mut input_type = None;
         for (i, outlet) in model.input_outlets().map_err(onnx_err)?.iter().enumerate() {
@@ -411,7 +447,7 @@ impl Classifier {
             } else {
                 bail!(
                     "{}: input {name:?} is not one of input_ids, attention_mask, token_type_ids",
-                    onnx_path.display()
+                    onnx_path
                 );
             };
             let fact = model.input_fact(i).map_err(onnx_err)?;
@@ -419,14 +455,14 @@ impl Classifier {
             if dt != i64::datum_type() && dt != i32::datum_type() {
                 bail!(
                     "{}: input {name:?} has type {dt:?}; expected int64 or int32",
-                    onnx_path.display()
+                    onnx_path
                 );
             }
             input_type = Some(dt);
             inputs.push(role);
         }
         if !inputs.contains(&InputRole::Ids) {
-            bail!("{}: the graph has no input_ids input", onnx_path.display());
+            bail!("{}: the graph has no input_ids input", onnx_path);
         }
         let input_type = input_type.unwrap_or(i64::datum_type());
 
@@ -454,12 +490,12 @@ impl Classifier {
                 let plan = optimise(model.clone(), Some(1), &inputs, input_type).map_err(|fixed| {
                     anyhow!(
                         "{}: tract cannot optimise this graph: {symbolic:#} (with a fixed batch size too: {fixed:#})",
-                        onnx_path.display()
+                        onnx_path
                     )
                 })?;
                 tracing::warn!(
                     "{}: no plan for a symbolic batch size ({symbolic}); building one plan per batch size",
-                    onnx_path.display()
+                    onnx_path
                 );
                 Plans::PerBatchSize {
                     template: Box::new(model),
@@ -478,16 +514,13 @@ impl Classifier {
             max_tokens,
             batch_tokens: options.batch_tokens.max(1),
             pad_id,
-            dir: dir.to_path_buf(),
+            source,
         };
         // One run now: checks that the graph's outputs match config.json's labels, and warms
         // caches so the first request is as fast as the others.
-        classifier.predict(&["warm-up"]).with_context(|| {
-            format!(
-                "model directory {}: the first test run failed",
-                dir.display()
-            )
-        })?;
+        classifier
+            .predict(&["warm-up"])
+            .with_context(|| format!("model {}: the first test run failed", classifier.source))?;
         Ok(classifier)
     }
 
@@ -501,9 +534,9 @@ impl Classifier {
         self.max_tokens
     }
 
-    /// The directory the model was loaded from.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// Where the model was loaded from: its directory, or the embedded model's name.
+    pub fn source(&self) -> &str {
+        &self.source
     }
 
     /// Whether this graph needed the per-batch-size fallback.

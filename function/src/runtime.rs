@@ -86,7 +86,7 @@ pub fn self_test(classifier: &Classifier) -> Result<Vec<String>> {
     if !wrong.is_empty() {
         anyhow::bail!(
             "the model in {} misclassifies: {}",
-            classifier.dir().display(),
+            classifier.source(),
             wrong.join("; ")
         );
     }

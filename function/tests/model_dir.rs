@@ -148,6 +148,11 @@ fn bootstrap_self_test_reports_what_is_wrong() {
         &text,
         &["UMMATICS_MAX_TOKENS=\"lots\" is not a whole number"],
     );
+    // The bundled SST-2 model passes.
+    let mini = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/sst2-mini");
+    let (code, text) = self_test(&["--self-test", "--model", mini.to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "{text}");
+    assert_contains(&text, &["self-test passed", "positive", "negative"]);
     let (code, text) = self_test(&["--frobnicate"], &[]);
     assert_eq!(code, 2);
     assert_contains(&text, &["usage: bootstrap"]);

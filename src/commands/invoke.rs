@@ -7,7 +7,6 @@ use anyhow::{bail, Context, Result};
 use comfy_table::{Cell, CellAlignment};
 use serde::Serialize;
 use ummatics_sentiment_function::protocol::{Response, SentimentResult, MAX_TEXT_BYTES};
-use ummatics_sentiment_function::{Classifier, ClassifierOptions};
 
 use crate::cli::{GlobalArgs, InvokeArgs};
 use crate::output::{ellipsize, emit, table};
@@ -63,20 +62,12 @@ pub async fn run(args: InvokeArgs, global: &GlobalArgs) -> Result<ExitCode> {
     if !args.local {
         bail!("invoking a deployed function is not available in this build yet; pass --local to run the model in this process");
     }
-    let Some(model) = args.model.clone() else {
-        bail!("--local needs a model: pass --model DIR (a directory with model.onnx, config.json and tokenizer.json)");
-    };
     check_texts(&args.texts)?;
-    let mut options = ClassifierOptions::from_env()?;
-    if let Some(n) = args.max_tokens {
-        options.max_tokens = Some(n as usize);
-    }
-    if let Some(n) = args.threads {
-        options.threads = Some(n as usize);
-    }
+    let options = args.model.options()?;
+    let model = args.model.model;
     let texts = args.texts;
     let results = tokio::task::spawn_blocking(move || -> Result<_> {
-        let classifier = Classifier::load(&model, &options)?;
+        let classifier = model.load(&options)?;
         let results = classifier
             .classify(&texts)
             .context("classification failed")?;

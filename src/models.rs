@@ -1,0 +1,129 @@
+//! Which model runs in-process: the embedded `mini`, a directory, or a Hugging Face id.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::{bail, Result};
+use ummatics_sentiment_function::{Classifier, ClassifierOptions};
+
+/// The name that selects the embedded model.
+pub const EMBEDDED: &str = "mini";
+
+/// `models/sst2-mini`, built into the binary so the default needs no file and no network.
+pub mod embedded {
+    pub const NAME: &str = "sst2-mini (embedded)";
+    pub const ONNX: &[u8] = include_bytes!("../models/sst2-mini/model.onnx");
+    pub const CONFIG: &[u8] = include_bytes!("../models/sst2-mini/config.json");
+    pub const TOKENIZER: &[u8] = include_bytes!("../models/sst2-mini/tokenizer.json");
+}
+
+/// What `--model` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSpec {
+    /// The embedded sst2-mini model.
+    Embedded,
+    /// A model directory.
+    Dir(PathBuf),
+    /// A Hugging Face Hub id such as `distilbert/distilbert-base-uncased-finetuned-sst-2-english`.
+    Hub(String),
+}
+
+/// `owner/name`: one slash, Hub-legal characters, not a relative path.
+fn looks_like_hub_id(s: &str) -> bool {
+    let legal = |part: &str| {
+        !part.is_empty()
+            && !part.starts_with('.')
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    match s.split_once('/') {
+        Some((owner, name)) => legal(owner) && legal(name),
+        None => false,
+    }
+}
+
+impl FromStr for ModelSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            return Err("the model is empty; pass `mini`, a directory or a Hugging Face id".into());
+        }
+        if s == EMBEDDED {
+            return Ok(ModelSpec::Embedded);
+        }
+        // An existing directory wins over an id of the same spelling.
+        if !Path::new(s).exists() && looks_like_hub_id(s) {
+            return Ok(ModelSpec::Hub(s.to_string()));
+        }
+        Ok(ModelSpec::Dir(PathBuf::from(s)))
+    }
+}
+
+impl fmt::Display for ModelSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ModelSpec::Embedded => f.write_str(embedded::NAME),
+            ModelSpec::Dir(dir) => write!(f, "{}", dir.display()),
+            ModelSpec::Hub(id) => f.write_str(id),
+        }
+    }
+}
+
+impl ModelSpec {
+    /// Loads the classifier this spec names.
+    pub fn load(&self, options: &ClassifierOptions) -> Result<Classifier> {
+        match self {
+            ModelSpec::Embedded => Classifier::from_bytes(
+                embedded::NAME,
+                embedded::ONNX,
+                embedded::CONFIG,
+                embedded::TOKENIZER,
+                options,
+            ),
+            ModelSpec::Dir(dir) => Classifier::load(dir, options),
+            ModelSpec::Hub(id) => bail!(
+                "{id:?} is a Hugging Face model id, and this build does not download models; \
+                 put its model.onnx (or onnx/model.onnx), config.json and tokenizer.json in a directory \
+                 and pass --model DIR, or use --model mini for the bundled model"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_three_kinds() {
+        assert_eq!("mini".parse::<ModelSpec>().unwrap(), ModelSpec::Embedded);
+        assert_eq!(
+            "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
+                .parse::<ModelSpec>()
+                .unwrap(),
+            ModelSpec::Hub("distilbert/distilbert-base-uncased-finetuned-sst-2-english".into())
+        );
+        assert_eq!(
+            "./models/x".parse::<ModelSpec>().unwrap(),
+            ModelSpec::Dir("./models/x".into())
+        );
+        assert_eq!(
+            "/abs/dir".parse::<ModelSpec>().unwrap(),
+            ModelSpec::Dir("/abs/dir".into())
+        );
+        assert_eq!(
+            "a/b/c".parse::<ModelSpec>().unwrap(),
+            ModelSpec::Dir("a/b/c".into())
+        );
+        // An existing directory is a directory, even when it reads like an id (tests run in
+        // the package root).
+        assert_eq!(
+            "tests/fixtures".parse::<ModelSpec>().unwrap(),
+            ModelSpec::Dir("tests/fixtures".into())
+        );
+        assert!("".parse::<ModelSpec>().is_err());
+    }
+}

@@ -1,0 +1,200 @@
+//! `ummatics-sentiment eval`, and the embedded model measured by it.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+const DEV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sst2-dev.tsv");
+const CARD: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/models/sst2-mini/MODEL_CARD.md"
+);
+
+fn cli() -> Command {
+    let mut command = Command::cargo_bin("ummatics-sentiment").unwrap();
+    command
+        .env_remove("UMMATICS_MAX_TOKENS")
+        .env_remove("UMMATICS_THREADS");
+    command
+}
+
+/// The accuracy the model card states, in percent: the line `Accuracy (tract, eval): NN.NN %`.
+fn card_accuracy() -> f64 {
+    let card = std::fs::read_to_string(CARD).unwrap();
+    let line = card
+        .lines()
+        .find(|l| l.contains("SST-2 dev accuracy (tract, `ummatics-sentiment eval`)"))
+        .expect("the model card states the eval accuracy");
+    let number = line
+        .split(':')
+        .nth(1)
+        .unwrap()
+        .trim()
+        .split(' ')
+        .next()
+        .unwrap();
+    let number = number.trim_matches('*');
+    number
+        .parse()
+        .unwrap_or_else(|_| panic!("not a number in {line:?}"))
+}
+
+fn eval_json(args: &[&str]) -> Value {
+    let output = cli()
+        .args(["eval", "--output", "json"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn embedded_model_scores_what_its_card_says_on_sst2_dev() {
+    let report = eval_json(&["--data", DEV]);
+    assert_eq!(report["examples"], 872);
+    let accuracy = report["accuracy"].as_f64().unwrap() * 100.0;
+    let stated = card_accuracy();
+    assert!(
+        (accuracy - stated).abs() <= 0.1,
+        "eval says {accuracy:.2} %, the card says {stated:.2} %"
+    );
+    assert!(accuracy >= 82.0, "below the 82 % target: {accuracy:.2} %");
+    let confusion = report["confusion"].as_array().unwrap();
+    let total: u64 = confusion
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 872);
+    assert_eq!(report["classes"][0]["support"], 428);
+    assert_eq!(report["classes"][1]["support"], 444);
+}
+
+#[test]
+fn human_report_names_every_figure() {
+    cli()
+        .args(["eval", "--data", DEV])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("accuracy"))
+        .stdout(predicate::str::contains("precision"))
+        .stdout(predicate::str::contains("true \\ predicted"))
+        .stdout(predicate::str::contains("texts/s"));
+}
+
+fn write(dir: &Path, name: &str, contents: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn csv_and_jsonl_with_named_labels_and_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(
+        dir.path(),
+        "reviews.csv",
+        "id,review,sentiment\n1,\"I love it, truly\",positive\n2,\"awful, just awful\",NEGATIVE\n",
+    );
+    let report = eval_json(&[
+        "--data",
+        &csv,
+        "--text-column",
+        "review",
+        "--label-column",
+        "sentiment",
+    ]);
+    assert_eq!(report["examples"], 2);
+    let jsonl = write(
+        dir.path(),
+        "reviews.jsonl",
+        "{\"text\": \"what a wonderful film\", \"label\": 1}\n\n{\"text\": \"dull and boring\", \"label\": \"negative\"}\n",
+    );
+    let report = eval_json(&["--data", &jsonl]);
+    assert_eq!(report["examples"], 2);
+}
+
+fn eval_fails(args: &[&str], message: &str) {
+    cli()
+        .arg("eval")
+        .args(args)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(message));
+}
+
+#[test]
+fn bad_files_are_refused_with_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    eval_fails(
+        &["--data", &write(d, "a.tsv", "sentence\tlabel\nok\t1\n")],
+        "no column \"text\" in the header",
+    );
+    eval_fails(
+        &[
+            "--data",
+            &write(d, "b.tsv", "text\tlabel\ngood\t1\nmeh\tneutral\n"),
+        ],
+        "b.tsv:3: unknown label \"neutral\"",
+    );
+    eval_fails(
+        &["--data", &write(d, "c.tsv", "text\tlabel\ngood\t7\n")],
+        "c.tsv:2: unknown label \"7\"",
+    );
+    eval_fails(
+        &["--data", &write(d, "d.tsv", "text\tlabel\n")],
+        "holds no examples",
+    );
+    eval_fails(&["--data", &write(d, "e.tsv", "")], "holds no examples");
+    eval_fails(
+        &["--data", &write(d, "f.tsv", "text\tlabel\ngood\t1\nbad\n")],
+        "f.tsv:3",
+    );
+    eval_fails(
+        &[
+            "--data",
+            &write(d, "g.jsonl", "{\"text\": \"x\", \"label\": 1}\nnot json\n"),
+        ],
+        "g.jsonl:2: not valid JSON",
+    );
+    eval_fails(
+        &["--data", &write(d, "h.jsonl", "{\"label\": 1}\n")],
+        "h.jsonl:1: no \"text\" field",
+    );
+    eval_fails(
+        &[
+            "--data",
+            &write(d, "i.jsonl", "{\"text\": 5, \"label\": 1}\n"),
+        ],
+        "i.jsonl:1: \"text\" is not a string",
+    );
+    eval_fails(
+        &["--data", &write(d, "data.txt", "text\tlabel\n")],
+        "pass --format tsv, csv or jsonl",
+    );
+    eval_fails(
+        &["--data", "/no/such/file.tsv"],
+        "cannot read /no/such/file.tsv",
+    );
+}
+
+#[test]
+fn a_hugging_face_id_offline_names_the_way_out() {
+    eval_fails(
+        &[
+            "--data",
+            DEV,
+            "--model",
+            "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
+        ],
+        "pass --model DIR",
+    );
+}
