@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
+mod common;
+
+use common::cli;
 use predicates::prelude::*;
 use serde_json::Value;
 
@@ -11,14 +13,6 @@ const CARD: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/models/sst2-mini/MODEL_CARD.md"
 );
-
-fn cli() -> Command {
-    let mut command = Command::cargo_bin("ummatics-sentiment").unwrap();
-    command
-        .env_remove("UMMATICS_MAX_TOKENS")
-        .env_remove("UMMATICS_THREADS");
-    command
-}
 
 /// The accuracy the model card states, in percent: the line `Accuracy (tract, eval): NN.NN %`.
 fn card_accuracy() -> f64 {

@@ -1,6 +1,8 @@
 //! `ummatics-sentiment invoke --local` as a user runs it.
 
-use assert_cmd::Command;
+mod common;
+
+use common::cli;
 use predicates::prelude::*;
 use serde_json::Value;
 
@@ -8,14 +10,6 @@ const MODEL: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/tiny-distilbert"
 );
-
-fn cli() -> Command {
-    let mut command = Command::cargo_bin("ummatics-sentiment").unwrap();
-    command
-        .env_remove("UMMATICS_MAX_TOKENS")
-        .env_remove("UMMATICS_THREADS");
-    command
-}
 
 fn reference() -> Value {
     let text = std::fs::read_to_string(concat!(
@@ -155,51 +149,25 @@ fn remote_invoke_is_not_pretended() {
         .stderr(predicate::str::contains("pass --local"));
 }
 
+/// `invoke --local` on the fixture model with these extra arguments and the text "hi".
+fn invoke_fixture(extra: &[&str]) -> assert_cmd::assert::Assert {
+    cli()
+        .args(["invoke", "--local", "--model", MODEL])
+        .args(extra)
+        .arg("hi")
+        .assert()
+}
+
 #[test]
 fn bad_flag_values_are_usage_errors() {
-    cli()
-        .args([
-            "invoke",
-            "--local",
-            "--model",
-            MODEL,
-            "--max-tokens",
-            "1",
-            "hi",
-        ])
-        .assert()
+    invoke_fixture(&["--max-tokens", "1"])
         .code(2)
         .stderr(predicate::str::contains("--max-tokens"));
-    cli()
-        .args([
-            "invoke",
-            "--local",
-            "--model",
-            MODEL,
-            "--threads",
-            "0",
-            "hi",
-        ])
-        .assert()
-        .code(2);
-    cli()
-        .args([
-            "invoke", "--local", "--model", MODEL, "--output", "yaml", "hi",
-        ])
-        .assert()
+    invoke_fixture(&["--threads", "0"]).code(2);
+    invoke_fixture(&["--output", "yaml"])
         .code(2)
         .stderr(predicate::str::contains("possible values: human, json"));
-    cli()
-        .args([
-            "invoke",
-            "--local",
-            "--model",
-            MODEL,
-            "--max-tokens",
-            "4096",
-            "hi",
-        ])
-        .assert()
+    invoke_fixture(&["--max-tokens", "4096"])
         .code(1)
         .stderr(predicate::str::contains("larger than the model window"));
 }

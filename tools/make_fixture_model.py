@@ -36,6 +36,7 @@ import onnxruntime as ort
 import tokenizers
 import torch
 import transformers
+from onnx_export import export_classifier
 from transformers import DistilBertConfig, DistilBertForSequenceClassification
 
 SEED = 20261129
@@ -124,22 +125,7 @@ def main() -> int:
     model.config.save_pretrained(model_dir)
 
     onnx_path = os.path.join(model_dir, "model.onnx")
-    dummy = torch.ones((2, 7), dtype=torch.long)
-    torch.onnx.export(
-        model,
-        (dummy, dummy),
-        onnx_path,
-        input_names=["input_ids", "attention_mask"],
-        output_names=["logits"],
-        dynamic_axes={
-            "input_ids": {0: "batch", 1: "sequence"},
-            "attention_mask": {0: "batch", 1: "sequence"},
-            "logits": {0: "batch"},
-        },
-        opset_version=14,
-        do_constant_folding=True,
-        dynamo=False,
-    )
+    export_classifier(model, onnx_path)
 
     tokenizer = tokenizers.Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
     tokenizer.no_padding()

@@ -39,6 +39,7 @@ import tokenizers
 import torch
 import torch.nn.functional as F
 import transformers
+from onnx_export import export_classifier
 from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors, decoders
 from tokenizers.models import WordPiece
 from tokenizers.trainers import WordPieceTrainer
@@ -329,22 +330,7 @@ def main():
     student.config.save_pretrained(args.out)
     tok.save(os.path.join(args.out, "tokenizer.json"))
     onnx_path = os.path.join(args.out, "model.onnx")
-    dummy = torch.ones((2, 7), dtype=torch.long)
-    torch.onnx.export(
-        student,
-        (dummy, dummy),
-        onnx_path,
-        input_names=["input_ids", "attention_mask"],
-        output_names=["logits"],
-        dynamic_axes={
-            "input_ids": {0: "batch", 1: "sequence"},
-            "attention_mask": {0: "batch", 1: "sequence"},
-            "logits": {0: "batch"},
-        },
-        opset_version=14,
-        do_constant_folding=True,
-        dynamo=False,
-    )
+    export_classifier(student, onnx_path)
     # onnxruntime on the dev set, one sentence at a time, with the shipped tokenizer's window.
     session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
     shipped = Tokenizer.from_file(os.path.join(args.out, "tokenizer.json"))
