@@ -309,3 +309,32 @@ fn url_body_of_the_wrong_type() {
     event["body"] = json!({"texts": ["x"]});
     assert_http_bad(event, 400, "\"body\" is an object, expected a string");
 }
+
+#[test]
+fn adversarial_texts_get_results_not_panics() {
+    let max = MAX_TEXT_BYTES;
+    let texts = vec![
+        "a".repeat(max),                                    // one 1 MiB "word"
+        "😀".repeat(max / 4),                               // 1 MiB of emoji
+        "no spaces".repeat(max / 9 / 8),                    // long run-on text
+        "\u{0301}".repeat(10_000),                          // combining marks with no base
+        "\u{202e}reversed\u{202c} \u{200d}\u{feff}".into(), // bidi and zero-width controls
+        "\0\0\0".into(),
+        "[CLS] [SEP] [PAD] [MASK]".repeat(200),
+        "\u{10ffff}\u{e000}".into(), // private-use, last code point
+    ];
+    let started = std::time::Instant::now();
+    let answer = direct(json!({ "texts": texts }));
+    assert_eq!(
+        answer["statusCode"],
+        200,
+        "{}",
+        &answer.to_string()[..200.min(answer.to_string().len())]
+    );
+    assert_eq!(answer["body"]["count"], texts.len());
+    for result in answer["body"]["results"].as_array().unwrap() {
+        let score = result["score"].as_f64().unwrap();
+        assert!((0.5..=1.0).contains(&score), "{result}");
+    }
+    eprintln!("adversarial batch: {:?}", started.elapsed());
+}
