@@ -338,3 +338,25 @@ fn adversarial_texts_get_results_not_panics() {
     }
     eprintln!("adversarial batch: {:?}", started.elapsed());
 }
+
+#[test]
+fn every_example_event_gets_sentiment() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/events");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let answer = direct(event);
+        assert_eq!(answer["statusCode"], 200, "{}: {answer}", path.display());
+        let body = match &answer["body"] {
+            Value::String(text) => serde_json::from_str(text).unwrap(),
+            other => other.clone(),
+        };
+        assert_eq!(body["count"], 2, "{}: {answer}", path.display());
+        seen += 1;
+    }
+    assert_eq!(seen, 4, "example events in {}", dir.display());
+}
