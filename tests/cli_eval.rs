@@ -4,7 +4,7 @@ use std::path::Path;
 
 mod common;
 
-use common::cli;
+use common::{cli, stdout_of};
 use predicates::prelude::*;
 use serde_json::Value;
 
@@ -36,17 +36,8 @@ fn card_accuracy() -> f64 {
 }
 
 fn eval_json(args: &[&str]) -> Value {
-    let output = cli()
-        .args(["eval", "--output", "json"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    let stdout = stdout_of(["eval", "--output", "json"].iter().chain(args));
+    serde_json::from_str(&stdout).unwrap()
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::cli;
+use common::{cli, stdout_of};
 use predicates::prelude::*;
 use serde_json::Value;
 
@@ -22,21 +22,16 @@ fn reference() -> Value {
 
 #[test]
 fn json_output_is_the_exact_wire_response() {
-    let output = cli()
-        .args([
-            "invoke",
-            "--local",
-            "--model",
-            MODEL,
-            "--output",
-            "json",
-            "I love this!",
-            "This is terrible",
-        ])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stdout = stdout_of([
+        "invoke",
+        "--local",
+        "--model",
+        MODEL,
+        "--output",
+        "json",
+        "I love this!",
+        "This is terrible",
+    ]);
     assert_eq!(stdout.lines().count(), 1, "one JSON document: {stdout}");
     let response: Value = serde_json::from_str(&stdout).unwrap();
     let keys: Vec<&String> = response.as_object().unwrap().keys().collect();
@@ -64,20 +59,15 @@ fn json_output_is_the_exact_wire_response() {
 
 #[test]
 fn human_output_is_a_table_in_input_order() {
-    let output = cli()
-        .args([
-            "invoke",
-            "--local",
-            "--model",
-            MODEL,
-            "I love this!",
-            "",
-            "This is terrible",
-        ])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stdout = stdout_of([
+        "invoke",
+        "--local",
+        "--model",
+        MODEL,
+        "I love this!",
+        "",
+        "This is terrible",
+    ]);
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(
         lines[0].contains("sentiment") && lines[0].contains("score") && lines[0].contains("text"),
@@ -108,14 +98,8 @@ fn truncation_flag_changes_what_the_model_reads() {
         .unwrap()
         .to_string();
     let run = |extra: &[&str]| {
-        let output = cli()
-            .args(["invoke", "--local", "--model", MODEL, "--output", "json"])
-            .args(extra)
-            .arg(&long)
-            .output()
-            .unwrap();
-        assert!(output.status.success());
-        String::from_utf8(output.stdout).unwrap()
+        let base = ["invoke", "--local", "--model", MODEL, "--output", "json"];
+        stdout_of(base.iter().chain(extra).chain([&long.as_str()]))
     };
     assert_ne!(run(&[]), run(&["--max-tokens", "8"]));
 }
@@ -200,18 +184,9 @@ const NEGATIVE: [&str; 10] = [
 
 #[test]
 fn embedded_model_gets_the_obvious_cases_right() {
-    let output = cli()
-        .args(["invoke", "--local", "--output", "json"])
-        .args(POSITIVE)
-        .args(NEGATIVE)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let response: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let args = ["invoke", "--local", "--output", "json"];
+    let stdout = stdout_of(args.iter().chain(&POSITIVE).chain(&NEGATIVE));
+    let response: Value = serde_json::from_str(&stdout).unwrap();
     let results = response["body"]["results"].as_array().unwrap();
     let expected = POSITIVE
         .iter()
