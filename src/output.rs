@@ -28,13 +28,23 @@ const TABLE_STYLE: TableStyle =
     TableStyle::new().header_separator(LineStyle::new('─', '─', '─', '─'));
 
 /// A table in the house style with this header.
-pub fn table<const N: usize>(header: [&str; N]) -> Table {
+pub fn table<H: Into<comfy_table::Row>>(header: H) -> Table {
     let mut table = Table::new();
     table
         .load_style(TABLE_STYLE)
         .set_content_arrangement(ContentArrangement::Disabled)
         .set_header(header);
     table
+}
+
+/// Renders a table without the trailing blanks comfy-table pads the last column with (they
+/// only get in the way of copy-paste) and without a final newline.
+pub fn render(table: &Table) -> String {
+    table
+        .lines()
+        .map(|line| line.trim_end().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Shortens a text for a table cell: one line, at most `width` characters.

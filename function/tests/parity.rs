@@ -112,13 +112,18 @@ fn vocab_txt_without_tokenizer_json_gives_the_same_results() {
     max_delta(&classifier.predict(&texts).unwrap());
 }
 
-#[test]
-fn truncation_window_is_settable() {
+/// Loads the fixture model with this truncation window.
+fn load_with_window(max_tokens: usize) -> anyhow::Result<Classifier> {
     let options = ClassifierOptions {
-        max_tokens: Some(16),
+        max_tokens: Some(max_tokens),
         ..ClassifierOptions::default()
     };
-    let classifier = Classifier::load(common::fixture_model(), &options).unwrap();
+    Classifier::load(common::fixture_model(), &options)
+}
+
+#[test]
+fn truncation_window_is_settable() {
+    let classifier = load_with_window(16).unwrap();
     let reference = reference();
     let long = reference
         .cases
@@ -141,11 +146,7 @@ fn truncation_window_is_settable() {
 
 #[test]
 fn a_window_larger_than_the_model_is_refused() {
-    let options = ClassifierOptions {
-        max_tokens: Some(1024),
-        ..ClassifierOptions::default()
-    };
-    let err = Classifier::load(common::fixture_model(), &options).unwrap_err();
+    let err = load_with_window(1024).unwrap_err();
     assert!(
         format!("{err:#}").contains("larger than the model window (512"),
         "{err:#}"

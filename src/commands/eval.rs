@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cli::{DataFormat, EvalArgs, GlobalArgs};
-use crate::output::{emit, table};
+use crate::output::{emit, render, table};
 
 /// One labelled text and the line it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -256,14 +256,6 @@ pub fn score(
     (correct, confusion, classes)
 }
 
-fn lines(table: comfy_table::Table) -> String {
-    table
-        .lines()
-        .map(|l| l.trim_end().to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 impl fmt::Display for EvalReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "model     {}", self.model)?;
@@ -287,22 +279,17 @@ impl fmt::Display for EvalReport {
                 right(c.support.to_string()),
             ]);
         }
-        writeln!(f, "{}", lines(scores))?;
+        writeln!(f, "{}", render(&scores))?;
         writeln!(f)?;
         let mut header = vec!["true \\ predicted".to_string()];
         header.extend(self.classes.iter().map(|c| c.label.clone()));
-        let mut confusion = comfy_table::Table::new();
-        confusion.load_style(
-            comfy_table::TableStyle::new()
-                .header_separator(comfy_table::LineStyle::new('─', '─', '─', '─')),
-        );
-        confusion.set_header(header);
+        let mut confusion = table(header);
         for (c, row) in self.classes.iter().zip(&self.confusion) {
             let mut cells = vec![Cell::new(&c.label)];
             cells.extend(row.iter().map(|n| right(n.to_string())));
             confusion.add_row(cells);
         }
-        writeln!(f, "{}", lines(confusion))?;
+        writeln!(f, "{}", render(&confusion))?;
         writeln!(f)?;
         write!(
             f,

@@ -9,7 +9,7 @@ use serde::Serialize;
 use ummatics_sentiment_function::protocol::{Response, SentimentResult, MAX_TEXT_BYTES};
 
 use crate::cli::{GlobalArgs, InvokeArgs};
-use crate::output::{ellipsize, emit, table};
+use crate::output::{ellipsize, emit, render, table};
 
 /// What `invoke` prints: the wire response, and the texts for the human table.
 #[derive(Debug)]
@@ -36,9 +36,7 @@ impl fmt::Display for InvokeReport {
                 Cell::new(ellipsize(text, 72)),
             ]);
         }
-        // comfy-table pads the last column; trailing blanks only get in the way of copy-paste.
-        let lines: Vec<String> = table.lines().map(|l| l.trim_end().to_string()).collect();
-        write!(f, "{}", lines.join("\n"))
+        write!(f, "{}", render(&table))
     }
 }
 
