@@ -29,15 +29,24 @@ if ! command -v cc >/dev/null 2>&1; then
 fi
 
 # --- stand-ins -------------------------------------------------------------------------------
-# Started here, bound to 127.0.0.1, stopped on exit. (None needed yet: the inference tests run
-# against committed fixtures and a test-side Runtime API endpoint the tests start themselves.)
-pids=()
-cleanup() {
-  for pid in "${pids[@]:-}"; do
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  done
-}
+# moto (AWS APIs), dockerd (Docker engine) and docker-registry (htpasswd auth with moto's ECR
+# token): installed when missing, started on 127.0.0.1 / a private socket, stopped on exit.
+# The deploy tests fail (never skip) when these are absent.
+./scripts/standins.sh install
+state="$(pwd)/target/standins"
+cleanup() { ./scripts/standins.sh stop "$state" || true; }
 trap cleanup EXIT
+./scripts/standins.sh stop "$state" || true
+./scripts/standins.sh start "$state"
+# shellcheck disable=SC1091
+. "$state/env"
+
+# The function as the image carries it: a static musl binary (debug profile, dependencies
+# optimised), so the deploy tests build, push and run a real image.
+say "cargo build --target x86_64-unknown-linux-musl -p ummatics-sentiment-function --bin bootstrap"
+CC_x86_64_unknown_linux_musl=musl-gcc cargo build --locked --target x86_64-unknown-linux-musl \
+  -p ummatics-sentiment-function --bin bootstrap
+export UMMATICS_TEST_BOOTSTRAP="$(pwd)/target/x86_64-unknown-linux-musl/debug/bootstrap"
 
 # --- tests -----------------------------------------------------------------------------------
 if [ "${1:-}" = "--" ]; then shift; fi

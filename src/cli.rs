@@ -28,14 +28,181 @@ pub struct GlobalArgs {
     /// How results are printed: a table for people, or JSON for programs.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
+    /// Deployment stage: suffixes the function, stack and repository names
+    /// (`--stage dev` → `ummatics-sentiment-analysis-dev`, …) so several live side by side.
+    #[arg(long, global = true, value_name = "NAME", value_parser = parse_stage)]
+    pub stage: Option<String>,
+    /// AWS region (default: AWS_REGION, then the profile's region, then us-east-1).
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Named profile from ~/.aws/config and ~/.aws/credentials.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Send every AWS call to this endpoint (LocalStack, moto, a VPC endpoint); per-service
+    /// AWS_ENDPOINT_URL_<SERVICE> variables are honoured too.
+    #[arg(long, global = true, value_name = "URL", env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// Attempts per AWS call, retries of throttling and transient errors included.
+    #[arg(long, global = true, value_name = "N", env = "UMMATICS_AWS_MAX_ATTEMPTS",
+          default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10), hide = true)]
+    pub max_attempts: u32,
+}
+
+/// Stage names end up in function, stack and repository names: keep to what all three allow.
+fn parse_stage(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 16
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && !s.ends_with('-');
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not a stage name: use 1–16 lowercase letters, digits and inner hyphens (e.g. dev, prod-eu)"
+        ))
+    }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Classify texts: in-process with --local, or through the deployed function.
+    /// Check what deploy needs: AWS credentials, region, Docker, Rust + musl target, the model.
+    Doctor(DoctorArgs),
+    /// Build the function image, push it to ECR and create or update the stack.
+    Deploy(DeployArgs),
+    /// Show the deployed stack, function, URL and images.
+    Info,
+    /// Print the least-privilege IAM policy a backend needs to invoke the function.
+    Policy,
+    /// Delete the stack, the image repository and the logs: nothing billable is left.
+    Destroy(DestroyArgs),
+    /// Classify texts: through the deployed function, or in-process with --local.
     Invoke(InvokeArgs),
+    /// Run the function locally behind the Lambda Invoke API (for SDKs) and a function URL.
+    Serve(ServeArgs),
+    /// The function's CloudWatch metrics and what they cost (GB-s, requests, dollars).
+    Metrics(MetricsArgs),
+    /// The function's logs: from now on by default, --since for history, --follow to tail.
+    Logs(LogsArgs),
     /// Measure a model on a labelled data set: accuracy, per-class precision/recall/F1.
     Eval(EvalArgs),
+}
+
+/// Lambda's instruction-set choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Arch {
+    #[value(name = "x86_64", alias = "amd64", alias = "x86-64")]
+    X86_64,
+    #[value(name = "arm64", alias = "aarch64")]
+    Arm64,
+}
+
+impl Arch {
+    /// The name Lambda and CloudFormation use.
+    pub fn lambda_name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+    /// The Rust target the function is built for.
+    pub fn rust_target(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-unknown-linux-musl",
+            Arch::Arm64 => "aarch64-unknown-linux-musl",
+        }
+    }
+    /// The OCI/Docker platform architecture.
+    pub fn oci_name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "amd64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// The model deploy would ship (checked that it resolves).
+    #[arg(long, value_name = "MODEL", default_value = "mini")]
+    pub model: ModelSpec,
+    /// The architecture deploy would build for.
+    #[arg(long, value_enum, default_value_t = Arch::X86_64)]
+    pub arch: Arch,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DeployArgs {
+    /// The model to bake into the image: `mini`, a directory, or a Hugging Face id
+    /// (downloaded once into the Hugging Face cache).
+    #[arg(long, value_name = "MODEL", default_value = "mini")]
+    pub model: ModelSpec,
+    /// Function memory in MB (Lambda gives a second vCPU above 1769 MB).
+    #[arg(long, value_name = "MB", default_value_t = 2048,
+          value_parser = clap::value_parser!(u32).range(128..=10240))]
+    pub memory: u32,
+    /// Function timeout in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..=900))]
+    pub timeout: u32,
+    /// Instruction set of the function.
+    #[arg(long, value_enum, default_value_t = Arch::X86_64)]
+    pub arch: Arch,
+    /// A prebuilt static `bootstrap` binary instead of building one with cargo.
+    #[arg(long, value_name = "PATH")]
+    pub bootstrap: Option<PathBuf>,
+    /// Base image for the function image (default: scratch, which needs no pull).
+    #[arg(long, value_name = "IMAGE", default_value = "scratch")]
+    pub base_image: String,
+    /// Make the function URL public (auth NONE). Default: AWS_IAM (signed requests only).
+    #[arg(long)]
+    pub public_url: bool,
+    /// Email address notified when the function reports errors.
+    #[arg(long, value_name = "ADDRESS")]
+    pub alarm_email: Option<String>,
+    /// Days the function's logs are kept.
+    #[arg(long, value_name = "DAYS", default_value_t = 14, value_parser = parse_retention)]
+    pub log_retention_days: u32,
+    /// Push to this registry (HOST:PORT, or a URL) instead of the ECR endpoint, e.g. a mirror;
+    /// the ECR token is still the credential.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub registry: Option<String>,
+    /// Show what would change and stop: nothing is created, pushed or updated.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask before applying the change set.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+/// The retention periods CloudWatch Logs accepts.
+pub const LOG_RETENTION_DAYS: [u32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+fn parse_retention(s: &str) -> Result<u32, String> {
+    let days: u32 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of days"))?;
+    if LOG_RETENTION_DAYS.contains(&days) {
+        Ok(days)
+    } else {
+        Err(format!(
+            "CloudWatch Logs keeps logs for one of {LOG_RETENTION_DAYS:?} days, not {days}"
+        ))
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DestroyArgs {
+    /// Do not ask to type the stack name.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Also delete the images from this registry (the one `deploy --registry` pushed to).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub registry: Option<String>,
 }
 
 /// Which model runs in this process, and how.
@@ -93,18 +260,101 @@ pub struct EvalArgs {
     /// The column (or JSON field) holding the label.
     #[arg(long, value_name = "NAME", default_value = "label")]
     pub label_column: String,
+    /// Evaluate the deployed function NAME (through the batching client) instead of a model
+    /// in this process; its labels are taken to be negative, positive (SST-2).
+    #[arg(long, value_name = "NAME")]
+    pub function: Option<String>,
     #[command(flatten)]
     pub model: ModelArgs,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct InvokeArgs {
-    /// Texts to classify (each argument is one text).
+    /// Texts to classify (each argument is one text). Without any, texts come from --file or
+    /// stdin (one per line).
     #[arg(value_name = "TEXT")]
     pub texts: Vec<String>,
+    /// Read texts from a file: plain lines, JSONL (`.jsonl`, a `text` field) or CSV (`.csv`,
+    /// a `text` column); `-` for stdin.
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// The JSONL field or CSV column holding the text.
+    #[arg(long, value_name = "NAME")]
+    pub column: Option<String>,
+    /// Send this JSON as the whole event, like `aws lambda invoke --payload`, and print the
+    /// answer as it comes back.
+    #[arg(long, value_name = "JSON")]
+    pub payload: Option<String>,
     /// Run the model in this process instead of calling the deployed function.
     #[arg(long)]
     pub local: bool,
+    /// The function to call (default: the stage's function name).
+    #[arg(long, value_name = "NAME")]
+    pub function: Option<String>,
+    /// Texts per invoke (requests also stay under Lambda's 6 MB limit).
+    #[arg(long, value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub batch_size: u32,
+    /// Invokes in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub concurrency: u32,
+    /// Ask for each invoke's log tail and report the billed duration.
+    #[arg(long)]
+    pub log: bool,
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Port to listen on (0 picks a free one; the first line printed is the endpoint).
+    #[arg(long, value_name = "PORT", default_value_t = 3001)]
+    pub port: u16,
+    /// Address to listen on; anything but loopback is warned about (no authentication).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// The function name the Invoke API answers to (default: the stage's function name).
+    #[arg(long, value_name = "NAME")]
+    pub function: Option<String>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MetricsArgs {
+    /// The window: `30m`, `24h`, `7d` back from now, or an ISO date (`2026-11-01`).
+    #[arg(long, value_name = "WHEN", default_value = "24h")]
+    pub since: String,
+    /// Period per point (`300`, `5m`, `1h`); default 1 h up to a day, 1 d beyond.
+    #[arg(long, value_name = "DURATION")]
+    pub period: Option<String>,
+    /// The function (default: the stage's function name).
+    #[arg(long, value_name = "NAME")]
+    pub function: Option<String>,
+    /// Memory to price with (default: read from the function).
+    #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u32).range(128..=10240))]
+    pub memory: Option<u32>,
+    /// Architecture to price with (default: read from the function).
+    #[arg(long, value_enum)]
+    pub arch: Option<Arch>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    /// Start this far back (`10m`, `2h`) or at an ISO date; default: now (new events only).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Keep polling for new events until Ctrl-C.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// A CloudWatch Logs filter pattern, e.g. `ERROR` or `"REPORT"`.
+    #[arg(long, value_name = "PATTERN")]
+    pub filter: Option<String>,
+    /// The function (default: the stage's function name).
+    #[arg(long, value_name = "NAME")]
+    pub function: Option<String>,
+    /// How often --follow polls.
+    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    pub poll_interval: String,
 }

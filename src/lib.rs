@@ -1,7 +1,11 @@
 //! The `ummatics-sentiment` command-line tool, as a library: every subcommand is a module with
 //! `pub async fn run(args, ctx)`, so tests and other tools can drive them directly.
 
+pub mod aws;
 pub mod cli;
+pub mod client;
 pub mod commands;
+pub mod image;
 pub mod models;
 pub mod output;
+pub mod stack;

@@ -4,8 +4,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use ummatics_sentiment_function::{Classifier, ClassifierOptions};
+
+use crate::image::{ModelFile, ModelFiles};
 
 /// The name that selects the embedded model.
 pub const EMBEDDED: &str = "mini";
@@ -91,6 +93,80 @@ impl ModelSpec {
             ),
         }
     }
+}
+
+impl ModelSpec {
+    /// The files deploy bakes into the image. A Hub id is downloaded once into the Hugging Face
+    /// cache (HF_HOME; HF_TOKEN for gated models), preferring `onnx/model.onnx`.
+    pub async fn files(&self) -> Result<ModelFiles> {
+        match self {
+            ModelSpec::Embedded => Ok(ModelFiles {
+                source: embedded::NAME.to_string(),
+                files: vec![
+                    ModelFile {
+                        name: "model.onnx".into(),
+                        bytes: embedded::ONNX.to_vec(),
+                    },
+                    ModelFile {
+                        name: "config.json".into(),
+                        bytes: embedded::CONFIG.to_vec(),
+                    },
+                    ModelFile {
+                        name: "tokenizer.json".into(),
+                        bytes: embedded::TOKENIZER.to_vec(),
+                    },
+                ],
+            }),
+            ModelSpec::Dir(dir) => ModelFiles::from_dir(dir),
+            ModelSpec::Hub(id) => download(id).await,
+        }
+    }
+}
+
+/// Downloads (or finds in the cache) a Hub model's ONNX export, config and tokenizer.
+async fn download(id: &str) -> Result<ModelFiles> {
+    let api = hf_hub::api::tokio::ApiBuilder::from_env()
+        .with_progress(false)
+        .build()
+        .context("cannot set up the Hugging Face client")?;
+    let repo = api.model(id.to_string());
+    let offline_hint = || {
+        format!(
+            "cannot download {id:?} from the Hugging Face Hub (no network, a wrong id, or a \
+             gated model without HF_TOKEN): download model.onnx (or onnx/model.onnx), \
+             config.json and tokenizer.json into a directory and pass --model DIR"
+        )
+    };
+    let onnx = match repo.get("onnx/model.onnx").await {
+        Ok(path) => path,
+        Err(_) => repo.get("model.onnx").await.with_context(offline_hint)?,
+    };
+    let mut files = vec![ModelFile {
+        name: "model.onnx".into(),
+        bytes: std::fs::read(&onnx).with_context(|| format!("cannot read {}", onnx.display()))?,
+    }];
+    for (name, required) in [
+        ("config.json", true),
+        ("tokenizer.json", false),
+        ("vocab.txt", false),
+        ("tokenizer_config.json", false),
+    ] {
+        match repo.get(name).await {
+            Ok(path) => files.push(ModelFile {
+                name: name.into(),
+                bytes: std::fs::read(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?,
+            }),
+            Err(e) if required => return Err(e).with_context(offline_hint),
+            Err(_) => {}
+        }
+    }
+    let model = ModelFiles {
+        source: id.to_string(),
+        files,
+    };
+    model.check()?;
+    Ok(model)
 }
 
 #[cfg(test)]

@@ -88,6 +88,16 @@ impl Response {
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::error(400, message)
     }
+
+    /// The results of a 200 response; the status and error message of anything else (a 200
+    /// with an error body, or results under another status, counts as an error too).
+    pub fn into_results(self) -> Result<Vec<SentimentResult>, (u16, String)> {
+        match (self.status_code, self.body) {
+            (200, Body::Results(body)) => Ok(body.results),
+            (status, Body::Error(body)) => Err((status, body.error)),
+            (status, Body::Results(_)) => Err((status, "results under a non-200 status".into())),
+        }
+    }
 }
 
 /// Why a request was refused. The message says what was wrong and what to send instead.
@@ -210,6 +220,22 @@ impl Request {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn responses_read_back_into_results_or_errors() {
+        let wire = r#"{"statusCode":200,"body":{"results":[{"sentiment":"positive","score":0.98}],"count":1}}"#;
+        let results = serde_json::from_str::<Response>(wire)
+            .unwrap()
+            .into_results()
+            .unwrap();
+        assert_eq!(results[0].sentiment, "positive");
+        let wire = r#"{"statusCode":400,"body":{"error":"no texts"}}"#;
+        let err = serde_json::from_str::<Response>(wire)
+            .unwrap()
+            .into_results()
+            .unwrap_err();
+        assert_eq!(err, (400, "no texts".to_string()));
+    }
 
     #[test]
     fn response_serialises_to_the_exact_contract() {

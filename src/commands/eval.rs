@@ -299,7 +299,71 @@ impl fmt::Display for EvalReport {
     }
 }
 
+/// The SST-2 labels a deployed function answers with.
+const REMOTE_LABELS: [&str; 2] = ["negative", "positive"];
+
+/// `eval --function NAME`: the same report, predictions from the deployed function.
+async fn run_remote(args: EvalArgs, function: String, global: &GlobalArgs) -> Result<ExitCode> {
+    let labels: Vec<String> = REMOTE_LABELS.iter().map(|s| s.to_string()).collect();
+    let examples = read_examples(
+        &args.data,
+        args.format,
+        &args.text_column,
+        &args.label_column,
+        &labels,
+    )?;
+    let aws = crate::aws::Aws::load(global).await;
+    let invoker = crate::client::BatchInvoker::new(aws.lambda(), &function, Default::default());
+    let texts: Vec<String> = examples.iter().map(|e| e.text.clone()).collect();
+    let started = Instant::now();
+    let outcome = invoker.classify(&texts, |_| {}).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(f) = outcome.failures.first() {
+        bail!(
+            "{} batch(es) failed, e.g. texts {}–{}: {}; no score without every prediction",
+            outcome.failures.len(),
+            f.start + 1,
+            f.end,
+            f.error
+        );
+    }
+    let mut predicted = Vec::with_capacity(texts.len());
+    for (i, result) in outcome.results.into_iter().enumerate() {
+        let result = result.context("a result is missing")?;
+        let label = labels
+            .iter()
+            .position(|l| *l == result.sentiment)
+            .with_context(|| {
+                format!(
+                    "the function answered {:?} for text {}; eval --function expects {}",
+                    result.sentiment,
+                    i + 1,
+                    labels.join("/")
+                )
+            })?;
+        predicted.push(label);
+    }
+    let gold: Vec<usize> = examples.iter().map(|e| e.label).collect();
+    let (correct, confusion, classes) = score(&labels, &gold, &predicted);
+    let report = EvalReport {
+        model: format!("function {function}"),
+        data: args.data.display().to_string(),
+        examples: examples.len(),
+        correct,
+        accuracy: ratio(correct, examples.len()),
+        classes,
+        confusion,
+        seconds,
+        texts_per_second: examples.len() as f64 / seconds.max(1e-9),
+    };
+    emit(global.output, &report)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn run(args: EvalArgs, global: &GlobalArgs) -> Result<ExitCode> {
+    if let Some(function) = args.function.clone() {
+        return run_remote(args, function, global).await;
+    }
     let options = args.model.options()?;
     let model = args.model.model.clone();
     let report = tokio::task::spawn_blocking(move || -> Result<EvalReport> {

@@ -4,13 +4,29 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
 
+pub mod deploy;
+pub mod destroy;
+pub mod doctor;
 pub mod eval;
+pub mod info;
 pub mod invoke;
+pub mod logs;
+pub mod metrics;
+pub mod policy;
+pub mod serve;
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Doctor(args) => doctor::run(args, &cli.global).await,
+        Command::Deploy(args) => deploy::run(args, &cli.global).await,
+        Command::Info => info::run(&cli.global).await,
+        Command::Policy => policy::run(&cli.global).await,
+        Command::Destroy(args) => destroy::run(args, &cli.global).await,
         Command::Invoke(args) => invoke::run(args, &cli.global).await,
+        Command::Serve(args) => serve::run(args, &cli.global).await,
+        Command::Metrics(args) => metrics::run(args, &cli.global).await,
+        Command::Logs(args) => logs::run(args, &cli.global).await,
         Command::Eval(args) => eval::run(args, &cli.global).await,
     }
 }

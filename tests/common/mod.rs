@@ -28,3 +28,117 @@ where
     );
     String::from_utf8(output.stdout).unwrap()
 }
+
+/// The test stand-ins `scripts/test.sh` starts (moto, dockerd, docker-registry) and the static
+/// bootstrap it builds. Missing ones fail the test with what to run: these tests never skip.
+pub struct StandIns {
+    pub aws_endpoint: String,
+    pub docker_host: String,
+    pub registry: String,
+    pub registry_log: std::path::PathBuf,
+    pub bootstrap: std::path::PathBuf,
+}
+
+/// moto's ECR password for the default account (the registry's htpasswd has it).
+pub const ECR_PASSWORD: &str = "123456789012-auth-token";
+
+pub fn standins() -> StandIns {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!(
+                "{name} is not set: these tests need the stand-ins (moto, dockerd, docker-registry) \
+                 and a static bootstrap; run them with ./scripts/test.sh"
+            )
+        })
+    };
+    StandIns {
+        aws_endpoint: var("UMMATICS_TEST_AWS_ENDPOINT"),
+        docker_host: var("UMMATICS_TEST_DOCKER_HOST"),
+        registry: var("UMMATICS_TEST_REGISTRY"),
+        registry_log: var("UMMATICS_TEST_REGISTRY_LOG").into(),
+        bootstrap: var("UMMATICS_TEST_BOOTSTRAP").into(),
+    }
+}
+
+impl StandIns {
+    /// The CLI pointed at moto and the test engine, with dummy credentials and one attempt per
+    /// AWS call (a failure shows at once), for deployment `stage`.
+    pub fn cli(&self, stage: &str) -> Command {
+        let mut command = cli();
+        command
+            .env("AWS_ENDPOINT_URL", &self.aws_endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("UMMATICS_AWS_MAX_ATTEMPTS", "1")
+            .env("DOCKER_HOST", &self.docker_host)
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .args(["--stage", stage]);
+        command
+    }
+
+    /// SDK configuration for checking moto's state from the tests.
+    pub async fn sdk(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.aws_endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sts::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .load()
+            .await
+    }
+
+    /// How many upload requests (POST/PATCH/PUT of blobs and manifests) the registry has
+    /// served for `repository` so far, from its access log.
+    pub fn registry_uploads(&self, repository: &str) -> usize {
+        let log = std::fs::read_to_string(&self.registry_log).unwrap_or_default();
+        ["POST", "PATCH", "PUT"]
+            .iter()
+            .map(|m| {
+                let needle = format!("\"{m} /v2/{repository}/");
+                log.lines().filter(|l| l.contains(&needle)).count()
+            })
+            .sum()
+    }
+
+    /// The registry's tags for a repository (empty when it has none).
+    pub fn registry_tags(&self, repository: &str) -> Vec<String> {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-sf",
+                "-u",
+                &format!("AWS:{ECR_PASSWORD}"),
+                &format!("http://{}/v2/{repository}/tags/list", self.registry),
+            ])
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            return Vec::new();
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["tags"]
+            .as_array()
+            .map(|a| a.iter().map(|t| t.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Runs a command, asserts success (showing stderr if not), returns parsed JSON stdout.
+pub fn json_of(command: &mut Command) -> serde_json::Value {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstderr:\n{}\nstdout:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}

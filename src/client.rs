@@ -1,0 +1,334 @@
+//! The batching Lambda client, usable as a library by backends: texts are split into invokes
+//! of at most `batch_size` texts **and** under Lambda's 6 MB request limit, `concurrency`
+//! invokes run at once, throttles / 5xx / function errors are retried with backoff, results
+//! come back in input order, and a batch that finally fails is reported with its index range
+//! while every other result is still returned.
+
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::LogType;
+use base64::Engine;
+use futures_util::StreamExt;
+use serde::Serialize;
+use ummatics_sentiment_function::protocol::{
+    Response, SentimentResult, MAX_PAYLOAD_BYTES, MAX_TEXTS_PER_REQUEST,
+};
+
+use crate::aws::{describe, error_code};
+
+/// `{"texts":[` + `]}`.
+const ENVELOPE_BYTES: usize = r#"{"texts":[]}"#.len();
+
+/// How to call the function.
+#[derive(Debug, Clone)]
+pub struct InvokerOptions {
+    /// Texts per invoke (1..=50).
+    pub batch_size: usize,
+    /// Invokes in flight at once.
+    pub concurrency: usize,
+    /// Attempts per batch (throttles, 5xx and function errors are retried).
+    pub max_attempts: u32,
+    /// First backoff; doubled per attempt, with jitter.
+    pub backoff: Duration,
+    /// Ask Lambda for the log tail (`LogType: Tail`) to read billed durations.
+    pub log_tail: bool,
+}
+
+impl Default for InvokerOptions {
+    fn default() -> Self {
+        InvokerOptions {
+            batch_size: MAX_TEXTS_PER_REQUEST,
+            concurrency: 4,
+            max_attempts: 4,
+            backoff: Duration::from_millis(200),
+            log_tail: false,
+        }
+    }
+}
+
+/// Splits texts into index ranges of at most `batch_size` texts whose request payload stays
+/// under the 6 MB limit. A text that cannot fit in any request is an error naming it.
+pub fn plan_batches(texts: &[String], batch_size: usize) -> Result<Vec<Range<usize>>> {
+    if batch_size == 0 || batch_size > MAX_TEXTS_PER_REQUEST {
+        bail!("the batch size must be 1–{MAX_TEXTS_PER_REQUEST}, not {batch_size}");
+    }
+    let mut batches = Vec::new();
+    let mut start = 0;
+    let mut bytes = ENVELOPE_BYTES;
+    for (i, text) in texts.iter().enumerate() {
+        let size = serde_json::to_string(text)?.len();
+        if ENVELOPE_BYTES + size >= MAX_PAYLOAD_BYTES {
+            bail!(
+                "text {i} is {size} bytes as JSON: no request can carry it (Lambda takes less than \
+                 {MAX_PAYLOAD_BYTES} bytes per invoke); shorten or split it"
+            );
+        }
+        let comma = usize::from(i > start);
+        if i > start && (i - start == batch_size || bytes + comma + size >= MAX_PAYLOAD_BYTES) {
+            batches.push(start..i);
+            start = i;
+            bytes = ENVELOPE_BYTES;
+        }
+        bytes += usize::from(i > start) + size;
+    }
+    if start < texts.len() {
+        batches.push(start..texts.len());
+    }
+    Ok(batches)
+}
+
+/// A batch that failed after its retries.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchFailure {
+    /// First index (0-based, inclusive).
+    pub start: usize,
+    /// Last index (exclusive).
+    pub end: usize,
+    pub attempts: u32,
+    pub error: String,
+}
+
+/// What a bulk call returned.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvokeOutcome {
+    /// One per input text, in order; `None` where its batch failed.
+    pub results: Vec<Option<SentimentResult>>,
+    pub failures: Vec<BatchFailure>,
+    pub invokes: usize,
+    /// Sum of the `Billed Duration` of each successful invoke's REPORT line (log tail only).
+    pub billed_ms: Option<f64>,
+    pub wall: Duration,
+}
+
+impl InvokeOutcome {
+    pub fn is_complete(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// Calls one function in batches.
+#[derive(Debug, Clone)]
+pub struct BatchInvoker {
+    lambda: aws_sdk_lambda::Client,
+    function: String,
+    options: InvokerOptions,
+}
+
+/// One invoke's result, or why it failed and whether trying again may help.
+enum Attempt {
+    Done(Vec<SentimentResult>, Option<f64>),
+    Retry(String),
+    Fail(String),
+}
+
+impl BatchInvoker {
+    pub fn new(
+        lambda: aws_sdk_lambda::Client,
+        function: impl Into<String>,
+        options: InvokerOptions,
+    ) -> Self {
+        BatchInvoker {
+            lambda,
+            function: function.into(),
+            options,
+        }
+    }
+
+    /// Classifies every text; `on_batch(done_texts)` is called as batches finish (progress).
+    pub async fn classify(
+        &self,
+        texts: &[String],
+        on_batch: impl Fn(usize) + Send + Sync,
+    ) -> Result<InvokeOutcome> {
+        let started = Instant::now();
+        let batches = plan_batches(texts, self.options.batch_size)?;
+        let invokes = batches.len();
+        let mut results: Vec<Option<SentimentResult>> = vec![None; texts.len()];
+        let mut failures = Vec::new();
+        let mut billed: Option<f64> = None;
+        let mut stream = futures_util::stream::iter(batches.into_iter().map(|range| async {
+            let (outcome, attempts) = self.run_batch(&texts[range.clone()]).await;
+            (range, outcome, attempts)
+        }))
+        .buffer_unordered(self.options.concurrency.max(1));
+        while let Some((range, outcome, attempts)) = stream.next().await {
+            match outcome {
+                Ok((batch, ms)) => {
+                    for (slot, result) in results[range.clone()].iter_mut().zip(batch) {
+                        *slot = Some(result);
+                    }
+                    if let Some(ms) = ms {
+                        *billed.get_or_insert(0.0) += ms;
+                    }
+                }
+                Err(error) => failures.push(BatchFailure {
+                    start: range.start,
+                    end: range.end,
+                    attempts,
+                    error,
+                }),
+            }
+            on_batch(range.len());
+        }
+        failures.sort_by_key(|f| f.start);
+        Ok(InvokeOutcome {
+            results,
+            failures,
+            invokes,
+            billed_ms: billed,
+            wall: started.elapsed(),
+        })
+    }
+
+    /// Runs one batch with retries; returns the results or the last error, and the attempts.
+    async fn run_batch(
+        &self,
+        texts: &[String],
+    ) -> (Result<(Vec<SentimentResult>, Option<f64>), String>, u32) {
+        let payload = match serde_json::to_vec(&serde_json::json!({ "texts": texts })) {
+            Ok(p) => p,
+            Err(e) => return (Err(e.to_string()), 0),
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.invoke_once(&payload, texts.len()).await {
+                Attempt::Done(results, billed) => return (Ok((results, billed)), attempt),
+                Attempt::Fail(error) => return (Err(error), attempt),
+                Attempt::Retry(error) if attempt >= self.options.max_attempts => {
+                    return (Err(error), attempt)
+                }
+                Attempt::Retry(_) => {
+                    let base = self.options.backoff * 2u32.saturating_pow(attempt - 1);
+                    let jitter = rand_fraction() * base.as_secs_f64() / 2.0;
+                    tokio::time::sleep(base + Duration::from_secs_f64(jitter)).await;
+                }
+            }
+        }
+    }
+
+    async fn invoke_once(&self, payload: &[u8], expected: usize) -> Attempt {
+        let mut request = self
+            .lambda
+            .invoke()
+            .function_name(&self.function)
+            .payload(Blob::new(payload.to_vec()));
+        if self.options.log_tail {
+            request = request.log_type(LogType::Tail);
+        }
+        let out = match request.send().await {
+            Ok(out) => out,
+            Err(e) => {
+                let text = describe(&e);
+                let retry = match error_code(&e) {
+                    Some(code) => {
+                        code.contains("TooManyRequests")
+                            || code.contains("Throttl")
+                            || code.contains("ServiceException")
+                            || code.contains("ResourceNotReady")
+                            || code.starts_with("EC2")
+                            || code.starts_with("ENI")
+                    }
+                    // Timeouts and dropped connections are worth another try.
+                    None => true,
+                };
+                return if retry {
+                    Attempt::Retry(text)
+                } else {
+                    Attempt::Fail(text)
+                };
+            }
+        };
+        let billed = out.log_result().and_then(billed_ms_from_log_tail);
+        let body = out.payload().map(|b| b.as_ref()).unwrap_or_default();
+        if let Some(kind) = out.function_error() {
+            let message = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v["errorMessage"].as_str().map(str::to_string))
+                .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+            return Attempt::Retry(format!("function error ({kind}): {message}"));
+        }
+        let response: Response = match serde_json::from_slice(body) {
+            Ok(r) => r,
+            Err(e) => {
+                return Attempt::Fail(format!(
+                    "the function's answer is not the wire response ({e}): {}",
+                    String::from_utf8_lossy(&body[..body.len().min(200)])
+                ))
+            }
+        };
+        match response.into_results() {
+            Ok(results) if results.len() == expected => Attempt::Done(results, billed),
+            Ok(results) => Attempt::Fail(format!(
+                "the function returned {} results for {expected} texts",
+                results.len()
+            )),
+            Err((status, error)) => {
+                Attempt::Fail(format!("the function answered {status}: {error}"))
+            }
+        }
+    }
+}
+
+/// A fraction in [0, 1) for backoff jitter (no need for a random generator's quality here).
+fn rand_fraction() -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    f64::from(nanos % 1000) / 1000.0
+}
+
+/// `Billed Duration: N ms` from the base64 log tail Lambda returns with `LogType: Tail`.
+pub fn billed_ms_from_log_tail(log_result: &str) -> Option<f64> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(log_result)
+        .ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let report = text.lines().rev().find(|l| l.starts_with("REPORT"))?;
+    let after = report.split("Billed Duration:").nth(1)?;
+    after.split_whitespace().next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_split_on_count_and_on_bytes() {
+        let texts: Vec<String> = (0..1234).map(|i| format!("text {i}")).collect();
+        let batches = plan_batches(&texts, 50).unwrap();
+        assert_eq!(batches.len(), 25);
+        assert_eq!(batches[0], 0..50);
+        assert_eq!(batches[24], 1200..1234);
+
+        // 700 KB texts: eight fit under 6 MB, not fifty.
+        let big: Vec<String> = (0..20).map(|_| "x".repeat(700_000)).collect();
+        let batches = plan_batches(&big, 50).unwrap();
+        assert_eq!(batches, vec![0..8, 8..16, 16..20]);
+        for b in &batches {
+            let payload =
+                serde_json::to_vec(&serde_json::json!({"texts": &big[b.clone()]})).unwrap();
+            assert!(payload.len() < MAX_PAYLOAD_BYTES);
+        }
+        // The byte rule is exact: the planned payload size is the serialized size.
+        let tight = vec!["y".repeat(MAX_PAYLOAD_BYTES - ENVELOPE_BYTES - 3)];
+        assert_eq!(plan_batches(&tight, 50).unwrap(), vec![0..1]);
+        let too_big = vec!["a".into(), "y".repeat(MAX_PAYLOAD_BYTES)];
+        let err = plan_batches(&too_big, 50).unwrap_err().to_string();
+        assert!(err.contains("text 1 is"), "{err}");
+        assert!(plan_batches(&texts, 51).is_err());
+        assert!(plan_batches(&[], 50).unwrap().is_empty());
+    }
+
+    #[test]
+    fn billed_duration_is_read_from_the_report_line() {
+        let tail = "START RequestId: 1\nEND RequestId: 1\nREPORT RequestId: 1\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: 2048 MB\tMax Memory Used: 80 MB\t\n";
+        let encoded = base64::engine::general_purpose::STANDARD.encode(tail);
+        assert_eq!(billed_ms_from_log_tail(&encoded), Some(13.0));
+        assert_eq!(billed_ms_from_log_tail("not base64!"), None);
+    }
+}

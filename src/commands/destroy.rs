@@ -1,0 +1,161 @@
+//! `destroy`: stack (events streamed), image repository with its images, log group — and the
+//! images in `--registry` when deploy pushed there. Idempotent: nothing there is a success.
+
+use std::fmt;
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
+
+use crate::aws::{describe, error_code, Aws};
+use crate::cli::{DestroyArgs, GlobalArgs};
+use crate::image::ecr;
+use crate::image::registry::Registry;
+use crate::output::{emit, Progress};
+use crate::stack::StackDeployer;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DestroyReport {
+    pub stack: String,
+    /// What was removed, one entry per thing.
+    pub removed: Vec<String>,
+}
+
+impl fmt::Display for DestroyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.removed.is_empty() {
+            return write!(f, "nothing to remove: {} is not deployed", self.stack);
+        }
+        for item in &self.removed {
+            writeln!(f, "removed {item}")?;
+        }
+        write!(f, "nothing billable is left for {}", self.stack)
+    }
+}
+
+fn confirm_name(stack: &str) -> Result<()> {
+    if !std::io::stdin().is_terminal() {
+        bail!("destroy deletes stack {stack} and its images and logs; no terminal to confirm on: pass --yes");
+    }
+    eprint!("This deletes stack {stack}, its image repository and its logs. Type the stack name to go on: ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if answer.trim() != stack {
+        bail!(
+            "cancelled: {:?} is not {stack:?}; nothing was deleted",
+            answer.trim()
+        );
+    }
+    Ok(())
+}
+
+pub async fn run(args: DestroyArgs, global: &GlobalArgs) -> Result<ExitCode> {
+    let aws = Aws::load(global).await;
+    let progress = Progress::new();
+    let deployer = StackDeployer::new(&aws, &progress);
+    let stack = deployer.describe().await?;
+    let repository = ecr::repository(&aws, &aws.names.repository).await?;
+    let log_group = log_group_exists(&aws).await?;
+    let registry_has_images = match &args.registry {
+        Some(host) => {
+            let login = ecr::login(&aws).await?;
+            let registry = Registry::new(host, &login.username, &login.password)?;
+            let tags = registry.tags(&aws.names.repository).await?;
+            (!tags.is_empty()).then_some(registry)
+        }
+        None => None,
+    };
+    let mut report = DestroyReport {
+        stack: aws.names.stack.clone(),
+        removed: Vec::new(),
+    };
+    if stack.is_none() && repository.is_none() && !log_group && registry_has_images.is_none() {
+        emit(global.output, &report)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.yes {
+        confirm_name(&aws.names.stack)?;
+    }
+
+    if let Some(stack) = stack {
+        let step = progress.step(format!("stack {}", stack.name));
+        deployer.delete(true).await?;
+        step.done("deleted");
+        report
+            .removed
+            .push(format!("stack {} ({})", stack.name, stack.status));
+    }
+    if repository.is_some() {
+        let step = progress.step(format!("ECR repository {}", aws.names.repository));
+        if let Some(images) = ecr::delete_repository(&aws, &aws.names.repository).await? {
+            step.done(format!("deleted with {images} image(s)"));
+            report.removed.push(format!(
+                "ECR repository {} ({images} image(s))",
+                aws.names.repository
+            ));
+        } else {
+            step.done("already gone");
+        }
+    }
+    // The stack owns the log group, but Lambda recreates it if the function logged after.
+    if log_group_exists(&aws).await? {
+        let step = progress.step(format!("log group {}", aws.names.log_group()));
+        match aws
+            .logs()
+            .delete_log_group()
+            .log_group_name(aws.names.log_group())
+            .send()
+            .await
+        {
+            Ok(_) => {
+                step.done("deleted");
+                report
+                    .removed
+                    .push(format!("log group {}", aws.names.log_group()));
+            }
+            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => {
+                step.done("already gone")
+            }
+            Err(e) => {
+                return Err(anyhow!(describe(&e)))
+                    .with_context(|| format!("cannot delete log group {}", aws.names.log_group()))
+            }
+        }
+    } else if log_group {
+        report.removed.push(format!(
+            "log group {} (with the stack)",
+            aws.names.log_group()
+        ));
+    }
+    if let Some(registry) = registry_has_images {
+        let step = progress.step(format!("images in {}", registry.host()));
+        let removed = registry.delete_all(&aws.names.repository).await?;
+        step.done(format!("{} deleted", removed.len()));
+        report.removed.push(format!(
+            "{} image(s) from {}/{}",
+            removed.len(),
+            registry.host(),
+            aws.names.repository
+        ));
+    }
+    emit(global.output, &report)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn log_group_exists(aws: &Aws) -> Result<bool> {
+    let name = aws.names.log_group();
+    let out = aws
+        .logs()
+        .describe_log_groups()
+        .log_group_name_prefix(&name)
+        .send()
+        .await
+        .map_err(|e| anyhow!(describe(&e)))
+        .context("cannot list log groups")?;
+    Ok(out
+        .log_groups()
+        .iter()
+        .any(|g| g.log_group_name() == Some(name.as_str())))
+}

@@ -1,0 +1,211 @@
+//! `doctor`: is everything deploy needs here? One line per prerequisite, with the exact
+//! command that fixes each missing one.
+
+use std::fmt;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::aws::Aws;
+use crate::cli::{Arch, DoctorArgs, GlobalArgs};
+use crate::image::docker::{unreachable_hint, Engine};
+use crate::models::ModelSpec;
+use crate::output::emit;
+
+/// One prerequisite.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    /// What was found, or what is wrong.
+    pub detail: String,
+    /// The command (or step) that fixes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn ok(name: &str, detail: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            ok: true,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+    fn missing(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            ok: false,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DoctorReport {
+    pub ok: bool,
+    pub checks: Vec<Check>,
+}
+
+impl fmt::Display for DoctorReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for check in &self.checks {
+            let mark = if check.ok { "✓" } else { "✗" };
+            writeln!(f, "{mark} {:<18} {}", check.name, check.detail)?;
+            if let Some(fix) = &check.fix {
+                writeln!(f, "  {:<18} fix: {fix}", "")?;
+            }
+        }
+        if self.ok {
+            write!(f, "everything deploy needs is here")
+        } else {
+            let n = self.checks.iter().filter(|c| !c.ok).count();
+            write!(f, "{n} prerequisite(s) missing: run the fixes above, then `ummatics-sentiment doctor` again")
+        }
+    }
+}
+
+pub async fn run(args: DoctorArgs, global: &GlobalArgs) -> Result<ExitCode> {
+    let aws = Aws::load(global).await;
+    let mut checks = Vec::new();
+
+    checks.push(match aws.caller_identity().await {
+        Ok(id) => Check::ok(
+            "AWS credentials",
+            format!("account {} as {}", id.account, id.arn),
+        ),
+        Err(e) => Check::missing(
+            "AWS credentials",
+            format!("{e:#}"),
+            "aws configure (or set AWS_PROFILE / AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+        ),
+    });
+    checks.push(Check::ok(
+        "AWS region",
+        match &global.endpoint_url {
+            Some(url) => format!("{} (endpoint {url})", aws.region()),
+            None => aws.region(),
+        },
+    ));
+
+    checks.push(match Engine::connect().await {
+        Ok(engine) => Check::ok(
+            "Docker engine",
+            format!(
+                "{} (API {}, {}/{})",
+                engine.version.version,
+                engine.version.api_version,
+                engine.version.os,
+                engine.version.arch
+            ),
+        ),
+        Err(_) => Check::missing(
+            "Docker engine",
+            unreachable_hint(),
+            "sudo systemctl start docker (Debian/Ubuntu: sudo apt-get install docker.io first)",
+        ),
+    });
+
+    checks.extend(toolchain_checks(args.arch).await);
+    checks.push(model_check(&args.model).await);
+
+    let ok = checks.iter().all(|c| c.ok);
+    emit(global.output, &DoctorReport { ok, checks })?;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn command_output(program: &str, args: &[&str]) -> Option<String> {
+    let out = tokio::process::Command::new(program)
+        .args(args)
+        .output()
+        .await
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// cargo, the musl target, and the C compiler tract's kernels need for it.
+async fn toolchain_checks(arch: Arch) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let target = arch.rust_target();
+    match command_output("cargo", &["--version"]).await {
+        Some(version) => checks.push(Check::ok("Rust toolchain", version)),
+        None => {
+            checks.push(Check::missing(
+                "Rust toolchain",
+                "cargo is not on PATH",
+                "curl --proto '=https' -sSf https://sh.rustup.rs | sh",
+            ));
+            return checks;
+        }
+    }
+    match command_output("rustup", &["target", "list", "--installed"]).await {
+        Some(list) if list.lines().any(|l| l.trim() == target) => {
+            checks.push(Check::ok("Rust target", target))
+        }
+        Some(_) => checks.push(Check::missing(
+            "Rust target",
+            format!("{target} is not installed"),
+            format!("rustup target add {target}"),
+        )),
+        None => checks.push(Check::missing(
+            "Rust target",
+            "rustup is not on PATH, so the target cannot be checked",
+            format!("install rustup, then: rustup target add {target}"),
+        )),
+    }
+    let cc = match arch {
+        Arch::X86_64 => "musl-gcc",
+        Arch::Arm64 => "aarch64-linux-musl-gcc",
+    };
+    let cc_var = format!("CC_{}", target.replace('-', "_"));
+    let configured = std::env::var(&cc_var).ok();
+    let compiler = configured.clone().unwrap_or_else(|| cc.to_string());
+    match command_output("sh", &["-c", &format!("command -v {compiler}")]).await {
+        Some(path) => checks.push(Check::ok("musl C compiler", path)),
+        None => checks.push(Check::missing(
+            "musl C compiler",
+            format!("{compiler} not found (tract assembles its kernels with a C compiler)"),
+            match arch {
+                Arch::X86_64 => "sudo apt-get install musl-tools".to_string(),
+                Arch::Arm64 => format!(
+                    "install an aarch64 musl cross compiler and set {cc_var}, or pass --bootstrap PATH to deploy"
+                ),
+            },
+        )),
+    }
+    checks
+}
+
+async fn model_check(model: &ModelSpec) -> Check {
+    match model {
+        ModelSpec::Hub(id) => Check::ok(
+            "model",
+            format!("{id} (Hugging Face; downloaded into the cache at deploy)"),
+        ),
+        other => match other.files().await {
+            Ok(files) => Check::ok(
+                "model",
+                format!(
+                    "{} ({} files, {})",
+                    files.source,
+                    files.files.len(),
+                    crate::output::human_bytes(files.total_bytes())
+                ),
+            ),
+            Err(e) => Check::missing(
+                "model",
+                format!("{e:#}"),
+                "pass --model mini or a model directory",
+            ),
+        },
+    }
+}

@@ -1,0 +1,217 @@
+//! `logs`: the function's log events. By default only events from now on (what the
+//! Serverless Framework's users asked for); `--since 10m` for history; `--follow` polls
+//! FilterLogEvents (LiveTail is not everywhere — moto lacks it), de-duplicating by event id and
+//! backing off when throttled. REPORT lines are folded into one compact line.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
+
+use crate::aws::{describe, error_code, Aws};
+use crate::cli::{GlobalArgs, LogsArgs};
+use crate::commands::metrics::parse_since;
+use crate::output::OutputFormat;
+
+/// One printed event.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogLine {
+    pub timestamp_ms: i64,
+    pub stream: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<Report>,
+}
+
+/// The fields of a Lambda `REPORT` line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub request_id: String,
+    pub duration_ms: f64,
+    pub billed_ms: f64,
+    pub memory_mb: f64,
+    pub max_memory_used_mb: f64,
+    pub init_ms: Option<f64>,
+}
+
+/// Parses `REPORT RequestId: … Duration: 12.34 ms Billed Duration: 13 ms Memory Size: 2048 MB
+/// Max Memory Used: 80 MB Init Duration: 150.00 ms` (tab-separated on Lambda).
+pub fn parse_report(message: &str) -> Option<Report> {
+    let rest = message.trim_start().strip_prefix("REPORT ")?;
+    let mut fields = HashMap::new();
+    for part in rest.split('\t').flat_map(|p| p.split("  ")) {
+        if let Some((k, v)) = part.split_once(':') {
+            fields.insert(k.trim().to_string(), v.trim().to_string());
+        }
+    }
+    let number =
+        |key: &str| -> Option<f64> { fields.get(key)?.split_whitespace().next()?.parse().ok() };
+    Some(Report {
+        request_id: fields.get("RequestId")?.clone(),
+        duration_ms: number("Duration")?,
+        billed_ms: number("Billed Duration")?,
+        memory_mb: number("Memory Size")?,
+        max_memory_used_mb: number("Max Memory Used")?,
+        init_ms: number("Init Duration"),
+    })
+}
+
+impl Report {
+    fn compact(&self) -> String {
+        let mut line = format!(
+            "REPORT {:.1} ms (billed {:.0} ms), {:.0}/{:.0} MB",
+            self.duration_ms, self.billed_ms, self.max_memory_used_mb, self.memory_mb
+        );
+        if let Some(init) = self.init_ms {
+            line.push_str(&format!(", cold start {init:.0} ms"));
+        }
+        line.push_str(&format!(" [{}]", self.request_id));
+        line
+    }
+}
+
+fn print(line: &LogLine, format: OutputFormat) {
+    match format {
+        OutputFormat::Human => {
+            let t = UNIX_EPOCH + Duration::from_millis(line.timestamp_ms.max(0) as u64);
+            let text = match &line.report {
+                Some(r) => r.compact(),
+                None => line.message.trim_end().to_string(),
+            };
+            println!("{} {text}", humantime::format_rfc3339_millis(t));
+        }
+        _ => println!("{}", serde_json::to_string(line).unwrap_or_default()),
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as i64
+}
+
+pub async fn run(args: LogsArgs, global: &GlobalArgs) -> Result<ExitCode> {
+    let aws = Aws::load(global).await;
+    let function = args.function.clone().unwrap_or(aws.names.function.clone());
+    let group = format!("/aws/lambda/{function}");
+    let poll = humantime::parse_duration(&args.poll_interval).map_err(|_| {
+        anyhow!(
+            "--poll-interval {:?} is not a duration (e.g. 2s)",
+            args.poll_interval
+        )
+    })?;
+    let mut start_ms = match &args.since {
+        Some(since) => {
+            let t = parse_since(since, SystemTime::now())?;
+            t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as i64
+        }
+        None => now_ms(),
+    };
+    let logs = aws.logs();
+    // Event ids already printed, with their timestamps (pruned as the window moves on).
+    let mut seen: HashMap<String, i64> = HashMap::new();
+    let mut backoff = poll;
+    let mut printed = 0usize;
+    // Installed before the first request, so a Ctrl-C at any moment is seen at the next wait.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("cannot listen for Ctrl-C")?;
+    if args.follow {
+        eprintln!("following {group} (Ctrl-C to stop)");
+    }
+    loop {
+        let mut events = Vec::new();
+        let mut token: Option<String> = None;
+        let mut throttled = false;
+        loop {
+            let mut request = logs
+                .filter_log_events()
+                .log_group_name(&group)
+                .start_time(start_ms)
+                .set_next_token(token.clone());
+            if let Some(pattern) = &args.filter {
+                request = request.filter_pattern(pattern);
+            }
+            match request.send().await {
+                Ok(page) => {
+                    events.extend(page.events().iter().cloned());
+                    token = page.next_token().map(str::to_string);
+                    if token.is_none() {
+                        break;
+                    }
+                }
+                Err(e) if error_code(&e) == Some("ResourceNotFoundException") => bail!(
+                    "log group {group} does not exist: the function is not deployed here, or has not logged yet"
+                ),
+                Err(e) if error_code(&e).is_some_and(|c| c.contains("Throttl")) && args.follow => {
+                    throttled = true;
+                    break;
+                }
+                Err(e) => return Err(anyhow!(describe(&e))).with_context(|| format!("cannot read {group}")),
+            }
+        }
+        events.sort_by_key(|e| (e.timestamp().unwrap_or(0), e.ingestion_time().unwrap_or(0)));
+        for event in events {
+            let Some(id) = event.event_id() else { continue };
+            let ts = event.timestamp().unwrap_or(0);
+            if seen.insert(id.to_string(), ts).is_some() {
+                continue;
+            }
+            let message = event.message().unwrap_or_default().to_string();
+            let line = LogLine {
+                timestamp_ms: ts,
+                stream: event.log_stream_name().unwrap_or_default().to_string(),
+                report: parse_report(&message),
+                message,
+            };
+            print(&line, global.output);
+            printed += 1;
+            // Re-read from the newest timestamp: events that land late at the same
+            // millisecond are caught, and the ids keep them from printing twice.
+            start_ms = start_ms.max(ts);
+        }
+        if !args.follow {
+            if printed == 0 && args.since.is_none() {
+                eprintln!("no events from now on: pass --since 10m for history, or --follow to wait for new ones");
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        seen.retain(|_, ts| *ts >= start_ms - 60_000);
+        backoff = if throttled {
+            (backoff * 2).min(Duration::from_secs(30))
+        } else {
+            poll
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = interrupt.recv() => return Ok(ExitCode::SUCCESS),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_lines_are_parsed() {
+        let line = "REPORT RequestId: 3f1c\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: 2048 MB\tMax Memory Used: 80 MB\tInit Duration: 151.20 ms\t\n";
+        let r = parse_report(line).unwrap();
+        assert_eq!(r.request_id, "3f1c");
+        assert_eq!(r.duration_ms, 12.34);
+        assert_eq!(r.billed_ms, 13.0);
+        assert_eq!(r.memory_mb, 2048.0);
+        assert_eq!(r.max_memory_used_mb, 80.0);
+        assert_eq!(r.init_ms, Some(151.2));
+        assert_eq!(
+            r.compact(),
+            "REPORT 12.3 ms (billed 13 ms), 80/2048 MB, cold start 151 ms [3f1c]"
+        );
+        let warm = parse_report("REPORT RequestId: a\tDuration: 1.00 ms\tBilled Duration: 1 ms\tMemory Size: 128 MB\tMax Memory Used: 20 MB\t").unwrap();
+        assert_eq!(warm.init_ms, None);
+        assert!(parse_report("START RequestId: a Version: $LATEST").is_none());
+        assert!(parse_report("REPORT garbage").is_none());
+    }
+}

@@ -1,0 +1,501 @@
+//! `metrics`: the function's CloudWatch metrics over a window, with a sparkline per metric,
+//! and what they cost: GB-seconds from Duration × configured memory, requests, dollars at the
+//! architecture's price, the free tier shown apart, and a 30-day projection.
+
+use std::fmt;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{anyhow, bail, Context, Result};
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+use serde::Serialize;
+
+use crate::aws::{describe, Aws};
+use crate::cli::{Arch, GlobalArgs, MetricsArgs};
+use crate::commands::info::function_info;
+use crate::output::{emit, render, table};
+
+/// AWS Lambda prices, us-east-1, the first pricing tier (first 6 billion GB-s a month).
+/// Source: https://aws.amazon.com/lambda/pricing/ — read 2026-11-29.
+pub mod prices {
+    pub const AS_OF: &str = "2026-11-29";
+    pub const SOURCE: &str = "https://aws.amazon.com/lambda/pricing/ (us-east-1, tier 1)";
+    /// Dollars per GB-second of duration.
+    pub const X86_64_PER_GB_S: f64 = 0.000_016_666_7;
+    pub const ARM64_PER_GB_S: f64 = 0.000_013_333_4;
+    /// Dollars per request.
+    pub const PER_REQUEST: f64 = 0.20 / 1_000_000.0;
+    /// The monthly free tier (shared by both architectures).
+    pub const FREE_GB_S_PER_MONTH: f64 = 400_000.0;
+    pub const FREE_REQUESTS_PER_MONTH: f64 = 1_000_000.0;
+}
+
+/// What the window cost.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cost {
+    pub memory_mb: u32,
+    pub architecture: String,
+    pub gb_seconds: f64,
+    pub requests: f64,
+    pub compute_usd: f64,
+    pub requests_usd: f64,
+    /// Before the free tier.
+    pub total_usd: f64,
+    /// The same rate over 30 days, before the free tier.
+    pub projected_30d_usd: f64,
+    /// The 30-day projection after the monthly free tier.
+    pub projected_30d_after_free_tier_usd: f64,
+    pub free_tier_gb_seconds: f64,
+    pub free_tier_requests: f64,
+    pub price_per_gb_s: f64,
+    pub price_per_request: f64,
+    pub prices_as_of: &'static str,
+    pub prices_source: &'static str,
+}
+
+/// Cost of `duration_ms_total` of execution and `requests` invocations over `window`.
+pub fn cost(
+    duration_ms_total: f64,
+    requests: f64,
+    memory_mb: u32,
+    arch: Arch,
+    window: Duration,
+) -> Cost {
+    let per_gb_s = match arch {
+        Arch::X86_64 => prices::X86_64_PER_GB_S,
+        Arch::Arm64 => prices::ARM64_PER_GB_S,
+    };
+    let gb_seconds = duration_ms_total / 1000.0 * f64::from(memory_mb) / 1024.0;
+    let compute_usd = gb_seconds * per_gb_s;
+    let requests_usd = requests * prices::PER_REQUEST;
+    let scale = (30.0 * 86_400.0) / window.as_secs_f64().max(1.0);
+    let month_gb_s = gb_seconds * scale;
+    let month_requests = requests * scale;
+    let after_free = (month_gb_s - prices::FREE_GB_S_PER_MONTH).max(0.0) * per_gb_s
+        + (month_requests - prices::FREE_REQUESTS_PER_MONTH).max(0.0) * prices::PER_REQUEST;
+    Cost {
+        memory_mb,
+        architecture: arch.lambda_name().to_string(),
+        gb_seconds,
+        requests,
+        compute_usd,
+        requests_usd,
+        total_usd: compute_usd + requests_usd,
+        projected_30d_usd: (compute_usd + requests_usd) * scale,
+        projected_30d_after_free_tier_usd: after_free,
+        free_tier_gb_seconds: prices::FREE_GB_S_PER_MONTH,
+        free_tier_requests: prices::FREE_REQUESTS_PER_MONTH,
+        price_per_gb_s: per_gb_s,
+        price_per_request: prices::PER_REQUEST,
+        prices_as_of: prices::AS_OF,
+        prices_source: prices::SOURCE,
+    }
+}
+
+/// One metric over the window.
+#[derive(Debug, Clone, Serialize)]
+pub struct Series {
+    pub metric: String,
+    pub stat: String,
+    /// One value per period from the window's start; `None` where CloudWatch has no point.
+    pub values: Vec<Option<f64>>,
+    /// Sum (for Sum), mean of the points (Average, p95), or max (Maximum); `None` when
+    /// unavailable.
+    pub summary: Option<f64>,
+    pub available: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricsReport {
+    pub function: String,
+    pub start: String,
+    pub end: String,
+    pub period_s: i32,
+    pub invocations: f64,
+    pub errors: f64,
+    pub throttles: f64,
+    pub error_rate: Option<f64>,
+    pub duration_avg_ms: Option<f64>,
+    pub duration_max_ms: Option<f64>,
+    pub duration_p95_ms: Option<f64>,
+    pub concurrency_max: Option<f64>,
+    pub series: Vec<Series>,
+    pub cost: Cost,
+}
+
+/// ▁▂▃▄▅▆▇█ scaled to the series' maximum; blanks where there is no point.
+pub fn sparkline(values: &[Option<f64>]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let max = values.iter().flatten().cloned().fold(0.0_f64, f64::max);
+    values
+        .iter()
+        .map(|v| match v {
+            None => ' ',
+            Some(_) if max <= 0.0 => BARS[0],
+            Some(x) => BARS[((x / max) * 7.0).round().clamp(0.0, 7.0) as usize],
+        })
+        .collect()
+}
+
+impl fmt::Display for MetricsReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} from {} to {} ({} s periods)",
+            self.function, self.start, self.end, self.period_s
+        )?;
+        let mut t = table(["metric", "stat", "value", "trend"]);
+        for s in &self.series {
+            let value = match (s.summary, s.stat.as_str()) {
+                (None, _) => "unavailable".to_string(),
+                (Some(v), "Sum") => format!("{v:.0}"),
+                (Some(v), _) if s.metric == "Duration" => format!("{v:.1} ms"),
+                (Some(v), _) => format!("{v:.1}"),
+            };
+            t.add_row([
+                s.metric.clone(),
+                s.stat.clone(),
+                value,
+                sparkline(&s.values),
+            ]);
+        }
+        writeln!(f, "{}", render(&t))?;
+        writeln!(
+            f,
+            "error rate {}",
+            self.error_rate
+                .map(|r| format!("{:.2} %", r * 100.0))
+                .unwrap_or_else(|| "- (no invocations)".into())
+        )?;
+        let c = &self.cost;
+        writeln!(
+            f,
+            "cost       {:.1} GB-s ({} MB, {}) + {:.0} requests = ${:.4} (${:.4} compute, ${:.4} requests)",
+            c.gb_seconds, c.memory_mb, c.architecture, c.requests, c.total_usd, c.compute_usd, c.requests_usd
+        )?;
+        writeln!(
+            f,
+            "30 days    ${:.2} at this rate; ${:.2} after the monthly free tier ({:.0} GB-s, {:.0} requests)",
+            c.projected_30d_usd, c.projected_30d_after_free_tier_usd, c.free_tier_gb_seconds, c.free_tier_requests
+        )?;
+        write!(
+            f,
+            "prices     ${}/GB-s, ${}/request, as of {} ({})",
+            c.price_per_gb_s, c.price_per_request, c.prices_as_of, c.prices_source
+        )
+    }
+}
+
+/// `30m`, `24h`, `7d` (ago), or an ISO date / date-time (UTC).
+pub fn parse_since(s: &str, now: SystemTime) -> Result<SystemTime> {
+    if let Ok(d) = humantime::parse_duration(s) {
+        return now
+            .checked_sub(d)
+            .with_context(|| format!("--since {s} reaches before 1970"));
+    }
+    let iso = if s.len() == 10 {
+        format!("{s}T00:00:00Z")
+    } else {
+        s.to_string()
+    };
+    let t = humantime::parse_rfc3339_weak(iso.trim_end_matches('Z')).map_err(|_| {
+        anyhow!("--since {s:?} is neither a duration (30m, 24h, 7d) nor an ISO date (2026-11-01, 2026-11-01T08:00:00)")
+    })?;
+    if t > now {
+        bail!("--since {s} is in the future");
+    }
+    Ok(t)
+}
+
+/// 1 h periods up to a day, 1 d beyond (as the Serverless Framework does), or `--period`.
+pub fn choose_period(window: Duration, requested: Option<&str>) -> Result<i32> {
+    if let Some(p) = requested {
+        let secs = match p.parse::<u64>() {
+            Ok(n) => n,
+            Err(_) => humantime::parse_duration(p)
+                .map_err(|_| anyhow!("--period {p:?} is not a duration (60, 5m, 1h, 1d)"))?
+                .as_secs(),
+        };
+        if secs < 60 || secs % 60 != 0 {
+            bail!("--period must be a multiple of 60 seconds, not {secs}");
+        }
+        return i32::try_from(secs).context("--period is too long");
+    }
+    Ok(if window <= Duration::from_secs(86_400) {
+        3600
+    } else {
+        86_400
+    })
+}
+
+pub async fn run(args: MetricsArgs, global: &GlobalArgs) -> Result<ExitCode> {
+    let now = SystemTime::now();
+    let start = parse_since(&args.since, now)?;
+    let window = now.duration_since(start).unwrap_or_default();
+    let period = choose_period(window, args.period.as_deref())?;
+    let aws = Aws::load(global).await;
+    let function = args.function.clone().unwrap_or(aws.names.function.clone());
+
+    let (memory_mb, arch) = match (args.memory, args.arch) {
+        (Some(m), Some(a)) => (m, a),
+        (m, a) => {
+            let info = function_info(&aws).await?.with_context(|| {
+                format!("function {function} is not deployed here; pass --memory and --arch to price its metrics anyway")
+            })?;
+            (
+                m.unwrap_or(info.memory_mb as u32),
+                a.unwrap_or(if info.architecture == "arm64" {
+                    Arch::Arm64
+                } else {
+                    Arch::X86_64
+                }),
+            )
+        }
+    };
+
+    let slots = (window.as_secs() as f64 / f64::from(period))
+        .ceil()
+        .max(1.0) as usize;
+    let wanted = [
+        ("Invocations", "Sum"),
+        ("Errors", "Sum"),
+        ("Throttles", "Sum"),
+        ("Duration", "Average"),
+        ("Duration", "Maximum"),
+        ("Duration", "Sum"),
+        ("ConcurrentExecutions", "Maximum"),
+    ];
+    let mut series = fetch(&aws, &function, &wanted, start, now, period, slots).await?;
+    // Percentiles on their own: some endpoints (moto) cannot compute them; then "unavailable".
+    match fetch(
+        &aws,
+        &function,
+        &[("Duration", "p95")],
+        start,
+        now,
+        period,
+        slots,
+    )
+    .await
+    {
+        Ok(mut p95) => series.append(&mut p95),
+        Err(_) => series.push(Series {
+            metric: "Duration".into(),
+            stat: "p95".into(),
+            values: vec![None; slots],
+            summary: None,
+            available: false,
+        }),
+    }
+    let get = |m: &str, s: &str| series.iter().find(|x| x.metric == m && x.stat == s);
+    let sum = |m: &str| get(m, "Sum").and_then(|x| x.summary).unwrap_or(0.0);
+    let invocations = sum("Invocations");
+    let errors = sum("Errors");
+    let duration_total = get("Duration", "Sum")
+        .and_then(|x| x.summary)
+        .unwrap_or(0.0);
+    let report = MetricsReport {
+        function: function.clone(),
+        start: humantime::format_rfc3339_seconds(start).to_string(),
+        end: humantime::format_rfc3339_seconds(now).to_string(),
+        period_s: period,
+        invocations,
+        errors,
+        throttles: sum("Throttles"),
+        error_rate: (invocations > 0.0).then(|| errors / invocations),
+        duration_avg_ms: (invocations > 0.0)
+            .then(|| duration_total / invocations)
+            .or(get("Duration", "Average").and_then(|x| x.summary)),
+        duration_max_ms: get("Duration", "Maximum").and_then(|x| x.summary),
+        duration_p95_ms: get("Duration", "p95").and_then(|x| x.summary),
+        concurrency_max: get("ConcurrentExecutions", "Maximum").and_then(|x| x.summary),
+        cost: cost(duration_total, invocations, memory_mb, arch, window),
+        series: series
+            .into_iter()
+            .filter(|s| !(s.metric == "Duration" && s.stat == "Sum"))
+            .collect(),
+    };
+    emit(global.output, &report)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn fetch(
+    aws: &Aws,
+    function: &str,
+    wanted: &[(&str, &str)],
+    start: SystemTime,
+    end: SystemTime,
+    period: i32,
+    slots: usize,
+) -> Result<Vec<Series>> {
+    let dimension = Dimension::builder()
+        .name("FunctionName")
+        .value(function)
+        .build();
+    let queries: Vec<MetricDataQuery> = wanted
+        .iter()
+        .enumerate()
+        .map(|(i, (metric, stat))| {
+            MetricDataQuery::builder()
+                .id(format!("m{i}"))
+                .metric_stat(
+                    MetricStat::builder()
+                        .metric(
+                            Metric::builder()
+                                .namespace("AWS/Lambda")
+                                .metric_name(*metric)
+                                .dimensions(dimension.clone())
+                                .build(),
+                        )
+                        .period(period)
+                        .stat(*stat)
+                        .build(),
+                )
+                .build()
+        })
+        .collect();
+    let mut points: Vec<Vec<(i64, f64)>> = vec![Vec::new(); wanted.len()];
+    let mut pages = aws
+        .cloudwatch()
+        .get_metric_data()
+        .set_metric_data_queries(Some(queries))
+        .start_time(DateTime::from(start))
+        .end_time(DateTime::from(end))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page
+            .map_err(|e| anyhow!(describe(&e)))
+            .context("cannot read CloudWatch metrics (GetMetricData)")?;
+        for result in page.metric_data_results() {
+            let Some(i) = result
+                .id()
+                .and_then(|id| id.strip_prefix('m'))
+                .and_then(|n| n.parse::<usize>().ok())
+            else {
+                continue;
+            };
+            if let Some(list) = points.get_mut(i) {
+                for (t, v) in result.timestamps().iter().zip(result.values()) {
+                    list.push((t.secs(), *v));
+                }
+            }
+        }
+    }
+    let start_secs = DateTime::from(start).secs();
+    Ok(wanted
+        .iter()
+        .zip(points)
+        .map(|((metric, stat), pts)| {
+            let mut values = vec![None; slots];
+            for (t, v) in &pts {
+                let slot = ((t - start_secs).max(0) / i64::from(period)) as usize;
+                if let Some(cell) = values.get_mut(slot.min(slots - 1)) {
+                    *cell = Some(match (*cell, *stat) {
+                        (Some(old), "Sum") => old + v,
+                        (Some(old), "Maximum") => f64::max(old, *v),
+                        (_, _) => *v,
+                    });
+                }
+            }
+            let present: Vec<f64> = values.iter().flatten().cloned().collect();
+            let summary = match *stat {
+                "Sum" => Some(present.iter().sum()),
+                _ if present.is_empty() => None,
+                "Maximum" => present.iter().cloned().reduce(f64::max),
+                _ => Some(present.iter().sum::<f64>() / present.len() as f64),
+            };
+            Series {
+                metric: metric.to_string(),
+                stat: stat.to_string(),
+                values,
+                summary,
+                available: true,
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cost_of_known_inputs() {
+        // 10,000 invokes of 250 ms at 2048 MB on x86_64 over one day.
+        let c = cost(
+            10_000.0 * 250.0,
+            10_000.0,
+            2048,
+            Arch::X86_64,
+            Duration::from_secs(86_400),
+        );
+        assert!((c.gb_seconds - 5_000.0).abs() < 1e-9); // 2,500 s × 2 GB
+        assert!((c.compute_usd - 5_000.0 * 0.000_016_666_7).abs() < 1e-12);
+        assert!((c.requests_usd - 0.002).abs() < 1e-12);
+        assert!((c.total_usd - (0.083_333_5 + 0.002)).abs() < 1e-9);
+        assert!((c.projected_30d_usd - c.total_usd * 30.0).abs() < 1e-9);
+        // 150,000 GB-s and 300,000 requests a month: inside the free tier.
+        assert_eq!(c.projected_30d_after_free_tier_usd, 0.0);
+        // arm64 is ~20 % cheaper per GB-s.
+        let a = cost(
+            10_000.0 * 250.0,
+            10_000.0,
+            2048,
+            Arch::Arm64,
+            Duration::from_secs(86_400),
+        );
+        assert!((a.compute_usd / c.compute_usd - 0.8).abs() < 1e-4);
+        // Past the free tier: 1,000,000 GB-s a month → 600,000 billable.
+        let big = cost(
+            1_000_000.0 * 1000.0,
+            0.0,
+            1024,
+            Arch::X86_64,
+            Duration::from_secs(30 * 86_400),
+        );
+        assert!((big.gb_seconds - 1_000_000.0).abs() < 1e-6);
+        assert!((big.projected_30d_after_free_tier_usd - 600_000.0 * 0.000_016_666_7).abs() < 1e-6);
+    }
+
+    #[test]
+    fn since_and_period() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        assert_eq!(
+            parse_since("30m", now).unwrap(),
+            now - Duration::from_secs(1800)
+        );
+        assert_eq!(
+            parse_since("7d", now).unwrap(),
+            now - Duration::from_secs(7 * 86_400)
+        );
+        let d = parse_since("2026-11-01", now).unwrap();
+        assert_eq!(d, humantime::parse_rfc3339("2026-11-01T00:00:00Z").unwrap());
+        assert!(parse_since("yesterday", now).is_err());
+        assert!(parse_since("2099-01-01", now).is_err());
+        assert_eq!(
+            choose_period(Duration::from_secs(3600), None).unwrap(),
+            3600
+        );
+        assert_eq!(
+            choose_period(Duration::from_secs(86_400), None).unwrap(),
+            3600
+        );
+        assert_eq!(
+            choose_period(Duration::from_secs(86_401), None).unwrap(),
+            86_400
+        );
+        assert_eq!(
+            choose_period(Duration::from_secs(60), Some("5m")).unwrap(),
+            300
+        );
+        assert!(choose_period(Duration::from_secs(60), Some("90")).is_err());
+    }
+
+    #[test]
+    fn sparkline_scales_to_the_maximum() {
+        assert_eq!(sparkline(&[Some(0.0), Some(7.0), None, Some(3.5)]), "▁█ ▅");
+        assert_eq!(sparkline(&[Some(0.0), Some(0.0)]), "▁▁");
+    }
+}

@@ -1,0 +1,191 @@
+//! The ECR repository (idempotent create, scan on push, lifecycle policy) and the login token.
+
+use anyhow::{anyhow, Context, Result};
+use aws_sdk_ecr::types::ImageScanningConfiguration;
+use base64::Engine;
+use serde::Serialize;
+
+use crate::aws::{describe, error_code, Aws};
+
+/// Keep the last 10 images; older ones expire (the stack references one by digest).
+pub const LIFECYCLE_POLICY: &str = r#"{"rules":[{"rulePriority":1,"description":"keep the last 10 images","selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":10},"action":{"type":"expire"}}]}"#;
+
+/// An ECR repository.
+#[derive(Debug, Clone, Serialize)]
+pub struct Repository {
+    pub name: String,
+    pub uri: String,
+    pub arn: String,
+}
+
+/// What `docker login` would take: user `AWS`, the token's password, and the registry.
+#[derive(Clone)]
+pub struct Login {
+    pub username: String,
+    pub password: String,
+    /// `https://ACCOUNT.dkr.ecr.REGION.amazonaws.com`
+    pub endpoint: String,
+}
+
+/// The repository, if it exists.
+pub async fn repository(aws: &Aws, name: &str) -> Result<Option<Repository>> {
+    match aws
+        .ecr()
+        .describe_repositories()
+        .repository_names(name)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.repositories().first().map(|r| Repository {
+            name: r.repository_name().unwrap_or(name).to_string(),
+            uri: r.repository_uri().unwrap_or_default().to_string(),
+            arn: r.repository_arn().unwrap_or_default().to_string(),
+        })),
+        Err(e) if error_code(&e) == Some("RepositoryNotFoundException") => Ok(None),
+        Err(e) => Err(anyhow!(describe(&e)))
+            .with_context(|| format!("cannot look up ECR repository {name}")),
+    }
+}
+
+/// Creates the repository if needed (scan on push), and sets the lifecycle policy.
+/// Returns the repository and whether it was created now.
+pub async fn ensure_repository(aws: &Aws, name: &str) -> Result<(Repository, bool)> {
+    let (repository, created) = match repository(aws, name).await? {
+        Some(r) => (r, false),
+        None => {
+            let out = aws
+                .ecr()
+                .create_repository()
+                .repository_name(name)
+                .image_scanning_configuration(
+                    ImageScanningConfiguration::builder()
+                        .scan_on_push(true)
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| anyhow!(describe(&e)))
+                .with_context(|| format!("cannot create ECR repository {name}"))?;
+            let r = out
+                .repository()
+                .context("CreateRepository returned no repository")?;
+            (
+                Repository {
+                    name: name.to_string(),
+                    uri: r.repository_uri().unwrap_or_default().to_string(),
+                    arn: r.repository_arn().unwrap_or_default().to_string(),
+                },
+                true,
+            )
+        }
+    };
+    aws.ecr()
+        .put_lifecycle_policy()
+        .repository_name(name)
+        .lifecycle_policy_text(LIFECYCLE_POLICY)
+        .send()
+        .await
+        .map_err(|e| anyhow!(describe(&e)))
+        .with_context(|| format!("cannot set the lifecycle policy of ECR repository {name}"))?;
+    Ok((repository, created))
+}
+
+/// Deletes the repository and its images; `None` when there was none.
+pub async fn delete_repository(aws: &Aws, name: &str) -> Result<Option<usize>> {
+    let images = match aws
+        .ecr()
+        .describe_images()
+        .repository_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => out.image_details().len(),
+        Err(e) if error_code(&e) == Some("RepositoryNotFoundException") => return Ok(None),
+        Err(e) => {
+            return Err(anyhow!(describe(&e)))
+                .with_context(|| format!("cannot list the images of ECR repository {name}"))
+        }
+    };
+    match aws
+        .ecr()
+        .delete_repository()
+        .repository_name(name)
+        .force(true)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(Some(images)),
+        Err(e) if error_code(&e) == Some("RepositoryNotFoundException") => Ok(None),
+        Err(e) => Err(anyhow!(describe(&e)))
+            .with_context(|| format!("cannot delete ECR repository {name}")),
+    }
+}
+
+/// The repository's images: (tags, digest, pushed at, size).
+pub async fn images(aws: &Aws, name: &str) -> Result<Vec<ImageInfo>> {
+    let out = match aws
+        .ecr()
+        .describe_images()
+        .repository_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) if error_code(&e) == Some("RepositoryNotFoundException") => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(anyhow!(describe(&e)))
+                .with_context(|| format!("cannot list the images of ECR repository {name}"))
+        }
+    };
+    let mut images: Vec<ImageInfo> = out
+        .image_details()
+        .iter()
+        .map(|d| ImageInfo {
+            digest: d.image_digest().unwrap_or_default().to_string(),
+            tags: d.image_tags().to_vec(),
+            pushed_at: d.image_pushed_at().map(|t| t.to_string()),
+            bytes: d.image_size_in_bytes().map(|n| n as u64),
+        })
+        .collect();
+    images.sort_by(|a, b| b.pushed_at.cmp(&a.pushed_at));
+    Ok(images)
+}
+
+/// One image in the repository.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageInfo {
+    pub digest: String,
+    pub tags: Vec<String>,
+    pub pushed_at: Option<String>,
+    pub bytes: Option<u64>,
+}
+
+/// GetAuthorizationToken, decoded into user and password.
+pub async fn login(aws: &Aws) -> Result<Login> {
+    let out = aws
+        .ecr()
+        .get_authorization_token()
+        .send()
+        .await
+        .map_err(|e| anyhow!(describe(&e)))
+        .context("cannot get an ECR login token (GetAuthorizationToken)")?;
+    let data = out
+        .authorization_data()
+        .first()
+        .context("GetAuthorizationToken returned no authorization data")?;
+    let token = data
+        .authorization_token()
+        .context("GetAuthorizationToken returned no token")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .context("the ECR token is not base64")?;
+    let decoded = String::from_utf8(decoded).context("the ECR token is not text")?;
+    let (username, password) = decoded
+        .split_once(':')
+        .context("the ECR token is not USER:PASSWORD")?;
+    Ok(Login {
+        username: username.to_string(),
+        password: password.to_string(),
+        endpoint: data.proxy_endpoint().unwrap_or_default().to_string(),
+    })
+}

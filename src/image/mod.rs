@@ -1,0 +1,355 @@
+//! The function image: its inputs (a static `bootstrap`, the model files, the Dockerfile), the
+//! build context rendered from them deterministically, the Docker engine builder, and the
+//! registry it is pushed to.
+
+pub mod docker;
+pub mod ecr;
+pub mod registry;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::cli::Arch;
+
+/// `templates/Dockerfile`, built into the binary so deploy works from anywhere.
+pub const DOCKERFILE: &str = include_str!("../../templates/Dockerfile");
+
+/// The files that make a model directory, in the order they are looked for. `model.onnx` and
+/// `config.json` are required, and `tokenizer.json` or `vocab.txt`.
+pub const MODEL_FILES: [&str; 6] = [
+    "model.onnx",
+    "config.json",
+    "tokenizer.json",
+    "vocab.txt",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+];
+
+/// One file of the image's model directory.
+#[derive(Clone)]
+pub struct ModelFile {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+impl fmt::Debug for ModelFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({} bytes)", self.name, self.bytes.len())
+    }
+}
+
+/// The model baked into the image.
+#[derive(Debug, Clone)]
+pub struct ModelFiles {
+    /// What the user named (`sst2-mini (embedded)`, a directory, a Hub id).
+    pub source: String,
+    pub files: Vec<ModelFile>,
+}
+
+impl ModelFiles {
+    /// Reads a model directory, refusing one that lacks what the function needs.
+    pub fn from_dir(dir: &Path) -> Result<ModelFiles> {
+        if !dir.is_dir() {
+            bail!(
+                "model directory {} does not exist; pass --model mini, a directory holding \
+                 model.onnx, config.json and tokenizer.json, or a Hugging Face id",
+                dir.display()
+            );
+        }
+        let mut files = Vec::new();
+        for name in MODEL_FILES {
+            let path = dir.join(name);
+            if path.is_file() {
+                let bytes = std::fs::read(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                files.push(ModelFile {
+                    name: name.to_string(),
+                    bytes,
+                });
+            }
+        }
+        let model = ModelFiles {
+            source: dir.display().to_string(),
+            files,
+        };
+        model.check()?;
+        Ok(model)
+    }
+
+    /// Checks the required files are present.
+    pub fn check(&self) -> Result<()> {
+        let has = |name: &str| self.files.iter().any(|f| f.name == name);
+        let mut missing = Vec::new();
+        for name in ["model.onnx", "config.json"] {
+            if !has(name) {
+                missing.push(name);
+            }
+        }
+        if !has("tokenizer.json") && !has("vocab.txt") {
+            missing.push("tokenizer.json (or vocab.txt)");
+        }
+        if !missing.is_empty() {
+            bail!(
+                "model {} lacks {}: a model directory holds model.onnx, config.json and \
+                 tokenizer.json (export one with tools/onnx_export.py)",
+                self.source,
+                missing.join(", ")
+            );
+        }
+        Ok(())
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.bytes.len() as u64).sum()
+    }
+}
+
+/// The function binary that goes into the image.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+}
+
+impl Bootstrap {
+    /// Reads a bootstrap binary and checks it can run as a Lambda custom runtime on `arch`
+    /// in an image without a libc (unless the base image brings one).
+    pub fn read(path: &Path, arch: Arch, base_has_libc: bool) -> Result<Bootstrap> {
+        let bytes = std::fs::read(path).with_context(|| {
+            format!(
+                "cannot read the bootstrap binary {}; build it with `cargo build --release \
+                 --target {} -p ummatics-sentiment-function`",
+                path.display(),
+                arch.rust_target()
+            )
+        })?;
+        let elf = ElfInfo::parse(&bytes)
+            .with_context(|| format!("{} is not a Linux executable", path.display()))?;
+        if elf.arch != arch {
+            bail!(
+                "{} is built for {}, but the function is {}: pass --arch {} or a binary built \
+                 for --target {}",
+                path.display(),
+                elf.arch.lambda_name(),
+                arch.lambda_name(),
+                elf.arch.lambda_name(),
+                arch.rust_target()
+            );
+        }
+        if elf.dynamic && !base_has_libc {
+            bail!(
+                "{} is dynamically linked, and a FROM scratch image has no libc to load it: \
+                 build a static binary (--target {}) or pass --base-image with a libc",
+                path.display(),
+                arch.rust_target()
+            );
+        }
+        Ok(Bootstrap {
+            path: path.to_path_buf(),
+            bytes,
+        })
+    }
+}
+
+/// What the ELF header says about a binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ElfInfo {
+    pub arch: Arch,
+    /// Has a program interpreter (PT_INTERP): needs a dynamic loader and libc.
+    pub dynamic: bool,
+}
+
+impl ElfInfo {
+    /// Reads the ELF64 little-endian header and program headers (all Lambda runs).
+    pub fn parse(bytes: &[u8]) -> Result<ElfInfo> {
+        let u16_at = |at: usize| -> Result<u16> {
+            Ok(u16::from_le_bytes(
+                bytes
+                    .get(at..at + 2)
+                    .context("truncated ELF header")?
+                    .try_into()?,
+            ))
+        };
+        let u32_at = |at: usize| -> Result<u32> {
+            Ok(u32::from_le_bytes(
+                bytes
+                    .get(at..at + 4)
+                    .context("truncated ELF header")?
+                    .try_into()?,
+            ))
+        };
+        let u64_at = |at: usize| -> Result<u64> {
+            Ok(u64::from_le_bytes(
+                bytes
+                    .get(at..at + 8)
+                    .context("truncated ELF header")?
+                    .try_into()?,
+            ))
+        };
+        if bytes.get(..4) != Some(b"\x7fELF".as_slice()) {
+            bail!("no ELF magic number");
+        }
+        if bytes.get(4) != Some(&2) || bytes.get(5) != Some(&1) {
+            bail!("not a 64-bit little-endian ELF file");
+        }
+        let arch = match u16_at(0x12)? {
+            0x3e => Arch::X86_64,
+            0xb7 => Arch::Arm64,
+            other => bail!("ELF machine {other:#x} is neither x86_64 nor aarch64"),
+        };
+        let phoff = u64_at(0x20)? as usize;
+        let phentsize = u16_at(0x36)? as usize;
+        let phnum = u16_at(0x38)? as usize;
+        let mut dynamic = false;
+        for i in 0..phnum {
+            const PT_INTERP: u32 = 3;
+            if u32_at(phoff + i * phentsize)? == PT_INTERP {
+                dynamic = true;
+            }
+        }
+        Ok(ElfInfo { arch, dynamic })
+    }
+}
+
+/// The build context: a tar of the Dockerfile, `bootstrap` and `model/`, with sorted entries,
+/// mtime 0 and root ownership, so equal inputs give equal bytes and an equal digest.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildContext {
+    #[serde(skip)]
+    pub tar: Vec<u8>,
+    /// Hex SHA-256 of `tar`: the image tag, so "already pushed" is a registry lookup.
+    pub digest: String,
+    pub bytes: u64,
+}
+
+impl BuildContext {
+    pub fn new(bootstrap: &Bootstrap, model: &ModelFiles) -> Result<BuildContext> {
+        let mut entries: Vec<(String, &[u8], u32)> = vec![
+            ("Dockerfile".into(), DOCKERFILE.as_bytes(), 0o644),
+            ("bootstrap".into(), &bootstrap.bytes, 0o755),
+        ];
+        for file in &model.files {
+            entries.push((format!("model/{}", file.name), &file.bytes, 0o644));
+        }
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut builder = tar::Builder::new(Vec::new());
+        builder.mode(tar::HeaderMode::Deterministic);
+        for (path, bytes, mode) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(mode);
+            header.set_mtime(0);
+            header.set_uid(0);
+            header.set_gid(0);
+            header.set_entry_type(tar::EntryType::Regular);
+            builder
+                .append_data(&mut header, &path, bytes)
+                .with_context(|| format!("cannot add {path} to the build context"))?;
+        }
+        let tar = builder
+            .into_inner()
+            .context("cannot finish the build context")?;
+        let digest = hex::encode(Sha256::digest(&tar));
+        Ok(BuildContext {
+            bytes: tar.len() as u64,
+            tar,
+            digest,
+        })
+    }
+
+    /// The image tag: the context digest (shortened: tags are for people, the digest of the
+    /// pushed manifest is what the stack references).
+    pub fn tag(&self) -> String {
+        format!("ctx-{}", &self.digest[..32])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> ModelFiles {
+        ModelFiles {
+            source: "test".into(),
+            files: vec![
+                ModelFile {
+                    name: "model.onnx".into(),
+                    bytes: vec![1, 2, 3],
+                },
+                ModelFile {
+                    name: "config.json".into(),
+                    bytes: b"{}".to_vec(),
+                },
+                ModelFile {
+                    name: "tokenizer.json".into(),
+                    bytes: b"{}".to_vec(),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn context_is_deterministic_and_follows_its_inputs() {
+        let bootstrap = Bootstrap {
+            path: "bootstrap".into(),
+            bytes: vec![0x7f, b'E', b'L', b'F'],
+        };
+        let a = BuildContext::new(&bootstrap, &model()).unwrap();
+        let b = BuildContext::new(&bootstrap, &model()).unwrap();
+        assert_eq!(a.digest, b.digest);
+        assert_eq!(a.tar, b.tar);
+        let mut other = model();
+        other.files[0].bytes.push(4);
+        let c = BuildContext::new(&bootstrap, &other).unwrap();
+        assert_ne!(a.digest, c.digest);
+        assert!(a.tag().starts_with("ctx-") && a.tag().len() == 36);
+
+        let mut archive = tar::Archive::new(a.tar.as_slice());
+        let names: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "Dockerfile",
+                "bootstrap",
+                "model/config.json",
+                "model/model.onnx",
+                "model/tokenizer.json"
+            ]
+        );
+    }
+
+    #[test]
+    fn model_check_names_what_is_missing() {
+        let mut m = model();
+        m.files
+            .retain(|f| f.name != "tokenizer.json" && f.name != "config.json");
+        let err = m.check().unwrap_err().to_string();
+        assert!(err.contains("config.json"), "{err}");
+        assert!(err.contains("tokenizer.json (or vocab.txt)"), "{err}");
+        assert!(!err.contains("model.onnx,"), "{err}");
+    }
+
+    #[test]
+    fn elf_header_tells_arch_and_linking() {
+        // This test binary: x86_64 (or aarch64) and dynamically linked against glibc.
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let info = ElfInfo::parse(&me).unwrap();
+        let expected = if cfg!(target_arch = "aarch64") {
+            Arch::Arm64
+        } else {
+            Arch::X86_64
+        };
+        assert_eq!(info.arch, expected);
+        assert_eq!(info.dynamic, cfg!(target_env = "gnu"));
+        assert!(ElfInfo::parse(b"#!/bin/sh\n").is_err());
+        assert!(ElfInfo::parse(b"\x7fELF\x02\x01").is_err());
+    }
+}

@@ -1,0 +1,535 @@
+//! The CloudFormation stack: template parameters, change sets (what will change, then apply),
+//! the stack-event stream until a terminal state, and deletion.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, Parameter};
+use serde::Serialize;
+
+use crate::aws::{describe, Aws};
+use crate::output::Progress;
+
+/// `templates/stack.yaml`, built into the binary.
+pub const TEMPLATE: &str = include_str!("../templates/stack.yaml");
+
+/// How often stack state is polled while CloudFormation works.
+const POLL: Duration = Duration::from_secs(2);
+
+/// The template's parameters, as deploy sets them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StackParams {
+    pub function_name: String,
+    pub image_uri: String,
+    pub memory: u32,
+    pub timeout: u32,
+    pub architecture: String,
+    pub threads: u32,
+    pub url_auth_type: String,
+    pub alarm_email: String,
+    pub log_retention_days: u32,
+}
+
+impl StackParams {
+    /// Parameter name → value, as CloudFormation stores them.
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        [
+            ("FunctionName", self.function_name.clone()),
+            ("ImageUri", self.image_uri.clone()),
+            ("MemorySize", self.memory.to_string()),
+            ("Timeout", self.timeout.to_string()),
+            ("Architecture", self.architecture.clone()),
+            ("Threads", self.threads.to_string()),
+            ("UrlAuthType", self.url_auth_type.clone()),
+            ("AlarmEmail", self.alarm_email.clone()),
+            ("LogRetentionDays", self.log_retention_days.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    fn to_parameters(&self) -> Vec<Parameter> {
+        self.to_map()
+            .into_iter()
+            .map(|(k, v)| {
+                Parameter::builder()
+                    .parameter_key(k)
+                    .parameter_value(v)
+                    .build()
+            })
+            .collect()
+    }
+}
+
+/// Inference threads for a memory size: Lambda gives one vCPU per 1769 MB (up to 6).
+pub fn threads_for_memory(memory_mb: u32) -> u32 {
+    memory_mb.div_ceil(1769).clamp(1, 6)
+}
+
+/// A stack as CloudFormation describes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StackState {
+    pub name: String,
+    pub id: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub created: Option<String>,
+    pub last_updated: Option<String>,
+    pub parameters: BTreeMap<String, String>,
+    pub outputs: BTreeMap<String, String>,
+}
+
+impl StackState {
+    /// A create that failed and rolled back: the stack cannot be updated, only deleted.
+    pub fn is_failed_create(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" | "CREATE_FAILED"
+        )
+    }
+
+    /// CloudFormation is working on it.
+    pub fn is_busy(&self) -> bool {
+        self.status.ends_with("_IN_PROGRESS") && self.status != "REVIEW_IN_PROGRESS"
+    }
+}
+
+/// One resource change a change set would make.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResourceChange {
+    pub action: String,
+    pub logical_id: String,
+    pub resource_type: String,
+    pub replacement: Option<String>,
+}
+
+/// One parameter whose value changes.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParameterChange {
+    pub name: String,
+    pub from: Option<String>,
+    pub to: String,
+}
+
+/// What applying the template would do.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// `create`, `update`, or `none`.
+    pub kind: PlanKind,
+    pub parameters: Vec<ParameterChange>,
+    pub resources: Vec<ResourceChange>,
+    #[serde(skip)]
+    change_set: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlanKind {
+    Create,
+    Update,
+    None,
+}
+
+/// A resource that failed, with CloudFormation's reason.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub logical_id: String,
+    pub resource_type: String,
+    pub status: String,
+    pub reason: String,
+}
+
+/// Drives one stack.
+pub struct StackDeployer<'a> {
+    aws: &'a Aws,
+    name: String,
+    progress: &'a Progress,
+}
+
+impl<'a> StackDeployer<'a> {
+    pub fn new(aws: &'a Aws, progress: &'a Progress) -> StackDeployer<'a> {
+        StackDeployer {
+            aws,
+            name: aws.names.stack.clone(),
+            progress,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The stack, or `None` when there is none (deleted stacks count as none).
+    pub async fn describe(&self) -> Result<Option<StackState>> {
+        describe_stack(self.aws, &self.name).await
+    }
+
+    /// Makes a change set for these parameters (or finds there is nothing to change).
+    pub async fn plan(&self, params: &StackParams, existing: Option<&StackState>) -> Result<Plan> {
+        let wanted = params.to_map();
+        let parameters: Vec<ParameterChange> = wanted
+            .iter()
+            .filter(|(k, v)| existing.and_then(|s| s.parameters.get(*k)) != Some(*v))
+            .map(|(k, v)| ParameterChange {
+                name: k.clone(),
+                from: existing.and_then(|s| s.parameters.get(k).cloned()),
+                to: v.clone(),
+            })
+            .collect();
+        let updating = existing.is_some_and(|s| s.status != "REVIEW_IN_PROGRESS");
+        if updating && parameters.is_empty() && self.deployed_template().await? == TEMPLATE {
+            return Ok(Plan {
+                kind: PlanKind::None,
+                parameters,
+                resources: Vec::new(),
+                change_set: None,
+            });
+        }
+        let kind = if updating {
+            ChangeSetType::Update
+        } else {
+            ChangeSetType::Create
+        };
+        let change_set = format!(
+            "ummatics-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis()
+        );
+        self.aws
+            .cloudformation()
+            .create_change_set()
+            .stack_name(&self.name)
+            .change_set_name(&change_set)
+            .change_set_type(kind.clone())
+            .template_body(TEMPLATE)
+            .set_parameters(Some(params.to_parameters()))
+            .capabilities(Capability::CapabilityIam)
+            .description("ummatics-sentiment deploy")
+            .send()
+            .await
+            .map_err(|e| anyhow!(describe(&e)))
+            .with_context(|| format!("cannot create a change set for stack {}", self.name))?;
+        loop {
+            let out = self
+                .aws
+                .cloudformation()
+                .describe_change_set()
+                .stack_name(&self.name)
+                .change_set_name(&change_set)
+                .send()
+                .await
+                .map_err(|e| anyhow!(describe(&e)))
+                .context("cannot read the change set")?;
+            match out.status() {
+                Some(ChangeSetStatus::CreateComplete) => {
+                    let resources = out
+                        .changes()
+                        .iter()
+                        .filter_map(|c| c.resource_change())
+                        .map(|r| ResourceChange {
+                            action: r
+                                .action()
+                                .map(|a| a.as_str().to_string())
+                                .unwrap_or_default(),
+                            logical_id: r.logical_resource_id().unwrap_or_default().to_string(),
+                            resource_type: r.resource_type().unwrap_or_default().to_string(),
+                            replacement: r.replacement().map(|x| x.as_str().to_string()),
+                        })
+                        .collect();
+                    return Ok(Plan {
+                        kind: if updating {
+                            PlanKind::Update
+                        } else {
+                            PlanKind::Create
+                        },
+                        parameters,
+                        resources,
+                        change_set: Some(change_set),
+                    });
+                }
+                Some(ChangeSetStatus::Failed) => {
+                    let reason = out.status_reason().unwrap_or_default().to_string();
+                    // Real AWS says "The submitted information didn't contain changes…" (older:
+                    // "No updates are to be performed."): nothing to do is a success.
+                    let _ = self.delete_change_set(&change_set).await;
+                    if reason.contains("didn't contain changes") || reason.contains("No updates") {
+                        return Ok(Plan {
+                            kind: PlanKind::None,
+                            parameters: Vec::new(),
+                            resources: Vec::new(),
+                            change_set: None,
+                        });
+                    }
+                    bail!("CloudFormation refused the change set: {reason}");
+                }
+                _ => tokio::time::sleep(POLL).await,
+            }
+        }
+    }
+
+    async fn deployed_template(&self) -> Result<String> {
+        let out = self
+            .aws
+            .cloudformation()
+            .get_template()
+            .stack_name(&self.name)
+            .send()
+            .await
+            .map_err(|e| anyhow!(describe(&e)))
+            .with_context(|| format!("cannot read the template of stack {}", self.name))?;
+        Ok(out.template_body().unwrap_or_default().to_string())
+    }
+
+    async fn delete_change_set(&self, change_set: &str) -> Result<()> {
+        self.aws
+            .cloudformation()
+            .delete_change_set()
+            .stack_name(&self.name)
+            .change_set_name(change_set)
+            .send()
+            .await
+            .map_err(|e| anyhow!(describe(&e)))
+            .context("cannot delete the change set")?;
+        Ok(())
+    }
+
+    /// Throws a plan away; a stack that only existed to hold a create change set goes too.
+    pub async fn discard(&self, plan: &Plan) -> Result<()> {
+        if let Some(change_set) = &plan.change_set {
+            self.delete_change_set(change_set).await?;
+            if plan.kind == PlanKind::Create {
+                if let Some(stack) = self.describe().await? {
+                    if stack.status == "REVIEW_IN_PROGRESS" {
+                        self.delete(false).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Executes the plan's change set and streams stack events until a terminal state.
+    /// Returns the failed resources when the stack did not reach its goal.
+    pub async fn execute(&self, plan: &Plan) -> Result<(StackState, Vec<Failure>)> {
+        let change_set = plan
+            .change_set
+            .as_deref()
+            .context("there is no change set to execute")?;
+        let seen = self.event_ids().await?;
+        self.aws
+            .cloudformation()
+            .execute_change_set()
+            .stack_name(&self.name)
+            .change_set_name(change_set)
+            .send()
+            .await
+            .map_err(|e| anyhow!(describe(&e)))
+            .context("cannot execute the change set")?;
+        self.follow(seen).await
+    }
+
+    /// The ids of the events already there (so only new ones are shown).
+    async fn event_ids(&self) -> Result<HashSet<String>> {
+        Ok(self
+            .events()
+            .await?
+            .into_iter()
+            .filter_map(|e| e.event_id().map(str::to_string))
+            .collect())
+    }
+
+    async fn events(&self) -> Result<Vec<aws_sdk_cloudformation::types::StackEvent>> {
+        match self
+            .aws
+            .cloudformation()
+            .describe_stack_events()
+            .stack_name(&self.name)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.stack_events().to_vec()),
+            Err(e) if describe(&e).contains("does not exist") => Ok(Vec::new()),
+            Err(e) => Err(anyhow!(describe(&e))).context("cannot read stack events"),
+        }
+    }
+
+    /// Prints new events until the stack is in a terminal state (or gone).
+    async fn follow(&self, mut seen: HashSet<String>) -> Result<(StackState, Vec<Failure>)> {
+        let mut failures = Vec::new();
+        loop {
+            let mut events = self.events().await?;
+            events.reverse(); // oldest first
+            for event in events {
+                let Some(id) = event.event_id() else { continue };
+                if !seen.insert(id.to_string()) {
+                    continue;
+                }
+                let status = event
+                    .resource_status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default();
+                let reason = event.resource_status_reason().unwrap_or_default();
+                let logical = event.logical_resource_id().unwrap_or_default();
+                let rtype = event.resource_type().unwrap_or_default();
+                self.progress.line(format!(
+                    "{logical:<22} {rtype:<28} {status}{}",
+                    if reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" — {reason}")
+                    }
+                ));
+                if status.ends_with("_FAILED") && rtype != "AWS::CloudFormation::Stack" {
+                    failures.push(Failure {
+                        logical_id: logical.to_string(),
+                        resource_type: rtype.to_string(),
+                        status,
+                        reason: reason.to_string(),
+                    });
+                }
+            }
+            match self.describe().await? {
+                None => bail!(
+                    "stack {} disappeared while it was being deployed",
+                    self.name
+                ),
+                Some(stack) if !stack.is_busy() => return Ok((stack, failures)),
+                Some(_) => tokio::time::sleep(POLL).await,
+            }
+        }
+    }
+
+    /// Deletes the stack and waits until it is gone. `Ok(false)` when there was none.
+    pub async fn delete(&self, show_events: bool) -> Result<bool> {
+        let Some(stack) = self.describe().await? else {
+            return Ok(false);
+        };
+        let seen = self.event_ids().await?;
+        self.aws
+            .cloudformation()
+            .delete_stack()
+            .stack_name(&stack.id)
+            .send()
+            .await
+            .map_err(|e| anyhow!(describe(&e)))
+            .with_context(|| format!("cannot delete stack {}", self.name))?;
+        let mut seen = seen;
+        loop {
+            match describe_stack(self.aws, &stack.id).await? {
+                None => return Ok(true),
+                Some(s) if s.status == "DELETE_COMPLETE" => return Ok(true),
+                Some(s) if s.status == "DELETE_FAILED" => bail!(
+                    "CloudFormation could not delete stack {}: {}",
+                    self.name,
+                    s.status_reason.unwrap_or_default()
+                ),
+                Some(_) => {
+                    if show_events {
+                        for e in self.events().await?.into_iter().rev() {
+                            let Some(id) = e.event_id() else { continue };
+                            if seen.insert(id.to_string()) {
+                                self.progress.line(format!(
+                                    "{:<22} {:<28} {}",
+                                    e.logical_resource_id().unwrap_or_default(),
+                                    e.resource_type().unwrap_or_default(),
+                                    e.resource_status().map(|s| s.as_str()).unwrap_or_default()
+                                ));
+                            }
+                        }
+                    }
+                    tokio::time::sleep(POLL).await
+                }
+            }
+        }
+    }
+}
+
+/// DescribeStacks for one name or id; `None` when it does not exist or was deleted.
+pub async fn describe_stack(aws: &Aws, name: &str) -> Result<Option<StackState>> {
+    let out = match aws
+        .cloudformation()
+        .describe_stacks()
+        .stack_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) if describe(&e).contains("does not exist") => return Ok(None),
+        Err(e) => {
+            return Err(anyhow!(describe(&e)))
+                .with_context(|| format!("cannot describe stack {name}"))
+        }
+    };
+    let Some(stack) = out.stacks().first() else {
+        return Ok(None);
+    };
+    let status = stack
+        .stack_status()
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_default();
+    if status == "DELETE_COMPLETE" {
+        return Ok(None);
+    }
+    Ok(Some(StackState {
+        name: stack.stack_name().unwrap_or(name).to_string(),
+        id: stack.stack_id().unwrap_or(name).to_string(),
+        status,
+        status_reason: stack.stack_status_reason().map(str::to_string),
+        created: stack.creation_time().map(|t| t.to_string()),
+        last_updated: stack.last_updated_time().map(|t| t.to_string()),
+        parameters: stack
+            .parameters()
+            .iter()
+            .filter_map(|p| {
+                Some((
+                    p.parameter_key()?.to_string(),
+                    p.parameter_value()?.to_string(),
+                ))
+            })
+            .collect(),
+        outputs: stack
+            .outputs()
+            .iter()
+            .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
+            .collect(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_follow_lambda_vcpus() {
+        assert_eq!(threads_for_memory(128), 1);
+        assert_eq!(threads_for_memory(1769), 1);
+        assert_eq!(threads_for_memory(1770), 2);
+        assert_eq!(threads_for_memory(2048), 2);
+        assert_eq!(threads_for_memory(10240), 6);
+    }
+
+    #[test]
+    fn parameters_cover_the_template() {
+        let params = StackParams {
+            function_name: "f".into(),
+            image_uri: "r@sha256:00".into(),
+            memory: 2048,
+            timeout: 60,
+            architecture: "x86_64".into(),
+            threads: 2,
+            url_auth_type: "AWS_IAM".into(),
+            alarm_email: String::new(),
+            log_retention_days: 14,
+        };
+        for key in params.to_map().keys() {
+            assert!(
+                TEMPLATE.contains(&format!("\n  {key}:\n")),
+                "{key} is not a template parameter"
+            );
+        }
+    }
+}

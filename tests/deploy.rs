@@ -1,0 +1,467 @@
+//! doctor → deploy → info → deploy (unchanged) → deploy --memory → destroy, against moto
+//! (AWS), Debian's dockerd (a real image build) and docker-registry (a real push with the ECR
+//! token as basic auth). Each test uses its own --stage so they run side by side.
+
+mod common;
+
+use common::{json_of, standins, StandIns};
+
+/// The bundled model: the image self-test needs a model that knows sentiment.
+const MODEL: &str = "mini";
+
+fn deploy(s: &StandIns, stage: &str, extra: &[&str]) -> assert_cmd::Command {
+    let mut c = s.cli(stage);
+    c.args([
+        "--output",
+        "json",
+        "deploy",
+        "--yes",
+        "--model",
+        MODEL,
+        "--registry",
+    ])
+    .arg(&s.registry)
+    .arg("--bootstrap")
+    .arg(&s.bootstrap)
+    .args(extra);
+    c
+}
+
+/// Starts a stage from nothing (a failed earlier run may have left things behind).
+fn fresh(s: &StandIns, stage: &str) {
+    let out = s
+        .cli(stage)
+        .args(["destroy", "--yes", "--registry", &s.registry])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn function_memory(s: &StandIns, name: &str) -> i32 {
+    let lambda = aws_sdk_lambda::Client::new(&s.sdk().await);
+    let f = lambda
+        .get_function()
+        .function_name(name)
+        .send()
+        .await
+        .unwrap();
+    f.configuration().unwrap().memory_size().unwrap()
+}
+
+async fn stack_events(s: &StandIns, stack: &str) -> usize {
+    let cfn = aws_sdk_cloudformation::Client::new(&s.sdk().await);
+    cfn.describe_stack_events()
+        .stack_name(stack)
+        .send()
+        .await
+        .unwrap()
+        .stack_events()
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn full_flow_doctor_deploy_info_redeploy_update_destroy() {
+    let s = standins();
+    let stage = "flow";
+    fresh(&s, stage);
+    let function = "ummatics-sentiment-analysis-flow";
+    let stack = "ummatics-sentiment-stack-flow";
+    let repo = "ummatics-sentiment-flow";
+
+    // doctor: every prerequisite present, exit 0.
+    let doctor = json_of(
+        s.cli(stage)
+            .args(["--output", "json", "doctor", "--model", MODEL]),
+    );
+    assert_eq!(doctor["ok"], true, "{doctor:#}");
+    let names: Vec<&str> = doctor["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "AWS credentials",
+        "AWS region",
+        "Docker engine",
+        "Rust target",
+        "model",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} not checked: {names:?}"
+        );
+    }
+    assert!(doctor["checks"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("123456789012"));
+
+    // deploy: image built by dockerd, pushed with the token, stack created.
+    let uploads_before = s.registry_uploads(repo);
+    let first = json_of(&mut deploy(&s, stage, &[]));
+    assert_eq!(first["outcome"], "created", "{first:#}");
+    assert_eq!(first["pushed"], true);
+    assert!(
+        s.registry_uploads(repo) > uploads_before,
+        "nothing was uploaded"
+    );
+    let digest = first["image_digest"].as_str().unwrap().to_string();
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    assert!(first["image_uri"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("@{digest}")));
+    assert_eq!(
+        s.registry_tags(repo),
+        vec![first["image_tag"].as_str().unwrap().to_string()]
+    );
+    assert_eq!(function_memory(&s, function).await, 2048);
+    assert!(first["function_arn"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!(":function:{function}")));
+    // moto skips AWS::Lambda::Url, so there is no URL to read; deploy says so instead of failing.
+    assert!(first["url"].is_null());
+
+    // The pushed image is real: the registry's copy runs the model's self-test in dockerd.
+    let image = format!("{}/{repo}@{digest}", s.registry);
+    let docker_config = tempfile::tempdir().unwrap(); // keep the login out of ~/.docker
+    let login = std::process::Command::new("docker")
+        .env("DOCKER_CONFIG", docker_config.path())
+        .args([
+            "-H",
+            &s.docker_host,
+            "login",
+            "-u",
+            "AWS",
+            "--password-stdin",
+            &s.registry,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(common::ECR_PASSWORD.as_bytes())?;
+            child.wait()
+        })
+        .unwrap();
+    assert!(login.success());
+    let run = std::process::Command::new("docker")
+        .env("DOCKER_CONFIG", docker_config.path())
+        .args([
+            "-H",
+            &s.docker_host,
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &image,
+            "--self-test",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "self-test in the image failed: {}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+
+    // info: what was deployed.
+    let info = json_of(s.cli(stage).args(["--output", "json", "info"]));
+    assert_eq!(info["stack"]["status"], "CREATE_COMPLETE", "{info:#}");
+    assert_eq!(info["function"]["memory_mb"], 2048);
+    assert_eq!(info["function"]["timeout_s"], 60);
+    assert_eq!(info["function"]["image_digest"], digest.as_str());
+    assert_eq!(info["repository"]["name"], repo);
+
+    // Unchanged redeploy: no upload, no stack update.
+    let uploads = s.registry_uploads(repo);
+    let events = stack_events(&s, stack).await;
+    let again = json_of(&mut deploy(&s, stage, &[]));
+    assert_eq!(again["outcome"], "unchanged", "{again:#}");
+    assert_eq!(again["pushed"], false);
+    assert_eq!(again["plan"]["kind"], "none");
+    assert_eq!(again["image_digest"], digest.as_str());
+    assert_eq!(
+        s.registry_uploads(repo),
+        uploads,
+        "the unchanged redeploy uploaded something"
+    );
+    assert_eq!(
+        stack_events(&s, stack).await,
+        events,
+        "the unchanged redeploy touched the stack"
+    );
+
+    // A settings change: the same image, an updated function.
+    let update = json_of(&mut deploy(&s, stage, &["--memory", "1024"]));
+    assert_eq!(update["outcome"], "updated", "{update:#}");
+    assert_eq!(update["pushed"], false);
+    let changed: Vec<&str> = update["plan"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(changed, ["MemorySize", "Threads"]);
+    assert_eq!(function_memory(&s, function).await, 1024);
+    assert_eq!(s.registry_uploads(repo), uploads);
+
+    // policy: the function's ARN only.
+    let policy = json_of(s.cli(stage).args(["--output", "json", "policy"]));
+    let arn = first["function_arn"].as_str().unwrap();
+    for statement in policy["policy"]["Statement"].as_array().unwrap() {
+        assert_eq!(statement["Resource"], arn);
+    }
+
+    // destroy: everything goes, in moto and in the registry.
+    let destroyed = json_of(s.cli(stage).args([
+        "--output",
+        "json",
+        "destroy",
+        "--yes",
+        "--registry",
+        &s.registry,
+    ]));
+    let removed = destroyed["removed"].to_string();
+    assert!(removed.contains("stack"), "{removed}");
+    assert!(removed.contains("ECR repository"), "{removed}");
+    let sdk = s.sdk().await;
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk);
+    assert!(cfn
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .is_err());
+    let ecr = aws_sdk_ecr::Client::new(&sdk);
+    assert!(ecr
+        .describe_repositories()
+        .repository_names(repo)
+        .send()
+        .await
+        .is_err());
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
+    assert!(lambda
+        .get_function()
+        .function_name(function)
+        .send()
+        .await
+        .is_err());
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+    let groups = logs
+        .describe_log_groups()
+        .log_group_name_prefix(format!("/aws/lambda/{function}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(groups.log_groups().is_empty());
+    assert!(
+        s.registry_tags(repo).is_empty(),
+        "images left in the registry"
+    );
+
+    // destroy again: nothing there, still a success.
+    let none = json_of(s.cli(stage).args(["--output", "json", "destroy", "--yes"]));
+    assert_eq!(none["removed"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_complete_stack_is_recreated() {
+    let s = standins();
+    let stage = "rollback";
+    fresh(&s, stage);
+    let function = "ummatics-sentiment-analysis-rollback";
+    let stack = "ummatics-sentiment-stack-rollback";
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&s.sdk().await);
+    // A log group left behind by an earlier function makes the create fail, as on AWS.
+    logs.create_log_group()
+        .log_group_name(format!("/aws/lambda/{function}"))
+        .send()
+        .await
+        .unwrap();
+    let failed = deploy(&s, stage, &[]).output().unwrap();
+    assert!(!failed.status.success());
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(stderr.contains("ROLLBACK_COMPLETE"), "{stderr}");
+    assert!(
+        stderr.contains("LogGroup (AWS::Logs::LogGroup) CREATE_FAILED"),
+        "the failed resource's reason is not shown: {stderr}"
+    );
+    assert!(stderr.contains("already exists"), "{stderr}");
+
+    // The cause fixed, the next deploy deletes the dead stack and creates it again.
+    logs.delete_log_group()
+        .log_group_name(format!("/aws/lambda/{function}"))
+        .send()
+        .await
+        .unwrap();
+    let output = deploy(&s, stage, &[]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("deleting it to create it again") || stderr.contains("creating it again"),
+        "{stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["outcome"], "created");
+    assert_eq!(
+        report["pushed"], false,
+        "the image was already pushed by the failed deploy"
+    );
+    let cfn = aws_sdk_cloudformation::Client::new(&s.sdk().await);
+    let status = cfn
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status.stacks()[0].stack_status().unwrap().as_str(),
+        "CREATE_COMPLETE"
+    );
+    json_of(s.cli(stage).args([
+        "--output",
+        "json",
+        "destroy",
+        "--yes",
+        "--registry",
+        &s.registry,
+    ]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_changes_nothing() {
+    let s = standins();
+    let stage = "dryrun";
+    fresh(&s, stage);
+    let repo = "ummatics-sentiment-dryrun";
+    let uploads = s.registry_uploads(repo);
+    let plan = json_of(&mut deploy(&s, stage, &["--dry-run"]));
+    assert_eq!(plan["outcome"], "dry-run", "{plan:#}");
+    assert_eq!(plan["plan"]["kind"], "create");
+    assert_eq!(plan["pushed"], false);
+    assert!(!plan["plan"]["resources"].as_array().unwrap().is_empty());
+    let sdk = s.sdk().await;
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk);
+    assert!(
+        cfn.describe_stacks()
+            .stack_name("ummatics-sentiment-stack-dryrun")
+            .send()
+            .await
+            .is_err(),
+        "the dry run left a stack behind"
+    );
+    let ecr = aws_sdk_ecr::Client::new(&sdk);
+    assert!(ecr
+        .describe_repositories()
+        .repository_names(repo)
+        .send()
+        .await
+        .is_err());
+    assert_eq!(s.registry_uploads(repo), uploads);
+}
+
+/// Bad flags fail before any AWS call: the endpoint is a closed port, so reaching AWS would
+/// show as a connection error instead of the message asserted.
+#[test]
+fn bad_flags_fail_before_any_aws_call() {
+    let s = standins();
+    let closed = "http://127.0.0.1:9";
+    let cases: [(&[&str], &str); 5] = [
+        (&["deploy", "--memory", "100"], "128..=10240"),
+        (&["deploy", "--timeout", "901"], "1..=900"),
+        (&["deploy", "--arch", "mips"], "invalid value 'mips'"),
+        (
+            &["deploy", "--model", "/nonexistent/model", "--yes"],
+            "model directory /nonexistent/model does not exist",
+        ),
+        (&["deploy", "--log-retention-days", "10"], "not 10"),
+    ];
+    for (args, expected) in cases {
+        let out = s
+            .cli("badflags")
+            .env("AWS_ENDPOINT_URL", closed)
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("dispatch failure"),
+            "{args:?} reached AWS: {stderr}"
+        );
+    }
+    // A dynamically linked bootstrap cannot run FROM scratch: refused before AWS too.
+    let me = assert_cmd::cargo::cargo_bin("ummatics-sentiment");
+    let out = s
+        .cli("badflags")
+        .env("AWS_ENDPOINT_URL", closed)
+        .args(["deploy", "--yes", "--model", MODEL, "--bootstrap"])
+        .arg(&me)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("dynamically linked"), "{stderr}");
+}
+
+#[test]
+fn docker_unreachable_says_what_to_do() {
+    let s = standins();
+    let out = s
+        .cli("nodocker")
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .args(["doctor", "--model", MODEL])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("✗ Docker engine"), "{stdout}");
+    assert!(
+        stdout.contains("fix: sudo systemctl start docker"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("✓ AWS credentials"), "{stdout}");
+
+    let out = s
+        .cli("nodocker")
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .args(["deploy", "--yes", "--model", MODEL, "--bootstrap"])
+        .arg(&s.bootstrap)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unix:///nonexistent/docker.sock does not answer")
+            && stderr.contains("DOCKER_HOST"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn template_passes_cfn_lint() {
+    let out = std::process::Command::new("cfn-lint")
+        .arg("templates/stack.yaml")
+        .output()
+        .expect(
+            "cfn-lint is not installed: pip install cfn-lint (scripts/standins.sh install does)",
+        );
+    assert!(
+        out.status.success(),
+        "cfn-lint:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,223 @@
+//! `metrics` and `logs` against moto, seeded with PutMetricData and PutLogEvents.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use common::{json_of, standins};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_sum_seeded_points_and_price_them() {
+    let s = standins();
+    let function = "metrics-fn";
+    let cw = aws_sdk_cloudwatch::Client::new(&s.sdk().await);
+    let now = SystemTime::now();
+    let dim = Dimension::builder()
+        .name("FunctionName")
+        .value(function)
+        .build();
+    let datum = |name: &str, value: f64, ago_min: u64, unit: StandardUnit| {
+        MetricDatum::builder()
+            .metric_name(name)
+            .dimensions(dim.clone())
+            .value(value)
+            .unit(unit)
+            .timestamp(DateTime::from(now - Duration::from_secs(ago_min * 60)))
+            .build()
+    };
+    // 3 invocations (one failed) of 200, 300 and 500 ms, an hour apart or close together.
+    cw.put_metric_data()
+        .namespace("AWS/Lambda")
+        .metric_data(datum("Invocations", 2.0, 120, StandardUnit::Count))
+        .metric_data(datum("Invocations", 1.0, 10, StandardUnit::Count))
+        .metric_data(datum("Errors", 1.0, 10, StandardUnit::Count))
+        .metric_data(datum("Duration", 200.0, 120, StandardUnit::Milliseconds))
+        .metric_data(datum("Duration", 300.0, 120, StandardUnit::Milliseconds))
+        .metric_data(datum("Duration", 500.0, 10, StandardUnit::Milliseconds))
+        .metric_data(datum("ConcurrentExecutions", 2.0, 10, StandardUnit::Count))
+        .send()
+        .await
+        .unwrap();
+
+    let report = json_of(s.cli("metrics").args([
+        "--output",
+        "json",
+        "metrics",
+        "--function",
+        function,
+        "--since",
+        "6h",
+        "--memory",
+        "2048",
+        "--arch",
+        "x86_64",
+    ]));
+    assert_eq!(report["period_s"], 3600, "{report:#}");
+    assert_eq!(report["invocations"], 3.0);
+    assert_eq!(report["errors"], 1.0);
+    assert!((report["error_rate"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9);
+    assert_eq!(report["duration_max_ms"], 500.0);
+    assert!((report["duration_avg_ms"].as_f64().unwrap() - 1000.0 / 3.0).abs() < 1e-9);
+    // moto computes no percentiles: shown as unavailable, not as 0.
+    assert!(report["duration_p95_ms"].is_null());
+    // 1,000 ms at 2 GB = 2 GB-s; hand-computed dollars at the x86 price.
+    let cost = &report["cost"];
+    assert!((cost["gb_seconds"].as_f64().unwrap() - 2.0).abs() < 1e-9);
+    let expected = 2.0 * 0.000_016_666_7 + 3.0 * 0.000_000_2;
+    assert!((cost["total_usd"].as_f64().unwrap() - expected).abs() < 1e-12);
+    assert!((cost["projected_30d_usd"].as_f64().unwrap() - expected * 120.0).abs() < 1e-9);
+
+    let human = s
+        .cli("metrics")
+        .args([
+            "metrics",
+            "--function",
+            function,
+            "--since",
+            "6h",
+            "--memory",
+            "2048",
+            "--arch",
+            "x86_64",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        human.status.success(),
+        "{}",
+        String::from_utf8_lossy(&human.stderr)
+    );
+    assert!(text.contains("Invocations") && text.contains('█'), "{text}");
+    assert!(text.contains("unavailable"), "{text}");
+
+    // No function and no --memory: a clear error, not a guess.
+    let out = s
+        .cli("metrics")
+        .args(["metrics", "--function", "no-such-fn"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--memory"));
+}
+
+fn ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+async fn put(logs: &aws_sdk_cloudwatchlogs::Client, group: &str, messages: &[&str]) {
+    let mut request = logs
+        .put_log_events()
+        .log_group_name(group)
+        .log_stream_name("s1");
+    for m in messages {
+        request = request.log_events(
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(ms(SystemTime::now()))
+                .message(*m)
+                .build()
+                .unwrap(),
+        );
+    }
+    request.send().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_history_report_lines_and_follow() {
+    let s = standins();
+    let function = "logs-fn";
+    let group = format!("/aws/lambda/{function}");
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&s.sdk().await);
+    logs.create_log_group()
+        .log_group_name(&group)
+        .send()
+        .await
+        .unwrap();
+    logs.create_log_stream()
+        .log_group_name(&group)
+        .log_stream_name("s1")
+        .send()
+        .await
+        .unwrap();
+    put(&logs, &group, &[
+        "START RequestId: r1 Version: $LATEST",
+        "REPORT RequestId: r1\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: 2048 MB\tMax Memory Used: 80 MB\tInit Duration: 151.20 ms\t",
+    ])
+    .await;
+
+    // History: both events, the REPORT folded into one line.
+    let out = s
+        .cli("logs")
+        .args(["logs", "--function", function, "--since", "10m"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("START RequestId: r1"), "{text}");
+    assert!(
+        text.contains("REPORT 12.3 ms (billed 13 ms), 80/2048 MB, cold start 151 ms [r1]"),
+        "{text}"
+    );
+
+    // Default: from now on only, so the old events are not shown.
+    let out = s
+        .cli("logs")
+        .args(["logs", "--function", function])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).trim().is_empty());
+
+    // --follow: picks up events written after it started, each once, and stops on Ctrl-C.
+    let mut follow = Command::new(assert_cmd::cargo::cargo_bin("ummatics-sentiment"))
+        .env("AWS_ENDPOINT_URL", &s.aws_endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .args([
+            "logs",
+            "--function",
+            function,
+            "--follow",
+            "--poll-interval",
+            "200ms",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(follow.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    assert!(first.contains("following"), "{first}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    put(&logs, &group, &["new event one"]).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    put(&logs, &group, &["new event two"]).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    Command::new("kill")
+        .args(["-INT", &follow.id().to_string()])
+        .status()
+        .unwrap();
+    let output = follow.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "Ctrl-C should exit 0: {:?}",
+        output.status
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(text.matches("new event one").count(), 1, "{text}");
+    assert_eq!(text.matches("new event two").count(), 1, "{text}");
+    assert!(
+        !text.contains("START RequestId: r1"),
+        "old events shown: {text}"
+    );
+}

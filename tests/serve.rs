@@ -1,0 +1,352 @@
+//! `serve` speaks the Lambda Invoke API: the real aws-sdk-lambda client (through our batching
+//! client) and raw HTTP against a running `serve`, and `invoke` (remote mode) through it.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use ummatics_sentiment::client::{BatchInvoker, InvokerOptions};
+use ummatics_sentiment_function::{Classifier, ClassifierOptions};
+
+const MODEL: &str = "tests/fixtures/tiny-distilbert";
+const FUNCTION: &str = "serve-test";
+
+/// A running `serve` on a free port; stopped (SIGINT) on drop, its stderr kept.
+struct Serve {
+    child: Option<Child>,
+    endpoint: String,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Serve {
+    fn start() -> Serve {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("serve.log");
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("ummatics-sentiment"))
+            .args([
+                "serve",
+                "--port",
+                "0",
+                "--model",
+                MODEL,
+                "--function",
+                FUNCTION,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(
+            line.starts_with("http://127.0.0.1:"),
+            "serve printed {line:?}"
+        );
+        Serve {
+            child: Some(child),
+            endpoint: line.trim().to_string(),
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Invocations served, with the number of texts each carried.
+    fn invocations(&self) -> Vec<usize> {
+        self.log()
+            .lines()
+            .filter(|l| l.starts_with("invoke #"))
+            .map(|l| {
+                l.split(": ")
+                    .nth(1)
+                    .unwrap()
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    fn lambda(&self) -> aws_sdk_lambda::Client {
+        let config = aws_sdk_lambda::Config::builder()
+            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_sdk_lambda::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_lambda::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .build();
+        aws_sdk_lambda::Client::from_conf(config)
+    }
+
+    /// Ctrl-C: drains and exits 0.
+    fn interrupt(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        child.wait().unwrap()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn local(texts: &[String]) -> Vec<ummatics_sentiment_function::protocol::SentimentResult> {
+    Classifier::load(MODEL, &ClassifierOptions::default())
+        .unwrap()
+        .classify(texts)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sdk_client_batches_1234_texts_into_25_invokes_in_order() {
+    let serve = Serve::start();
+    let words = [
+        "great", "awful", "fine", "boring", "lovely", "terrible", "ok",
+    ];
+    let texts: Vec<String> = (0..1234)
+        .map(|i| format!("{} movie number {i}, {}", words[i % 7], words[(i / 7) % 7]))
+        .collect();
+    let invoker = BatchInvoker::new(serve.lambda(), FUNCTION, InvokerOptions::default());
+    let outcome = invoker.classify(&texts, |_| {}).await.unwrap();
+    assert!(outcome.is_complete(), "{:?}", outcome.failures);
+    assert_eq!(outcome.invokes, 25);
+    let served = serve.invocations();
+    assert_eq!(served.len(), 25, "{}", serve.log());
+    assert_eq!(served.iter().sum::<usize>(), 1234);
+    assert!(served.iter().all(|&n| n <= 50));
+    let expected = local(&texts);
+    let got: Vec<_> = outcome.results.into_iter().map(Option::unwrap).collect();
+    assert_eq!(got, expected, "results are not in input order");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn payload_size_not_count_splits_big_texts() {
+    let serve = Serve::start();
+    // 20 texts of ~700 KB: 8 fit under 6 MB, so 3 invokes although 20 < 50.
+    let texts: Vec<String> = (0..20)
+        .map(|i| {
+            format!(
+                "{i} {}",
+                if i % 2 == 0 { "good " } else { "awful" }.repeat(140_000)
+            )
+        })
+        .collect();
+    let invoker = BatchInvoker::new(serve.lambda(), FUNCTION, InvokerOptions::default());
+    let outcome = invoker.classify(&texts, |_| {}).await.unwrap();
+    assert!(outcome.is_complete(), "{:?}", outcome.failures);
+    assert_eq!(outcome.invokes, 3);
+    let mut served = serve.invocations();
+    served.sort();
+    assert_eq!(served, vec![4, 8, 8]);
+    assert!(outcome.results.iter().all(Option::is_some));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_batch_is_reported_and_nothing_else_is_lost() {
+    let serve = Serve::start();
+    let mut texts: Vec<String> = (0..120).map(|i| format!("text {i} is nice")).collect();
+    // The function refuses texts over 1 MiB: the batch holding text 60 (50..100) fails.
+    texts[60] = "a ".repeat(600_000);
+    let invoker = BatchInvoker::new(serve.lambda(), FUNCTION, InvokerOptions::default());
+    let outcome = invoker.classify(&texts, |_| {}).await.unwrap();
+    assert_eq!(outcome.failures.len(), 1, "{:?}", outcome.failures);
+    let failure = &outcome.failures[0];
+    assert_eq!((failure.start, failure.end), (50, 100));
+    assert_eq!(failure.attempts, 1, "a 400 answer is not retried");
+    assert!(failure.error.contains("400"), "{}", failure.error);
+    assert!(failure.error.contains("texts[10]"), "{}", failure.error);
+    for (i, r) in outcome.results.iter().enumerate() {
+        assert_eq!(r.is_some(), !(50..100).contains(&i), "text {i}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_requests_are_answered_as_lambda_answers_them() {
+    let mut serve = Serve::start();
+    let http = reqwest::Client::new();
+    let url = format!(
+        "{}/2015-03-31/functions/{FUNCTION}/invocations",
+        serve.endpoint
+    );
+
+    let r = http.post(&url).body("{not json").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.headers()["x-amzn-errortype"],
+        "InvalidRequestContentException"
+    );
+
+    let r = http
+        .post(format!(
+            "{}/2015-03-31/functions/other/invocations",
+            serve.endpoint
+        ))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["x-amzn-errortype"], "ResourceNotFoundException");
+
+    let r = http
+        .get(format!("{}/2015-03-31/functions", serve.endpoint))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["x-amzn-errortype"], "UnknownOperationException");
+
+    let huge = format!(r#"{{"texts": ["{}"]}}"#, "x".repeat(6_300_000));
+    let r = http.post(&url).body(huge).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(
+        r.headers()["x-amzn-errortype"],
+        "RequestEntityTooLargeException"
+    );
+
+    // Bad events are the function's 400, inside a 200 Invoke answer (as on Lambda).
+    let r = http
+        .post(&url)
+        .body(r#"{"texts": []}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["statusCode"], 400);
+
+    // Log tail: a REPORT line with the billed duration, base64 like Lambda's.
+    let r = http
+        .post(&url)
+        .header("X-Amz-Log-Type", "Tail")
+        .body(r#"{"texts": ["I love this!"]}"#)
+        .send()
+        .await
+        .unwrap();
+    let tail = r.headers()["x-amz-log-result"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(ummatics_sentiment::client::billed_ms_from_log_tail(&tail).is_some());
+
+    // The function-URL shape on POST /.
+    let r = http
+        .post(format!("{}/", serve.endpoint))
+        .body(r#"{"texts": ["I love this!", "This is terrible"]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["count"], 2);
+    let r = http
+        .get(format!("{}/", serve.endpoint))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+
+    let status = serve.interrupt();
+    assert!(status.success(), "Ctrl-C should exit 0: {status:?}");
+    assert!(serve.log().contains("shutting down"));
+}
+
+#[test]
+fn invoke_command_goes_through_serve() {
+    let serve = Serve::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("texts.jsonl");
+    let texts: Vec<String> = (0..120).map(|i| format!("review {i}: loved it")).collect();
+    std::fs::write(
+        &file,
+        texts
+            .iter()
+            .map(|t| serde_json::json!({ "text": t, "id": 7 }).to_string() + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
+    let output = common::cli()
+        .env("AWS_ENDPOINT_URL", &serve.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .args([
+            "--output",
+            "jsonl",
+            "invoke",
+            "--function",
+            FUNCTION,
+            "--log",
+            "--file",
+        ])
+        .arg(&file)
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("120 texts, 3 invoke(s)"), "{stderr}");
+    assert!(stderr.contains("billed"), "{stderr}");
+    let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 120);
+    let expected = local(&texts);
+    for (i, (line, want)) in lines.iter().zip(&expected).enumerate() {
+        assert_eq!(line["index"], i);
+        assert_eq!(line["sentiment"], want.sentiment.as_str());
+    }
+}
+
+/// The old backend's boto3 call works unchanged against `serve` (boto3 comes with moto).
+#[test]
+fn boto3_backend_example_works_against_serve() {
+    let serve = Serve::start();
+    let out = Command::new("python3")
+        .args([
+            "examples/python_backend.py",
+            "I love this!",
+            "This is terrible",
+        ])
+        .env("AWS_ENDPOINT_URL", &serve.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("UMMATICS_FUNCTION", FUNCTION)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = local(&["I love this!".to_string(), "This is terrible".to_string()]);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    for (line, want) in lines.iter().zip(&expected) {
+        assert!(line.starts_with(&want.sentiment), "{line} vs {want:?}");
+    }
+    assert_eq!(serve.invocations(), vec![2]);
+}
