@@ -166,6 +166,25 @@ impl<'a> StackDeployer<'a> {
         describe_stack(self.aws, &self.name).await
     }
 
+    /// What a create would do, without asking CloudFormation (for a dry run over a stack that
+    /// must first be deleted): every parameter is new; the resources are the template's.
+    pub fn preview_create(&self, params: &StackParams) -> Plan {
+        Plan {
+            kind: PlanKind::Create,
+            parameters: params
+                .to_map()
+                .into_iter()
+                .map(|(name, to)| ParameterChange {
+                    name,
+                    from: None,
+                    to,
+                })
+                .collect(),
+            resources: Vec::new(),
+            change_set: None,
+        }
+    }
+
     /// Makes a change set for these parameters (or finds there is nothing to change).
     pub async fn plan(&self, params: &StackParams, existing: Option<&StackState>) -> Result<Plan> {
         let wanted = params.to_map();

@@ -124,13 +124,24 @@ fn missing_model_directory() {
         ));
 }
 
+/// A function that cannot be reached: every text is reported failed with the reason, the
+/// exit code is 1, nothing is made up.
 #[test]
-fn remote_invoke_is_not_pretended() {
+fn unreachable_function_fails_every_batch_loudly() {
     cli()
-        .args(["invoke", "hi"])
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("UMMATICS_AWS_MAX_ATTEMPTS", "1")
+        .args(["invoke", "hi", "there"])
         .assert()
-        .failure()
-        .stderr(predicate::str::contains("pass --local"));
+        .code(1)
+        .stdout(predicate::str::contains("FAILED"))
+        .stdout(predicate::str::contains(
+            "texts 1–2 failed after 4 attempt(s)",
+        ))
+        .stderr(predicate::str::contains("1 batch(es) FAILED"));
 }
 
 /// `invoke --local` on the fixture model with these extra arguments and the text "hi".

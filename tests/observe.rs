@@ -13,7 +13,8 @@ use common::{json_of, standins};
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_sum_seeded_points_and_price_them() {
     let s = standins();
-    let function = "metrics-fn";
+    // Unique per run: moto keeps what earlier runs put there.
+    let function = &format!("metrics-fn-{}", std::process::id());
     let cw = aws_sdk_cloudwatch::Client::new(&s.sdk().await);
     let now = SystemTime::now();
     let dim = Dimension::builder()
@@ -129,7 +130,7 @@ async fn put(logs: &aws_sdk_cloudwatchlogs::Client, group: &str, messages: &[&st
 #[tokio::test(flavor = "multi_thread")]
 async fn logs_history_report_lines_and_follow() {
     let s = standins();
-    let function = "logs-fn";
+    let function = &format!("logs-fn-{}", std::process::id());
     let group = format!("/aws/lambda/{function}");
     let logs = aws_sdk_cloudwatchlogs::Client::new(&s.sdk().await);
     logs.create_log_group()

@@ -350,3 +350,34 @@ fn boto3_backend_example_works_against_serve() {
     }
     assert_eq!(serve.invocations(), vec![2]);
 }
+
+/// `eval --function` scores the deployed function the way `eval` scores a local model: the
+/// same texts through `serve` must give the same report.
+#[test]
+fn eval_through_the_function_matches_local_eval() {
+    let serve = Serve::start();
+    let data = "tests/fixtures/sst2-dev.tsv";
+    let remote = common::json_of(
+        common::cli()
+            .env("AWS_ENDPOINT_URL", &serve.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .args([
+                "--output",
+                "json",
+                "eval",
+                "--function",
+                FUNCTION,
+                "--data",
+                data,
+            ]),
+    );
+    let local = common::json_of(
+        common::cli().args(["--output", "json", "eval", "--model", MODEL, "--data", data]),
+    );
+    assert_eq!(remote["examples"], 872);
+    assert_eq!(remote["correct"], local["correct"]);
+    assert_eq!(remote["confusion"], local["confusion"]);
+    assert_eq!(serve.invocations().len(), 18); // 872 texts in batches of 50
+}

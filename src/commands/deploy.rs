@@ -16,7 +16,7 @@ use crate::cli::{Arch, DeployArgs, GlobalArgs};
 use crate::image::docker::{context_summary, Engine};
 use crate::image::registry::Registry;
 use crate::image::{ecr, Bootstrap, BuildContext};
-use crate::output::{emit, human_bytes, OutputFormat, Progress};
+use crate::output::{emit, human_bytes, Progress};
 use crate::stack::{threads_for_memory, Failure, Plan, PlanKind, StackDeployer, StackParams};
 
 /// What deploy did, for people and for programs.
@@ -338,7 +338,12 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> Result<ExitCode> {
     }
 
     let step = progress.step(format!("change set for {}", deployer.name()));
-    let plan = deployer.plan(&params, existing.as_ref()).await?;
+    let recreate = args.dry_run && existing.is_none() && deployer.describe().await?.is_some();
+    let plan = if recreate {
+        deployer.preview_create(&params)
+    } else {
+        deployer.plan(&params, existing.as_ref()).await?
+    };
     step.done(match plan.kind {
         PlanKind::Create => "create",
         PlanKind::Update => "update",
@@ -374,7 +379,7 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> Result<ExitCode> {
     }
 
     if plan.kind != PlanKind::None {
-        if !args.yes && global.output == OutputFormat::Human && !confirm("apply these changes?")? {
+        if !args.yes && !confirm("apply these changes?")? {
             deployer.discard(&plan).await?;
             bail!("cancelled: nothing was changed in the stack");
         }
