@@ -42,6 +42,7 @@ install() {
   command -v htpasswd >/dev/null 2>&1 || need_apt+=(apache2-utils)
   command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
   command -v musl-gcc >/dev/null 2>&1 || need_apt+=(musl-tools)
+  command -v qemu-aarch64-static >/dev/null 2>&1 || need_apt+=(qemu-user-static)
   if [ ${#need_apt[@]} -gt 0 ]; then
     [ "$(id -u)" = 0 ] || die "missing ${need_apt[*]}: run as root, or: sudo apt-get install -y ${need_apt[*]}"
     say "apt-get install ${need_apt[*]}"
@@ -56,9 +57,20 @@ install() {
     say "pip install cfn-lint"
     python3 -m pip install -q 'cfn-lint>=1,<2'
   fi
-  if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx x86_64-unknown-linux-musl; then
-    say "rustup target add x86_64-unknown-linux-musl"
-    rustup target add x86_64-unknown-linux-musl
+  for target in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
+    if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx "$target"; then
+      say "rustup target add $target"
+      rustup target add "$target"
+    fi
+  done
+  # arm64 cross builds: cargo-zigbuild with zig from PyPI (no Docker, no cross gcc).
+  if ! python3 -m ziglang version >/dev/null 2>&1 && ! command -v zig >/dev/null 2>&1; then
+    say "pip install ziglang"
+    python3 -m pip install -q 'ziglang==0.*'
+  fi
+  if ! cargo zigbuild --version >/dev/null 2>&1; then
+    say "cargo install cargo-zigbuild"
+    cargo install --locked --quiet cargo-zigbuild
   fi
 }
 

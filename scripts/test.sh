@@ -47,6 +47,10 @@ say "cargo build --target x86_64-unknown-linux-musl -p ummatics-sentiment-functi
 CC_x86_64_unknown_linux_musl=musl-gcc cargo build --locked --target x86_64-unknown-linux-musl \
   -p ummatics-sentiment-function --bin bootstrap
 export UMMATICS_TEST_BOOTSTRAP="$(pwd)/target/x86_64-unknown-linux-musl/debug/bootstrap"
+# …and for arm64, cross-built with cargo-zigbuild (run under qemu-user-static by the tests).
+say "cargo zigbuild --target aarch64-unknown-linux-musl -p ummatics-sentiment-function --bin bootstrap"
+cargo zigbuild --locked --target aarch64-unknown-linux-musl -p ummatics-sentiment-function --bin bootstrap
+export UMMATICS_TEST_BOOTSTRAP_ARM64="$(pwd)/target/aarch64-unknown-linux-musl/debug/bootstrap"
 
 # --- tests -----------------------------------------------------------------------------------
 if [ "${1:-}" = "--" ]; then shift; fi

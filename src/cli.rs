@@ -122,6 +122,14 @@ impl Arch {
     }
 }
 
+/// Image builders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BuilderChoice {
+    Auto,
+    Docker,
+    Oci,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct DoctorArgs {
     /// The model deploy would ship (checked that it resolves).
@@ -152,6 +160,13 @@ pub struct DeployArgs {
     /// A prebuilt static `bootstrap` binary instead of building one with cargo.
     #[arg(long, value_name = "PATH")]
     pub bootstrap: Option<PathBuf>,
+    /// How the image is made: `docker` (the engine, via its API), `oci` (written directly,
+    /// no daemon), or `auto` (the engine when one answers, else oci).
+    #[arg(long, value_enum, default_value_t = BuilderChoice::Auto)]
+    pub builder: BuilderChoice,
+    /// Skip running `bootstrap --self-test` on the built artifact before pushing.
+    #[arg(long)]
+    pub no_smoke_test: bool,
     /// Base image for the function image (default: scratch, which needs no pull).
     #[arg(long, value_name = "IMAGE", default_value = "scratch")]
     pub base_image: String,

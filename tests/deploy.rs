@@ -425,19 +425,42 @@ fn docker_unreachable_says_what_to_do() {
         .args(["doctor", "--model", MODEL])
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    // Docker is optional (the daemonless builder needs none): shown with its fix, exit 0.
     let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("✗ Docker engine"), "{stdout}");
+    assert!(stdout.contains("optional"), "{stdout}");
     assert!(
         stdout.contains("fix: sudo systemctl start docker"),
         "{stdout}"
     );
     assert!(stdout.contains("✓ AWS credentials"), "{stdout}");
 
+    // A required prerequisite missing fails doctor: here the credentials' endpoint.
+    let out = s
+        .cli("nodocker")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .args(["doctor", "--model", MODEL])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("✗ AWS credentials"), "{stdout}");
+    assert!(stdout.contains("fix: aws configure"), "{stdout}");
+
+    // Forcing the Docker builder without an engine: the exact way out.
     let out = s
         .cli("nodocker")
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .args(["deploy", "--yes", "--model", MODEL, "--bootstrap"])
+        .args([
+            "deploy",
+            "--builder",
+            "docker",
+            "--yes",
+            "--model",
+            MODEL,
+            "--bootstrap",
+        ])
         .arg(&s.bootstrap)
         .output()
         .unwrap();

@@ -12,10 +12,10 @@ use serde::Serialize;
 use tokio::io::AsyncBufReadExt;
 
 use crate::aws::{describe, error_code, Aws};
-use crate::cli::{Arch, DeployArgs, GlobalArgs};
+use crate::cli::{Arch, BuilderChoice, DeployArgs, GlobalArgs};
 use crate::image::docker::{context_summary, Engine};
 use crate::image::registry::Registry;
-use crate::image::{ecr, Bootstrap, BuildContext};
+use crate::image::{ecr, oci, Bootstrap, BuildContext, ModelFiles};
 use crate::output::{emit, human_bytes, Progress};
 use crate::stack::{threads_for_memory, Failure, Plan, PlanKind, StackDeployer, StackParams};
 
@@ -34,6 +34,13 @@ pub struct DeployReport {
     /// Whether an image was pushed by this run.
     pub pushed: bool,
     pub plan: Plan,
+    /// `docker` or `oci`.
+    pub builder: &'static str,
+    /// The OCI builder's blobs and whether each was uploaded.
+    pub blobs: Vec<oci::BlobReport>,
+    /// `passed`, `passed (emulated)` or `skipped` (no push, `--no-smoke-test`, or an
+    /// architecture this machine cannot run).
+    pub smoke_test: &'static str,
     pub memory_mb: u32,
     pub timeout_s: u32,
     pub architecture: String,
@@ -167,26 +174,52 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> Result<ExitCode> {
         }
     };
     let context = BuildContext::new(&bootstrap, &model)?;
-    let tag = context.tag();
 
-    // 3. The engine (a dry run builds nothing).
-    let engine = if args.dry_run {
-        None
-    } else {
-        let step = progress.step("Docker engine");
-        match Engine::connect().await {
-            Ok(engine) => {
-                step.done(format!(
-                    "{} (API {})",
-                    engine.version.version, engine.version.api_version
-                ));
-                Some(engine)
-            }
-            Err(e) => {
-                step.fail("unreachable");
+    // 3. The builder: the Docker engine when asked for or when one answers, else none at all.
+    let step = progress.step("builder");
+    let engine = match args.builder {
+        BuilderChoice::Oci => None,
+        BuilderChoice::Docker | BuilderChoice::Auto => match Engine::connect().await {
+            Ok(engine) => Some(engine),
+            Err(e) if args.builder == BuilderChoice::Docker => {
+                step.fail("Docker engine unreachable");
                 return Err(e);
             }
+            Err(_) => None,
+        },
+    };
+    let oci_image = match &engine {
+        Some(engine) => {
+            step.done(format!(
+                "Docker engine {} (API {})",
+                engine.version.version, engine.version.api_version
+            ));
+            None
         }
+        None => {
+            if args.base_image != "scratch" {
+                bail!(
+                    "--base-image {} needs the Docker engine (the daemonless builder writes FROM scratch images): \
+                     start Docker or drop --base-image",
+                    args.base_image
+                );
+            }
+            let image = oci::build(&bootstrap, &model, args.arch)?;
+            step.done(format!(
+                "daemonless OCI ({}{})",
+                image.digest(),
+                if args.builder == BuilderChoice::Auto {
+                    "; no Docker engine answered"
+                } else {
+                    ""
+                }
+            ));
+            Some(image)
+        }
+    };
+    let tag = match &oci_image {
+        Some(image) => image.tag(),
+        None => context.tag(),
     };
 
     // 4. AWS.
@@ -223,32 +256,52 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> Result<ExitCode> {
         &login.username,
         &login.password,
     )?;
+    // The reference that proves "already pushed": the OCI manifest's own digest (known before
+    // any push), or the Docker path's context tag.
+    let lookup = match &oci_image {
+        Some(image) => image.digest().to_string(),
+        None => tag.clone(),
+    };
     let existing = match &repository {
         Some(_) => {
             registry
-                .manifest_digest(&aws.names.repository, &tag)
+                .manifest_digest(&aws.names.repository, &lookup)
                 .await?
         }
         None => None,
     };
-    let (digest, pushed) = match (existing, &engine) {
-        (Some(digest), _) => {
+    let mut blobs = Vec::new();
+    let mut smoke_test = "skipped";
+    let (digest, pushed) = match (existing, &engine, &oci_image) {
+        (Some(digest), _, _) => {
             step.done(format!("{tag} already in {} ({digest})", registry.host()));
             (Some(digest), false)
         }
-        (None, None) => {
+        (None, _, _) if args.dry_run => {
             step.done(format!(
                 "{tag} would be built and pushed ({})",
                 context_summary(&context)
             ));
             (None, false)
         }
-        (None, Some(engine)) => {
+        (None, Some(engine), _) => {
             let local = format!("{}:{tag}", registry.image(&aws.names.repository));
             step.set(format!("building {local} ({})", context_summary(&context)));
             engine
                 .build(&context, &local, &args.base_image, args.arch)
                 .await?;
+            if !args.no_smoke_test && args.arch == host_arch() {
+                step.set("smoke test: bootstrap --self-test inside the image");
+                let (code, output) = engine.run(&local, &["--self-test"]).await?;
+                if code != 0 {
+                    engine.remove_image(&local).await;
+                    bail!(
+                        "the image's self-test failed (exit {code}), nothing was pushed:\n{}",
+                        output.trim_end()
+                    );
+                }
+                smoke_test = "passed";
+            }
             step.set(format!("pushing to {}", registry.host()));
             let push = engine
                 .push(
@@ -268,6 +321,68 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> Result<ExitCode> {
             step.done(format!("{tag} pushed ({push}), {digest}"));
             (Some(digest), true)
         }
+        (None, None, Some(image)) => {
+            if !args.no_smoke_test {
+                let runner = emulator(args.arch);
+                match runner {
+                    Some(runner) => {
+                        step.set("smoke test: bootstrap --self-test on the artifact");
+                        self_test(&bootstrap, &model, runner.as_deref()).await?;
+                        smoke_test = if runner.is_some() { "passed (emulated)" } else { "passed" };
+                    }
+                    None => progress.line(format!(
+                        "smoke test skipped: this machine cannot run {} binaries (install qemu-user-static)",
+                        args.arch.lambda_name()
+                    )),
+                }
+            }
+            for (name, blob) in image.blobs() {
+                let uploaded = if registry
+                    .has_blob(&aws.names.repository, &blob.digest)
+                    .await?
+                {
+                    progress.line(format!("{name} {} already in the registry", blob.digest));
+                    false
+                } else {
+                    step.set(format!(
+                        "uploading {name} ({})",
+                        human_bytes(blob.bytes.len() as u64)
+                    ));
+                    registry
+                        .upload_blob(&aws.names.repository, &blob.digest, blob.bytes.clone())
+                        .await?;
+                    progress.line(format!(
+                        "{name} {} uploaded ({})",
+                        blob.digest,
+                        human_bytes(blob.bytes.len() as u64)
+                    ));
+                    true
+                };
+                blobs.push(oci::BlobReport {
+                    name: name.to_string(),
+                    digest: blob.digest.clone(),
+                    bytes: blob.bytes.len() as u64,
+                    uploaded,
+                });
+            }
+            let digest = registry
+                .put_manifest(
+                    &aws.names.repository,
+                    &tag,
+                    image.manifest.media_type,
+                    image.manifest.bytes.clone(),
+                )
+                .await?;
+            if digest != image.digest() {
+                bail!(
+                    "the registry stored the manifest as {digest}, not {}: it rewrote the image",
+                    image.digest()
+                );
+            }
+            step.done(format!("{tag} pushed, {digest}"));
+            (Some(digest), true)
+        }
+        (None, None, None) => unreachable!("either an engine or an OCI image is chosen"),
     };
     let repository_uri = repository
         .as_ref()
@@ -362,6 +477,9 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> Result<ExitCode> {
         image_tag: tag,
         pushed,
         plan: plan.clone(),
+        builder: if oci_image.is_some() { "oci" } else { "docker" },
+        blobs,
+        smoke_test,
         memory_mb: args.memory,
         timeout_s: args.timeout,
         architecture: args.arch.lambda_name().to_string(),
@@ -471,12 +589,18 @@ async fn build_bootstrap(arch: Arch, progress: &Progress) -> Result<PathBuf> {
          the repository, or pass --bootstrap PATH with a prebuilt static binary",
     )?;
     let target = arch.rust_target();
-    let step = progress.step(format!("bootstrap ({target}, release)"));
+    // Another architecture is cross-built with cargo-zigbuild (zig as C compiler and linker:
+    // no Docker, no cross toolchain to install beyond `pip install ziglang`).
+    let cross = arch != host_arch();
+    let step = progress.step(format!(
+        "bootstrap ({target}, release{})",
+        if cross { ", cargo zigbuild" } else { "" }
+    ));
     let mut command = tokio::process::Command::new("cargo");
     command
         .current_dir(&workspace)
         .args([
-            "build",
+            if cross { "zigbuild" } else { "build" },
             "--release",
             "--locked",
             "--target",
@@ -490,8 +614,25 @@ async fn build_bootstrap(arch: Arch, progress: &Progress) -> Result<PathBuf> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let cc_var = format!("CC_{}", target.replace('-', "_"));
-    if arch == Arch::X86_64 && std::env::var_os(&cc_var).is_none() {
+    if !cross && arch == Arch::X86_64 && std::env::var_os(&cc_var).is_none() {
         command.env(&cc_var, "musl-gcc");
+    }
+    // Reproducible binaries: no checkout or home paths inside (panic locations carry them).
+    // Same Cargo.lock + toolchain + target + these flags → the same bytes on any machine.
+    if std::env::var_os("RUSTFLAGS").is_none()
+        && std::env::var_os("CARGO_ENCODED_RUSTFLAGS").is_none()
+    {
+        let cargo_home = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+        let mut flags = vec![format!(
+            "--remap-path-prefix={}=/build",
+            workspace.display()
+        )];
+        if let Some(home) = cargo_home {
+            flags.push(format!("--remap-path-prefix={}=/cargo", home.display()));
+        }
+        command.env("CARGO_ENCODED_RUSTFLAGS", flags.join("\x1f"));
     }
     let mut child = command
         .spawn()
@@ -528,7 +669,14 @@ async fn build_bootstrap(arch: Arch, progress: &Progress) -> Result<PathBuf> {
     let tail = errors.await.unwrap_or_default();
     if !status.success() {
         step.fail("cargo build failed");
-        let hint = if tail.iter().any(|l| {
+        let hint = if cross
+            && tail
+                .iter()
+                .any(|l| l.contains("no such command") || l.contains("zig"))
+        {
+            "\nthe cross toolchain is missing: cargo install cargo-zigbuild && pip install ziglang"
+                .to_string()
+        } else if tail.iter().any(|l| {
             l.contains("target may not be installed") || l.contains("can't find crate for `core`")
         }) {
             format!("\nthe Rust target is missing: rustup target add {target}")
@@ -562,4 +710,67 @@ fn workspace_root() -> Option<PathBuf> {
     }
     let built_from = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     is_root(&built_from).then_some(built_from)
+}
+
+/// The architecture this machine runs (a smoke test needs it to match the image's).
+fn host_arch() -> Arch {
+    if cfg!(target_arch = "aarch64") {
+        Arch::Arm64
+    } else {
+        Arch::X86_64
+    }
+}
+
+/// How to run a binary for `arch` here: `Some(None)` natively, `Some(Some(qemu))` under user
+/// emulation (Debian's qemu-user-static), `None` not at all.
+fn emulator(arch: Arch) -> Option<Option<String>> {
+    if arch == host_arch() {
+        return Some(None);
+    }
+    let name = match arch {
+        Arch::Arm64 => "aarch64",
+        Arch::X86_64 => "x86_64",
+    };
+    let path = std::env::var_os("PATH")?;
+    for candidate in [format!("qemu-{name}-static"), format!("qemu-{name}")] {
+        if std::env::split_paths(&path).any(|dir| dir.join(&candidate).is_file()) {
+            return Some(Some(candidate));
+        }
+    }
+    None
+}
+
+/// `bootstrap --self-test --model DIR` on the artifact, with the model written to a temporary
+/// directory: the binary and the files that go into the image, run before anything is pushed
+/// (under `runner`, an emulator, for another architecture).
+async fn self_test(bootstrap: &Bootstrap, model: &ModelFiles, runner: Option<&str>) -> Result<()> {
+    let dir = tempfile::tempdir().context("cannot make a temporary directory")?;
+    for file in &model.files {
+        std::fs::write(dir.path().join(&file.name), &file.bytes)
+            .with_context(|| format!("cannot write {}", file.name))?;
+    }
+    let mut command = match runner {
+        Some(emulator) => {
+            let mut c = tokio::process::Command::new(emulator);
+            c.arg(&bootstrap.path);
+            c
+        }
+        None => tokio::process::Command::new(&bootstrap.path),
+    };
+    let output = command
+        .arg("--self-test")
+        .arg("--model")
+        .arg(dir.path())
+        .output()
+        .await
+        .with_context(|| format!("cannot run {}", bootstrap.path.display()))?;
+    if !output.status.success() {
+        bail!(
+            "the function's self-test failed ({}), nothing was pushed:\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr).trim_end()
+        );
+    }
+    Ok(())
 }

@@ -23,6 +23,9 @@ pub struct Check {
     /// The command (or step) that fixes it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// Deploy cannot work without it (the Docker engine is optional: the daemonless builder
+    /// makes images without one).
+    pub required: bool,
 }
 
 impl Check {
@@ -32,6 +35,7 @@ impl Check {
             ok: true,
             detail: detail.into(),
             fix: None,
+            required: true,
         }
     }
     fn missing(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
@@ -40,6 +44,7 @@ impl Check {
             ok: false,
             detail: detail.into(),
             fix: Some(fix.into()),
+            required: true,
         }
     }
 }
@@ -62,7 +67,7 @@ impl fmt::Display for DoctorReport {
         if self.ok {
             write!(f, "everything deploy needs is here")
         } else {
-            let n = self.checks.iter().filter(|c| !c.ok).count();
+            let n = self.checks.iter().filter(|c| !c.ok && c.required).count();
             write!(f, "{n} prerequisite(s) missing: run the fixes above, then `ummatics-sentiment doctor` again")
         }
     }
@@ -102,17 +107,23 @@ pub async fn run(args: DoctorArgs, global: &GlobalArgs) -> Result<ExitCode> {
                 engine.version.arch
             ),
         ),
-        Err(_) => Check::missing(
-            "Docker engine",
-            unreachable_hint(),
-            "sudo systemctl start docker (Debian/Ubuntu: sudo apt-get install docker.io first)",
-        ),
+        Err(_) => Check {
+            required: false,
+            ..Check::missing(
+                "Docker engine",
+                format!(
+                    "{} (optional: deploy builds the image without a daemon, --builder oci)",
+                    unreachable_hint()
+                ),
+                "sudo systemctl start docker (Debian/Ubuntu: sudo apt-get install docker.io first)",
+            )
+        },
     });
 
     checks.extend(toolchain_checks(args.arch).await);
     checks.push(model_check(&args.model).await);
 
-    let ok = checks.iter().all(|c| c.ok);
+    let ok = checks.iter().all(|c| c.ok || !c.required);
     emit(global.output, &DoctorReport { ok, checks })?;
     Ok(if ok {
         ExitCode::SUCCESS
@@ -162,10 +173,36 @@ async fn toolchain_checks(arch: Arch) -> Vec<Check> {
             format!("install rustup, then: rustup target add {target}"),
         )),
     }
-    let cc = match arch {
-        Arch::X86_64 => "musl-gcc",
-        Arch::Arm64 => "aarch64-linux-musl-gcc",
+    let host = if cfg!(target_arch = "aarch64") {
+        Arch::Arm64
+    } else {
+        Arch::X86_64
     };
+    if arch != host {
+        // Cross builds go through cargo-zigbuild with zig (PyPI's ziglang works).
+        match command_output("cargo", &["zigbuild", "--version"]).await {
+            Some(v) => checks.push(Check::ok("cargo-zigbuild", v)),
+            None => checks.push(Check::missing(
+                "cargo-zigbuild",
+                format!("needed to cross-build for {target}"),
+                "cargo install --locked cargo-zigbuild",
+            )),
+        }
+        let zig = match command_output("zig", &["version"]).await {
+            Some(v) => Some(v),
+            None => command_output("python3", &["-m", "ziglang", "version"]).await,
+        };
+        match zig {
+            Some(v) => checks.push(Check::ok("zig", v)),
+            None => checks.push(Check::missing(
+                "zig",
+                "not found (cargo-zigbuild links with it)",
+                "pip install ziglang",
+            )),
+        }
+        return checks;
+    }
+    let cc = "musl-gcc";
     let cc_var = format!("CC_{}", target.replace('-', "_"));
     let configured = std::env::var(&cc_var).ok();
     let compiler = configured.clone().unwrap_or_else(|| cc.to_string());

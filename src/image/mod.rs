@@ -4,6 +4,7 @@
 
 pub mod docker;
 pub mod ecr;
+pub mod oci;
 pub mod registry;
 
 use std::fmt;

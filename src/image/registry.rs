@@ -157,6 +157,116 @@ impl Registry {
         }
     }
 
+    /// Whether the repository already holds this blob (HEAD, so nothing is transferred).
+    pub async fn has_blob(&self, repository: &str, digest: &str) -> Result<bool> {
+        let response = self
+            .request(
+                reqwest::Method::HEAD,
+                &format!("{repository}/blobs/{digest}"),
+            )
+            .send()
+            .await
+            .with_context(|| format!("cannot reach registry {}", self.host))?;
+        match response.status() {
+            StatusCode::OK => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            StatusCode::UNAUTHORIZED => Err(self.unauthorized()),
+            other => bail!(
+                "registry {} answered HTTP {other} for blob {digest}",
+                self.host
+            ),
+        }
+    }
+
+    /// Uploads a blob in one request (POST an upload, PUT its bytes with the digest).
+    pub async fn upload_blob(&self, repository: &str, digest: &str, bytes: Vec<u8>) -> Result<()> {
+        let started = self
+            .request(
+                reqwest::Method::POST,
+                &format!("{repository}/blobs/uploads/"),
+            )
+            .header(reqwest::header::CONTENT_LENGTH, 0)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach registry {}", self.host))?;
+        match started.status() {
+            StatusCode::ACCEPTED => {}
+            StatusCode::UNAUTHORIZED => return Err(self.unauthorized()),
+            other => bail!(
+                "registry {} refused to start an upload to {repository} (HTTP {other}): {}",
+                self.host,
+                started.text().await.unwrap_or_default()
+            ),
+        }
+        let location = started
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .context("the registry started an upload without a Location")?;
+        let mut url = if location.starts_with("http://") || location.starts_with("https://") {
+            location.to_string()
+        } else {
+            format!("{}{location}", self.base)
+        };
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(&format!("digest={digest}"));
+        let done = self
+            .http
+            .put(url)
+            .basic_auth(&self.username, Some(&self.password))
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await
+            .with_context(|| format!("cannot upload {digest} to {}", self.host))?;
+        if !done.status().is_success() {
+            bail!(
+                "registry {} refused blob {digest} (HTTP {}): {}",
+                self.host,
+                done.status(),
+                done.text().await.unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+
+    /// PUTs a manifest under `reference` (a tag); returns the digest the registry computed.
+    pub async fn put_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String> {
+        let response = self
+            .request(
+                reqwest::Method::PUT,
+                &format!("{repository}/manifests/{reference}"),
+            )
+            .header(reqwest::header::CONTENT_TYPE, media_type)
+            .body(bytes)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach registry {}", self.host))?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            return Err(self.unauthorized());
+        }
+        if !response.status().is_success() {
+            bail!(
+                "registry {} refused the manifest (HTTP {}): {}",
+                self.host,
+                response.status(),
+                response.text().await.unwrap_or_default()
+            );
+        }
+        response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .context("the registry stored the manifest without saying its digest")
+    }
+
     /// Deletes every tagged image of the repository; returns the digests removed.
     pub async fn delete_all(&self, repository: &str) -> Result<Vec<String>> {
         let mut removed = Vec::new();

@@ -37,6 +37,8 @@ pub struct StandIns {
     pub registry: String,
     pub registry_log: std::path::PathBuf,
     pub bootstrap: std::path::PathBuf,
+    /// The same, cross-built for aarch64.
+    pub bootstrap_arm64: std::path::PathBuf,
 }
 
 /// moto's ECR password for the default account (the registry's htpasswd has it).
@@ -57,6 +59,7 @@ pub fn standins() -> StandIns {
         registry: var("UMMATICS_TEST_REGISTRY"),
         registry_log: var("UMMATICS_TEST_REGISTRY_LOG").into(),
         bootstrap: var("UMMATICS_TEST_BOOTSTRAP").into(),
+        bootstrap_arm64: var("UMMATICS_TEST_BOOTSTRAP_ARM64").into(),
     }
 }
 

@@ -1,0 +1,112 @@
+//! arm64: the cross-built bootstrap is a static aarch64 ELF that passes its self-test under
+//! qemu-user-static, and `deploy --arch arm64` writes an arm64 image and stack.
+
+mod common;
+
+use common::{json_of, standins, ECR_PASSWORD};
+use ummatics_sentiment::cli::Arch;
+use ummatics_sentiment::image::ElfInfo;
+
+#[test]
+fn arm64_bootstrap_is_static_aarch64_and_self_tests_under_qemu() {
+    let s = standins();
+    let bytes = std::fs::read(&s.bootstrap_arm64).unwrap();
+    let elf = ElfInfo::parse(&bytes).unwrap();
+    assert_eq!(elf.arch, Arch::Arm64);
+    assert!(!elf.dynamic, "the arm64 bootstrap needs a dynamic loader");
+    let out = std::process::Command::new("qemu-aarch64-static")
+        .arg(&s.bootstrap_arm64)
+        .args(["--self-test", "--model", "models/sst2-mini"])
+        .output()
+        .expect("qemu-aarch64-static is not installed (scripts/standins.sh install)");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_arm64_writes_an_arm64_image_and_stack() {
+    let s = standins();
+    let stage = "arm";
+    let repo = "ummatics-sentiment-arm";
+    let out = s
+        .cli(stage)
+        .args(["destroy", "--yes", "--registry", &s.registry])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let report = json_of(
+        s.cli(stage)
+            .args([
+                "--output",
+                "json",
+                "deploy",
+                "--yes",
+                "--arch",
+                "arm64",
+                "--builder",
+                "oci",
+                "--registry",
+            ])
+            .arg(&s.registry)
+            .arg("--bootstrap")
+            .arg(&s.bootstrap_arm64),
+    );
+    assert_eq!(report["architecture"], "arm64");
+    assert_eq!(report["smoke_test"], "passed (emulated)", "{report:#}");
+    let digest = report["image_digest"].as_str().unwrap();
+    let inspect = std::process::Command::new("skopeo")
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            "--creds",
+            &format!("AWS:{ECR_PASSWORD}"),
+            &format!("docker://{}/{repo}@{digest}", s.registry),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    let info: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(info["Architecture"], "arm64");
+    let cfn = aws_sdk_cloudformation::Client::new(&s.sdk().await);
+    let stack = cfn
+        .describe_stacks()
+        .stack_name("ummatics-sentiment-stack-arm")
+        .send()
+        .await
+        .unwrap();
+    let arch = stack.stacks()[0]
+        .parameters()
+        .iter()
+        .find(|p| p.parameter_key() == Some("Architecture"))
+        .and_then(|p| p.parameter_value())
+        .map(str::to_string);
+    assert_eq!(arch.as_deref(), Some("arm64"));
+
+    // An x86_64 binary for an arm64 function is refused before anything is built.
+    let out = s
+        .cli(stage)
+        .args(["deploy", "--yes", "--arch", "arm64", "--bootstrap"])
+        .arg(&s.bootstrap)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("is built for x86_64, but the function is arm64"));
+
+    json_of(s.cli(stage).args([
+        "--output",
+        "json",
+        "destroy",
+        "--yes",
+        "--registry",
+        &s.registry,
+    ]));
+}
