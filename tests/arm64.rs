@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{json_of, standins, ECR_PASSWORD};
+use common::{json_of, standins};
 use ummatics_sentiment::cli::Arch;
 use ummatics_sentiment::image::ElfInfo;
 
@@ -58,22 +58,7 @@ async fn deploy_arm64_writes_an_arm64_image_and_stack() {
     assert_eq!(report["architecture"], "arm64");
     assert_eq!(report["smoke_test"], "passed (emulated)", "{report:#}");
     let digest = report["image_digest"].as_str().unwrap();
-    let inspect = std::process::Command::new("skopeo")
-        .args([
-            "inspect",
-            "--tls-verify=false",
-            "--creds",
-            &format!("AWS:{ECR_PASSWORD}"),
-            &format!("docker://{}/{repo}@{digest}", s.registry),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        inspect.status.success(),
-        "{}",
-        String::from_utf8_lossy(&inspect.stderr)
-    );
-    let info: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    let info = s.skopeo_inspect(repo, digest, false);
     assert_eq!(info["Architecture"], "arm64");
     let cfn = aws_sdk_cloudformation::Client::new(&s.sdk().await);
     let stack = cfn

@@ -128,11 +128,7 @@ fn missing_model_directory() {
 /// exit code is 1, nothing is made up.
 #[test]
 fn unreachable_function_fails_every_batch_loudly() {
-    cli()
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
+    common::with_endpoint(&mut cli(), "http://127.0.0.1:9")
         .env("UMMATICS_AWS_MAX_ATTEMPTS", "1")
         .args(["invoke", "hi", "there"])
         .assert()

@@ -10,21 +10,9 @@ use common::{json_of, standins, StandIns};
 const MODEL: &str = "mini";
 
 fn deploy(s: &StandIns, stage: &str, extra: &[&str]) -> assert_cmd::Command {
-    let mut c = s.cli(stage);
-    c.args([
-        "--output",
-        "json",
-        "deploy",
-        "--yes",
-        "--model",
-        MODEL,
-        "--registry",
-    ])
-    .arg(&s.registry)
-    .arg("--bootstrap")
-    .arg(&s.bootstrap)
-    .args(extra);
-    c
+    let mut args = vec!["--model", MODEL];
+    args.extend_from_slice(extra);
+    s.deploy(stage, &args)
 }
 
 /// Starts a stage from nothing (a failed earlier run may have left things behind).

@@ -8,13 +8,7 @@ mod common;
 use common::{json_of, standins, StandIns, ECR_PASSWORD};
 
 fn deploy(s: &StandIns, stage: &str, extra: &[&str]) -> serde_json::Value {
-    let mut c = s.cli(stage);
-    c.args(["--output", "json", "deploy", "--yes", "--registry"])
-        .arg(&s.registry)
-        .arg("--bootstrap")
-        .arg(&s.bootstrap)
-        .args(extra);
-    json_of(&mut c)
+    json_of(&mut s.deploy(stage, extra))
 }
 
 /// PUTs in the registry's access log that completed an upload of this blob to `repo`.
@@ -68,40 +62,12 @@ fn daemonless_deploy_push_inspect_run_redeploy() {
     let model_layer = blobs[1]["digest"].as_str().unwrap().to_string();
 
     // skopeo sees the config and architecture deploy wrote.
-    let reference = format!("docker://{}/{repo}@{digest}", s.registry);
-    let creds = format!("AWS:{ECR_PASSWORD}");
-    let inspect = std::process::Command::new("skopeo")
-        .args([
-            "inspect",
-            "--tls-verify=false",
-            "--creds",
-            &creds,
-            &reference,
-        ])
-        .output()
-        .expect("skopeo is not installed (scripts/standins.sh install)");
-    assert!(
-        inspect.status.success(),
-        "{}",
-        String::from_utf8_lossy(&inspect.stderr)
-    );
-    let info: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    let info = s.skopeo_inspect(repo, &digest, false);
     assert_eq!(info["Architecture"], "amd64");
     assert_eq!(info["Os"], "linux");
     assert_eq!(info["Digest"], digest.as_str());
     assert_eq!(info["Layers"].as_array().unwrap().len(), 2);
-    let config = std::process::Command::new("skopeo")
-        .args([
-            "inspect",
-            "--config",
-            "--tls-verify=false",
-            "--creds",
-            &creds,
-            &reference,
-        ])
-        .output()
-        .unwrap();
-    let config: serde_json::Value = serde_json::from_slice(&config.stdout).unwrap();
+    let config = s.skopeo_inspect(repo, &digest, true);
     assert_eq!(config["config"]["Entrypoint"][0], "/var/runtime/bootstrap");
 
     // dockerd pulls the daemonless image and runs its self-test with no network.

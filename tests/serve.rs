@@ -284,11 +284,7 @@ fn invoke_command_goes_through_serve() {
             .collect::<String>(),
     )
     .unwrap();
-    let output = common::cli()
-        .env("AWS_ENDPOINT_URL", &serve.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
+    let output = common::with_endpoint(&mut common::cli(), &serve.endpoint)
         .args([
             "--output",
             "jsonl",
@@ -358,20 +354,15 @@ fn eval_through_the_function_matches_local_eval() {
     let serve = Serve::start();
     let data = "tests/fixtures/sst2-dev.tsv";
     let remote = common::json_of(
-        common::cli()
-            .env("AWS_ENDPOINT_URL", &serve.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .args([
-                "--output",
-                "json",
-                "eval",
-                "--function",
-                FUNCTION,
-                "--data",
-                data,
-            ]),
+        common::with_endpoint(&mut common::cli(), &serve.endpoint).args([
+            "--output",
+            "json",
+            "eval",
+            "--function",
+            FUNCTION,
+            "--data",
+            data,
+        ]),
     );
     let local = common::json_of(
         common::cli().args(["--output", "json", "eval", "--model", MODEL, "--data", data]),

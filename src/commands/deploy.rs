@@ -173,7 +173,7 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> Result<ExitCode> {
             Bootstrap::read(&path, args.arch, base_has_libc)?
         }
     };
-    let context = BuildContext::new(&bootstrap, &model)?;
+    let context = BuildContext::new(&bootstrap, &model, &args.base_image, args.arch)?;
 
     // 3. The builder: the Docker engine when asked for or when one answers, else none at all.
     let step = progress.step("builder");

@@ -299,6 +299,32 @@ impl fmt::Display for EvalReport {
     }
 }
 
+impl EvalReport {
+    /// Scores the predictions (label indices, one per example) of `model` on `data`.
+    fn new(
+        model: String,
+        data: &Path,
+        labels: &[String],
+        examples: &[Example],
+        predicted: &[usize],
+        seconds: f64,
+    ) -> EvalReport {
+        let gold: Vec<usize> = examples.iter().map(|e| e.label).collect();
+        let (correct, confusion, classes) = score(labels, &gold, predicted);
+        EvalReport {
+            model,
+            data: data.display().to_string(),
+            examples: examples.len(),
+            correct,
+            accuracy: ratio(correct, examples.len()),
+            classes,
+            confusion,
+            seconds,
+            texts_per_second: examples.len() as f64 / seconds.max(1e-9),
+        }
+    }
+}
+
 /// The SST-2 labels a deployed function answers with.
 const REMOTE_LABELS: [&str; 2] = ["negative", "positive"];
 
@@ -343,19 +369,14 @@ async fn run_remote(args: EvalArgs, function: String, global: &GlobalArgs) -> Re
             })?;
         predicted.push(label);
     }
-    let gold: Vec<usize> = examples.iter().map(|e| e.label).collect();
-    let (correct, confusion, classes) = score(&labels, &gold, &predicted);
-    let report = EvalReport {
-        model: format!("function {function}"),
-        data: args.data.display().to_string(),
-        examples: examples.len(),
-        correct,
-        accuracy: ratio(correct, examples.len()),
-        classes,
-        confusion,
+    let report = EvalReport::new(
+        format!("function {function}"),
+        &args.data,
+        &labels,
+        &examples,
+        &predicted,
         seconds,
-        texts_per_second: examples.len() as f64 / seconds.max(1e-9),
-    };
+    );
     emit(global.output, &report)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -383,19 +404,14 @@ pub async fn run(args: EvalArgs, global: &GlobalArgs) -> Result<ExitCode> {
             predicted.extend(classifier.predict(&texts)?.into_iter().map(|p| p.label));
         }
         let seconds = started.elapsed().as_secs_f64();
-        let gold: Vec<usize> = examples.iter().map(|e| e.label).collect();
-        let (correct, confusion, classes) = score(&labels, &gold, &predicted);
-        Ok(EvalReport {
-            model: model.to_string(),
-            data: args.data.display().to_string(),
-            examples: examples.len(),
-            correct,
-            accuracy: ratio(correct, examples.len()),
-            classes,
-            confusion,
+        Ok(EvalReport::new(
+            model.to_string(),
+            &args.data,
+            &labels,
+            &examples,
+            &predicted,
             seconds,
-            texts_per_second: examples.len() as f64 / seconds.max(1e-9),
-        })
+        ))
     })
     .await??;
     emit(global.output, &report)?;

@@ -222,13 +222,19 @@ impl ElfInfo {
 pub struct BuildContext {
     #[serde(skip)]
     pub tar: Vec<u8>,
-    /// Hex SHA-256 of `tar`: the image tag, so "already pushed" is a registry lookup.
+    /// Hex SHA-256 of `tar` and the build arguments (base image, platform): the image tag, so
+    /// "already pushed" is a registry lookup.
     pub digest: String,
     pub bytes: u64,
 }
 
 impl BuildContext {
-    pub fn new(bootstrap: &Bootstrap, model: &ModelFiles) -> Result<BuildContext> {
+    pub fn new(
+        bootstrap: &Bootstrap,
+        model: &ModelFiles,
+        base_image: &str,
+        arch: Arch,
+    ) -> Result<BuildContext> {
         let mut entries: Vec<(String, &[u8], u32)> = vec![
             ("Dockerfile".into(), DOCKERFILE.as_bytes(), 0o644),
             ("bootstrap".into(), &bootstrap.bytes, 0o755),
@@ -254,7 +260,13 @@ impl BuildContext {
         let tar = builder
             .into_inner()
             .context("cannot finish the build context")?;
-        let digest = hex::encode(Sha256::digest(&tar));
+        let mut hasher = Sha256::new();
+        hasher.update(&tar);
+        hasher.update(format!(
+            "\0base-image={base_image}\0platform=linux/{}",
+            arch.oci_name()
+        ));
+        let digest = hex::encode(hasher.finalize());
         Ok(BuildContext {
             bytes: tar.len() as u64,
             tar,
@@ -299,14 +311,18 @@ mod tests {
             path: "bootstrap".into(),
             bytes: vec![0x7f, b'E', b'L', b'F'],
         };
-        let a = BuildContext::new(&bootstrap, &model()).unwrap();
-        let b = BuildContext::new(&bootstrap, &model()).unwrap();
+        let a = BuildContext::new(&bootstrap, &model(), "scratch", Arch::X86_64).unwrap();
+        let b = BuildContext::new(&bootstrap, &model(), "scratch", Arch::X86_64).unwrap();
         assert_eq!(a.digest, b.digest);
         assert_eq!(a.tar, b.tar);
         let mut other = model();
         other.files[0].bytes.push(4);
-        let c = BuildContext::new(&bootstrap, &other).unwrap();
+        let c = BuildContext::new(&bootstrap, &other, "scratch", Arch::X86_64).unwrap();
         assert_ne!(a.digest, c.digest);
+        // Another base image is another image, even from the same files.
+        let d = BuildContext::new(&bootstrap, &model(), "alpine:3.20", Arch::X86_64).unwrap();
+        assert_eq!(a.tar, d.tar);
+        assert_ne!(a.digest, d.digest);
         assert!(a.tag().starts_with("ctx-") && a.tag().len() == 36);
 
         let mut archive = tar::Archive::new(a.tar.as_slice());

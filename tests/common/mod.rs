@@ -81,6 +81,50 @@ impl StandIns {
         command
     }
 
+    /// `--output json deploy --yes --registry <test registry> --bootstrap <static bootstrap>`
+    /// for `stage`, plus `extra`.
+    pub fn deploy(&self, stage: &str, extra: &[&str]) -> Command {
+        let mut command = self.cli(stage);
+        command
+            .args(["--output", "json", "deploy", "--yes", "--registry"])
+            .arg(&self.registry)
+            .arg("--bootstrap")
+            .arg(&self.bootstrap)
+            .args(extra);
+        command
+    }
+
+    /// `skopeo inspect` (or `--config`) of `repository@digest` in the test registry.
+    pub fn skopeo_inspect(
+        &self,
+        repository: &str,
+        digest: &str,
+        config: bool,
+    ) -> serde_json::Value {
+        let reference = format!("docker://{}/{repository}@{digest}", self.registry);
+        let creds = format!("AWS:{ECR_PASSWORD}");
+        let mut args = vec![
+            "inspect",
+            "--tls-verify=false",
+            "--creds",
+            &creds,
+            &reference,
+        ];
+        if config {
+            args.insert(1, "--config");
+        }
+        let out = std::process::Command::new("skopeo")
+            .args(&args)
+            .output()
+            .expect("skopeo is not installed (scripts/standins.sh install)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
     /// SDK configuration for checking moto's state from the tests.
     pub async fn sdk(&self) -> aws_config::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -126,6 +170,16 @@ impl StandIns {
             .map(|a| a.iter().map(|t| t.as_str().unwrap().to_string()).collect())
             .unwrap_or_default()
     }
+}
+
+/// Points a command at an AWS-API endpoint (moto, `serve`, a closed port) with dummy
+/// credentials.
+pub fn with_endpoint<'a>(command: &'a mut Command, endpoint: &str) -> &'a mut Command {
+    command
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
 }
 
 /// Runs a command, asserts success (showing stderr if not), returns parsed JSON stdout.
