@@ -358,6 +358,46 @@ async fn dry_run_changes_nothing() {
         .await
         .is_err());
     assert_eq!(s.registry_uploads(repo), uploads);
+
+    // --public-url is warned about and shows in the plan.
+    let out = deploy(&s, stage, &["--dry-run", "--public-url"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("callable by anyone"));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(plan["plan"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == "UrlAuthType" && p["to"] == "NONE"));
+
+    // Without --yes and without a terminal to ask on: refused before anything is done.
+    let mut no_yes = s.cli(stage);
+    no_yes
+        .args(["deploy", "--model", MODEL, "--registry"])
+        .arg(&s.registry)
+        .arg("--bootstrap")
+        .arg(&s.bootstrap); // assert_cmd gives it no terminal on stdin
+    let out = no_yes.output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pass --yes"));
+    assert!(
+        cfn.describe_stacks()
+            .stack_name("ummatics-sentiment-stack-dryrun")
+            .send()
+            .await
+            .is_err(),
+        "a refused deploy left a stack behind"
+    );
+    assert!(
+        ecr.describe_repositories()
+            .repository_names(repo)
+            .send()
+            .await
+            .is_err(),
+        "a refused deploy made a repository"
+    );
 }
 
 /// Bad flags fail before any AWS call: the endpoint is a closed port, so reaching AWS would
@@ -366,7 +406,7 @@ async fn dry_run_changes_nothing() {
 fn bad_flags_fail_before_any_aws_call() {
     let s = standins();
     let closed = "http://127.0.0.1:9";
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["deploy", "--memory", "100"], "128..=10240"),
         (&["deploy", "--timeout", "901"], "1..=900"),
         (&["deploy", "--arch", "mips"], "invalid value 'mips'"),
@@ -375,6 +415,10 @@ fn bad_flags_fail_before_any_aws_call() {
             "model directory /nonexistent/model does not exist",
         ),
         (&["deploy", "--log-retention-days", "10"], "not 10"),
+        (
+            &["deploy", "--alarm-email", "nope"],
+            "\"nope\" is not an email address",
+        ),
     ];
     for (args, expected) in cases {
         let out = s

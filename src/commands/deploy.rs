@@ -132,6 +132,12 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> Result<ExitCode> {
             bail!("--alarm-email {email:?} is not an email address");
         }
     }
+    if !args.yes && !args.dry_run && !std::io::stdin().is_terminal() {
+        bail!(
+            "deploy asks before changing the stack, and there is no terminal to ask on: pass --yes \
+             (or --dry-run to see what would change)"
+        );
+    }
     if args.public_url {
         progress.line(
             "warning: --public-url makes the function URL callable by anyone (auth NONE); \
@@ -497,9 +503,14 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> Result<ExitCode> {
     }
 
     if plan.kind != PlanKind::None {
-        if !args.yes && !confirm("apply these changes?")? {
-            deployer.discard(&plan).await?;
-            bail!("cancelled: nothing was changed in the stack");
+        if !args.yes {
+            // Declined, or no terminal to ask on: the change set goes, nothing is half-made.
+            let answer = confirm("apply these changes?");
+            if !matches!(answer, Ok(true)) {
+                deployer.discard(&plan).await?;
+                answer?;
+                bail!("cancelled: nothing was changed in the stack");
+            }
         }
         let step = progress.step(format!("stack {}", deployer.name()));
         let (state, failures) = deployer.execute(&plan).await?;
