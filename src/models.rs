@@ -87,15 +87,27 @@ impl ModelSpec {
             ),
             ModelSpec::Dir(dir) => Classifier::load(dir, options),
             ModelSpec::Hub(id) => bail!(
-                "{id:?} is a Hugging Face model id, and this build does not download models; \
-                 put its model.onnx (or onnx/model.onnx), config.json and tokenizer.json in a directory \
-                 and pass --model DIR, or use --model mini for the bundled model"
+                "{id:?} is a Hugging Face model id: resolve it first (ModelSpec::resolve downloads it)"
             ),
         }
     }
 }
 
 impl ModelSpec {
+    /// A Hub id becomes a local directory (downloaded once into the Hugging Face cache, then
+    /// gathered into `dir`); the other kinds are returned as they are.
+    pub async fn resolve(self, dir: &Path) -> Result<ModelSpec> {
+        let ModelSpec::Hub(_) = &self else {
+            return Ok(self);
+        };
+        let files = self.files().await?;
+        for file in &files.files {
+            std::fs::write(dir.join(&file.name), &file.bytes)
+                .with_context(|| format!("cannot write {}", dir.join(&file.name).display()))?;
+        }
+        Ok(ModelSpec::Dir(dir.to_path_buf()))
+    }
+
     /// The files deploy bakes into the image. A Hub id is downloaded once into the Hugging Face
     /// cache (HF_HOME; HF_TOKEN for gated models), preferring `onnx/model.onnx`.
     pub async fn files(&self) -> Result<ModelFiles> {

@@ -173,13 +173,13 @@ fn bad_files_are_refused_with_the_line() {
 
 #[test]
 fn a_hugging_face_id_offline_names_the_way_out() {
-    eval_fails(
-        &[
-            "--data",
-            DEV,
-            "--model",
-            "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
-        ],
-        "pass --model DIR",
-    );
+    let cache = tempfile::tempdir().unwrap();
+    cli()
+        .env("HF_ENDPOINT", "http://127.0.0.1:9") // no Hub answers
+        .env("HF_HOME", cache.path())
+        .args(["eval", "--data", DEV, "--model"])
+        .arg("distilbert/distilbert-base-uncased-finetuned-sst-2-english")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("pass --model DIR"));
 }

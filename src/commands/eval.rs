@@ -386,7 +386,8 @@ pub async fn run(args: EvalArgs, global: &GlobalArgs) -> Result<ExitCode> {
         return run_remote(args, function, global).await;
     }
     let options = args.model.options()?;
-    let model = args.model.model.clone();
+    let hub_dir = tempfile::tempdir()?;
+    let model = args.model.model.clone().resolve(hub_dir.path()).await?;
     let report = tokio::task::spawn_blocking(move || -> Result<EvalReport> {
         let classifier = model.load(&options)?;
         let labels = classifier.labels().to_vec();

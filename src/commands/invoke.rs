@@ -236,7 +236,8 @@ pub async fn run(args: InvokeArgs, global: &GlobalArgs) -> Result<ExitCode> {
     let texts = read_texts(&args)?;
     let report = if args.local {
         let options = args.model.options()?;
-        let model = args.model.model.clone();
+        let hub_dir = tempfile::tempdir()?;
+        let model = args.model.model.clone().resolve(hub_dir.path()).await?;
         let texts2 = texts.clone();
         let results = tokio::task::spawn_blocking(move || -> Result<_> {
             let classifier = model.load(&options)?;
@@ -320,7 +321,8 @@ async fn raw_payload(args: &InvokeArgs, payload: &str, global: &GlobalArgs) -> R
     )?;
     let answer = if args.local {
         let options = args.model.options()?;
-        let model = args.model.model.clone();
+        let hub_dir = tempfile::tempdir()?;
+        let model = args.model.model.clone().resolve(hub_dir.path()).await?;
         tokio::task::spawn_blocking(move || -> Result<Value> {
             let classifier = model.load(&options)?;
             Ok(serde_json::to_value(

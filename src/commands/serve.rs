@@ -269,7 +269,8 @@ pub async fn run(args: ServeArgs, global: &GlobalArgs) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| Names::for_stage(global.stage.as_deref()).function);
     let options = args.model.options()?;
-    let model = args.model.model.clone();
+    let hub_dir = tempfile::tempdir()?;
+    let model = args.model.model.clone().resolve(hub_dir.path()).await?;
     let classifier = tokio::task::spawn_blocking(move || model.load(&options))
         .await?
         .context("cannot load the model")?;
