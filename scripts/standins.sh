@@ -68,7 +68,7 @@ install() {
     say "pip install ziglang"
     python3 -m pip install -q 'ziglang==0.*'
   fi
-  if ! cargo zigbuild --version >/dev/null 2>&1; then
+  if ! command -v cargo-zigbuild >/dev/null 2>&1; then
     say "cargo install cargo-zigbuild"
     cargo install --locked --quiet cargo-zigbuild
   fi

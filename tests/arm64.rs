@@ -95,3 +95,21 @@ async fn deploy_arm64_writes_an_arm64_image_and_stack() {
         &s.registry,
     ]));
 }
+
+#[test]
+fn doctor_checks_the_cross_toolchain_for_arm64() {
+    let s = standins();
+    let report = json_of(
+        s.cli("arm")
+            .args(["--output", "json", "doctor", "--arch", "arm64"]),
+    );
+    for name in ["cargo-zigbuild", "zig", "Rust target"] {
+        let check = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not checked: {report:#}"));
+        assert_eq!(check["ok"], true, "{check:#}");
+    }
+}

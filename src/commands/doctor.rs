@@ -180,7 +180,7 @@ async fn toolchain_checks(arch: Arch) -> Vec<Check> {
     };
     if arch != host {
         // Cross builds go through cargo-zigbuild with zig (PyPI's ziglang works).
-        match command_output("cargo", &["zigbuild", "--version"]).await {
+        match command_output("cargo-zigbuild", &["--version"]).await {
             Some(v) => checks.push(Check::ok("cargo-zigbuild", v)),
             None => checks.push(Check::missing(
                 "cargo-zigbuild",
