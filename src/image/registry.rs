@@ -178,7 +178,8 @@ impl Registry {
         }
     }
 
-    /// Uploads a blob in one request (POST an upload, PUT its bytes with the digest).
+    /// Uploads a blob the way the Docker client does (POST an upload session, PATCH the bytes,
+    /// PUT to close it with the digest) — the flow every registry, ECR included, accepts.
     pub async fn upload_blob(&self, repository: &str, digest: &str, bytes: Vec<u8>) -> Result<()> {
         let started = self
             .request(
@@ -198,27 +199,37 @@ impl Registry {
                 started.text().await.unwrap_or_default()
             ),
         }
-        let location = started
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .context("the registry started an upload without a Location")?;
-        let mut url = if location.starts_with("http://") || location.starts_with("https://") {
-            location.to_string()
-        } else {
-            format!("{}{location}", self.base)
-        };
+        let location = self.location(&started)?;
+        let length = bytes.len();
+        let patched = self
+            .http
+            .patch(&location)
+            .basic_auth(&self.username, Some(&self.password))
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_LENGTH, length)
+            .body(bytes)
+            .send()
+            .await
+            .with_context(|| format!("cannot upload {digest} to {}", self.host))?;
+        if patched.status() != StatusCode::ACCEPTED {
+            bail!(
+                "registry {} refused the bytes of {digest} (HTTP {}): {}",
+                self.host,
+                patched.status(),
+                patched.text().await.unwrap_or_default()
+            );
+        }
+        let mut url = self.location(&patched)?;
         url.push(if url.contains('?') { '&' } else { '?' });
         url.push_str(&format!("digest={digest}"));
         let done = self
             .http
             .put(url)
             .basic_auth(&self.username, Some(&self.password))
-            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .body(bytes)
+            .header(reqwest::header::CONTENT_LENGTH, 0)
             .send()
             .await
-            .with_context(|| format!("cannot upload {digest} to {}", self.host))?;
+            .with_context(|| format!("cannot finish the upload of {digest} to {}", self.host))?;
         if !done.status().is_success() {
             bail!(
                 "registry {} refused blob {digest} (HTTP {}): {}",
@@ -228,6 +239,22 @@ impl Registry {
             );
         }
         Ok(())
+    }
+
+    /// The absolute upload URL a registry answered with (it may send a relative one).
+    fn location(&self, response: &reqwest::Response) -> Result<String> {
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .context("the registry answered an upload step without a Location")?;
+        Ok(
+            if location.starts_with("http://") || location.starts_with("https://") {
+                location.to_string()
+            } else {
+                format!("{}{location}", self.base)
+            },
+        )
     }
 
     /// PUTs a manifest under `reference` (a tag); returns the digest the registry computed.
