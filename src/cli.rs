@@ -99,6 +99,15 @@ pub enum Arch {
 }
 
 impl Arch {
+    /// The architecture this machine runs.
+    pub fn host() -> Arch {
+        if cfg!(target_arch = "aarch64") {
+            Arch::Arm64
+        } else {
+            Arch::X86_64
+        }
+    }
+
     /// The name Lambda and CloudFormation use.
     pub fn lambda_name(self) -> &'static str {
         match self {

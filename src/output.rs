@@ -194,6 +194,20 @@ impl Step {
     }
 }
 
+/// Asks a question on the terminal and returns the trimmed answer. Without a terminal on
+/// stdin there is no one to ask: the error says `without_terminal` (what to pass instead).
+pub fn ask(prompt: &str, without_terminal: &str) -> anyhow::Result<String> {
+    use std::io::{BufRead, Write};
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("no terminal to ask on: {without_terminal}");
+    }
+    eprint!("{prompt}");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim().to_string())
+}
+
 /// Bytes for people: 1.2 MB, 268.1 MB.
 pub fn human_bytes(n: u64) -> String {
     indicatif::HumanBytes(n).to_string()

@@ -3,7 +3,7 @@
 //! inputs pushes nothing and updates nothing.
 
 use std::fmt;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
 
@@ -16,7 +16,7 @@ use crate::cli::{Arch, BuilderChoice, DeployArgs, GlobalArgs};
 use crate::image::docker::{context_summary, Engine};
 use crate::image::registry::Registry;
 use crate::image::{ecr, oci, Bootstrap, BuildContext, ModelFiles};
-use crate::output::{emit, human_bytes, Progress};
+use crate::output::{ask, emit, human_bytes, Progress};
 use crate::stack::{threads_for_memory, Failure, Plan, PlanKind, StackDeployer, StackParams};
 
 /// What deploy did, for people and for programs.
@@ -115,14 +115,11 @@ fn print_plan(plan: &Plan, progress: &Progress) {
 
 /// Asks on the terminal; without one, `--yes` is required.
 fn confirm(question: &str) -> Result<bool> {
-    if !std::io::stdin().is_terminal() {
-        bail!("{question} — no terminal to ask on: pass --yes to apply without a prompt");
-    }
-    eprint!("{question} [y/N] ");
-    std::io::stderr().flush().ok();
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
+    let answer = ask(
+        &format!("{question} [y/N] "),
+        "pass --yes to apply without a prompt",
+    )?;
+    Ok(matches!(answer.as_str(), "y" | "Y" | "yes" | "Yes"))
 }
 
 pub async fn run(args: DeployArgs, global: &GlobalArgs) -> Result<ExitCode> {
@@ -296,7 +293,7 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> Result<ExitCode> {
             engine
                 .build(&context, &local, &args.base_image, args.arch)
                 .await?;
-            if !args.no_smoke_test && args.arch == host_arch() {
+            if !args.no_smoke_test && args.arch == Arch::host() {
                 step.set("smoke test: bootstrap --self-test inside the image");
                 let (code, output) = engine.run(&local, &["--self-test"]).await?;
                 if code != 0 {
@@ -602,7 +599,7 @@ async fn build_bootstrap(arch: Arch, progress: &Progress) -> Result<PathBuf> {
     let target = arch.rust_target();
     // Another architecture is cross-built with cargo-zigbuild (zig as C compiler and linker:
     // no Docker, no cross toolchain to install beyond `pip install ziglang`).
-    let cross = arch != host_arch();
+    let cross = arch != Arch::host();
     let step = progress.step(format!(
         "bootstrap ({target}, release{})",
         if cross { ", cargo zigbuild" } else { "" }
@@ -723,19 +720,10 @@ fn workspace_root() -> Option<PathBuf> {
     is_root(&built_from).then_some(built_from)
 }
 
-/// The architecture this machine runs (a smoke test needs it to match the image's).
-fn host_arch() -> Arch {
-    if cfg!(target_arch = "aarch64") {
-        Arch::Arm64
-    } else {
-        Arch::X86_64
-    }
-}
-
 /// How to run a binary for `arch` here: `Some(None)` natively, `Some(Some(qemu))` under user
 /// emulation (Debian's qemu-user-static), `None` not at all.
 fn emulator(arch: Arch) -> Option<Option<String>> {
-    if arch == host_arch() {
+    if arch == Arch::host() {
         return Some(None);
     }
     let name = match arch {

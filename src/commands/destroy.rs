@@ -2,7 +2,6 @@
 //! images in `--registry` when deploy pushed there. Idempotent: nothing there is a success.
 
 use std::fmt;
-use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -12,7 +11,7 @@ use crate::aws::{describe, error_code, Aws};
 use crate::cli::{DestroyArgs, GlobalArgs};
 use crate::image::ecr;
 use crate::image::registry::Registry;
-use crate::output::{emit, Progress};
+use crate::output::{ask, emit, Progress};
 use crate::stack::StackDeployer;
 
 #[derive(Debug, Clone, Serialize)]
@@ -35,18 +34,12 @@ impl fmt::Display for DestroyReport {
 }
 
 fn confirm_name(stack: &str) -> Result<()> {
-    if !std::io::stdin().is_terminal() {
-        bail!("destroy deletes stack {stack} and its images and logs; no terminal to confirm on: pass --yes");
-    }
-    eprint!("This deletes stack {stack}, its image repository and its logs. Type the stack name to go on: ");
-    std::io::stderr().flush().ok();
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    if answer.trim() != stack {
-        bail!(
-            "cancelled: {:?} is not {stack:?}; nothing was deleted",
-            answer.trim()
-        );
+    let answer = ask(
+        &format!("This deletes stack {stack}, its image repository and its logs. Type the stack name to go on: "),
+        &format!("destroy deletes stack {stack} and its images and logs: pass --yes"),
+    )?;
+    if answer != stack {
+        bail!("cancelled: {answer:?} is not {stack:?}; nothing was deleted");
     }
     Ok(())
 }

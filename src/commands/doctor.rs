@@ -173,12 +173,7 @@ async fn toolchain_checks(arch: Arch) -> Vec<Check> {
             format!("install rustup, then: rustup target add {target}"),
         )),
     }
-    let host = if cfg!(target_arch = "aarch64") {
-        Arch::Arm64
-    } else {
-        Arch::X86_64
-    };
-    if arch != host {
+    if arch != Arch::host() {
         // Cross builds go through cargo-zigbuild with zig (PyPI's ziglang works).
         match command_output("cargo-zigbuild", &["--version"]).await {
             Some(v) => checks.push(Check::ok("cargo-zigbuild", v)),

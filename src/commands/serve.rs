@@ -104,6 +104,11 @@ async fn invoke(
             }
         }
     };
+    // Counted now, before the event moves to the handler (the body is not parsed twice).
+    let texts = event
+        .get("texts")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
     let id = request_id();
     let started = Instant::now();
     let state2 = state.clone();
@@ -119,7 +124,6 @@ async fn invoke(
             Some("Unhandled"),
         ),
     };
-    let texts = count_texts(&body);
     eprintln!(
         "invoke #{n} {id}: {texts} text(s), {} bytes in, {:.1} ms{}",
         body.len(),
@@ -164,13 +168,6 @@ async fn invoke(
         );
     }
     response
-}
-
-fn count_texts(body: &[u8]) -> usize {
-    serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v.get("texts").and_then(|t| t.as_array()).map(Vec::len))
-        .unwrap_or(0)
 }
 
 fn too_large() -> Response {

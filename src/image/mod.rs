@@ -360,12 +360,7 @@ mod tests {
         // This test binary: x86_64 (or aarch64) and dynamically linked against glibc.
         let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         let info = ElfInfo::parse(&me).unwrap();
-        let expected = if cfg!(target_arch = "aarch64") {
-            Arch::Arm64
-        } else {
-            Arch::X86_64
-        };
-        assert_eq!(info.arch, expected);
+        assert_eq!(info.arch, Arch::host());
         assert_eq!(info.dynamic, cfg!(target_env = "gnu"));
         assert!(ElfInfo::parse(b"#!/bin/sh\n").is_err());
         assert!(ElfInfo::parse(b"\x7fELF\x02\x01").is_err());
