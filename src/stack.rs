@@ -376,41 +376,49 @@ impl<'a> StackDeployer<'a> {
         }
     }
 
+    /// Prints the events not seen yet, oldest first; returns the resources among them that
+    /// failed, with CloudFormation's reasons.
+    async fn show_new_events(&self, seen: &mut HashSet<String>) -> Result<Vec<Failure>> {
+        let mut failures = Vec::new();
+        let mut events = self.events().await?;
+        events.reverse(); // oldest first
+        for event in events {
+            let Some(id) = event.event_id() else { continue };
+            if !seen.insert(id.to_string()) {
+                continue;
+            }
+            let status = event
+                .resource_status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default();
+            let reason = event.resource_status_reason().unwrap_or_default();
+            let logical = event.logical_resource_id().unwrap_or_default();
+            let rtype = event.resource_type().unwrap_or_default();
+            self.progress.line(format!(
+                "{logical:<22} {rtype:<28} {status}{}",
+                if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — {reason}")
+                }
+            ));
+            if status.ends_with("_FAILED") && rtype != "AWS::CloudFormation::Stack" {
+                failures.push(Failure {
+                    logical_id: logical.to_string(),
+                    resource_type: rtype.to_string(),
+                    status,
+                    reason: reason.to_string(),
+                });
+            }
+        }
+        Ok(failures)
+    }
+
     /// Prints new events until the stack is in a terminal state (or gone).
     async fn follow(&self, mut seen: HashSet<String>) -> Result<(StackState, Vec<Failure>)> {
         let mut failures = Vec::new();
         loop {
-            let mut events = self.events().await?;
-            events.reverse(); // oldest first
-            for event in events {
-                let Some(id) = event.event_id() else { continue };
-                if !seen.insert(id.to_string()) {
-                    continue;
-                }
-                let status = event
-                    .resource_status()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default();
-                let reason = event.resource_status_reason().unwrap_or_default();
-                let logical = event.logical_resource_id().unwrap_or_default();
-                let rtype = event.resource_type().unwrap_or_default();
-                self.progress.line(format!(
-                    "{logical:<22} {rtype:<28} {status}{}",
-                    if reason.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" — {reason}")
-                    }
-                ));
-                if status.ends_with("_FAILED") && rtype != "AWS::CloudFormation::Stack" {
-                    failures.push(Failure {
-                        logical_id: logical.to_string(),
-                        resource_type: rtype.to_string(),
-                        status,
-                        reason: reason.to_string(),
-                    });
-                }
-            }
+            failures.extend(self.show_new_events(&mut seen).await?);
             match self.describe().await? {
                 None => bail!(
                     "stack {} disappeared while it was being deployed",
@@ -427,7 +435,7 @@ impl<'a> StackDeployer<'a> {
         let Some(stack) = self.describe().await? else {
             return Ok(false);
         };
-        let seen = self.event_ids().await?;
+        let mut seen = self.event_ids().await?;
         self.aws
             .cloudformation()
             .delete_stack()
@@ -436,7 +444,6 @@ impl<'a> StackDeployer<'a> {
             .await
             .map_err(|e| anyhow!(describe(&e)))
             .with_context(|| format!("cannot delete stack {}", self.name))?;
-        let mut seen = seen;
         loop {
             match describe_stack(self.aws, &stack.id).await? {
                 None => return Ok(true),
@@ -448,17 +455,7 @@ impl<'a> StackDeployer<'a> {
                 ),
                 Some(_) => {
                     if show_events {
-                        for e in self.events().await?.into_iter().rev() {
-                            let Some(id) = e.event_id() else { continue };
-                            if seen.insert(id.to_string()) {
-                                self.progress.line(format!(
-                                    "{:<22} {:<28} {}",
-                                    e.logical_resource_id().unwrap_or_default(),
-                                    e.resource_type().unwrap_or_default(),
-                                    e.resource_status().map(|s| s.as_str()).unwrap_or_default()
-                                ));
-                            }
-                        }
+                        self.show_new_events(&mut seen).await?;
                     }
                     tokio::time::sleep(POLL).await
                 }
