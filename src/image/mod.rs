@@ -216,6 +216,49 @@ impl ElfInfo {
     }
 }
 
+/// A tar whose bytes depend only on `files` (path, bytes, mode): entries sorted by path, mtime
+/// 0, owner root. With `with_dirs`, each file's parent directories get entries of their own
+/// (mode 0755), as image layers want.
+pub fn deterministic_tar(files: &[(String, &[u8], u32)], with_dirs: bool) -> Result<Vec<u8>> {
+    let mut entries: Vec<(String, Option<&[u8]>, u32)> = Vec::new();
+    for (path, bytes, mode) in files {
+        if with_dirs {
+            for (i, _) in path.match_indices('/') {
+                let dir = &path[..=i];
+                if !entries.iter().any(|(p, _, _)| p == dir) {
+                    entries.push((dir.to_string(), None, 0o755));
+                }
+            }
+        }
+        entries.push((path.clone(), Some(*bytes), *mode));
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.mode(tar::HeaderMode::Deterministic);
+    for (path, bytes, mode) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(mode);
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        let bytes = match bytes {
+            None => {
+                header.set_entry_type(tar::EntryType::Directory);
+                &[][..]
+            }
+            Some(bytes) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                bytes
+            }
+        };
+        header.set_size(bytes.len() as u64);
+        builder
+            .append_data(&mut header, &path, bytes)
+            .with_context(|| format!("cannot add {path} to a tar"))?;
+    }
+    builder.into_inner().context("cannot finish a tar")
+}
+
 /// The build context: a tar of the Dockerfile, `bootstrap` and `model/`, with sorted entries,
 /// mtime 0 and root ownership, so equal inputs give equal bytes and an equal digest.
 #[derive(Debug, Clone, Serialize)]
@@ -235,31 +278,15 @@ impl BuildContext {
         base_image: &str,
         arch: Arch,
     ) -> Result<BuildContext> {
-        let mut entries: Vec<(String, &[u8], u32)> = vec![
+        let mut files: Vec<(String, &[u8], u32)> = vec![
             ("Dockerfile".into(), DOCKERFILE.as_bytes(), 0o644),
             ("bootstrap".into(), &bootstrap.bytes, 0o755),
         ];
         for file in &model.files {
-            entries.push((format!("model/{}", file.name), &file.bytes, 0o644));
+            files.push((format!("model/{}", file.name), &file.bytes, 0o644));
         }
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut builder = tar::Builder::new(Vec::new());
-        builder.mode(tar::HeaderMode::Deterministic);
-        for (path, bytes, mode) in entries {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(bytes.len() as u64);
-            header.set_mode(mode);
-            header.set_mtime(0);
-            header.set_uid(0);
-            header.set_gid(0);
-            header.set_entry_type(tar::EntryType::Regular);
-            builder
-                .append_data(&mut header, &path, bytes)
-                .with_context(|| format!("cannot add {path} to the build context"))?;
-        }
-        let tar = builder
-            .into_inner()
-            .context("cannot finish the build context")?;
+        // The engine makes the directories itself: the context holds files only.
+        let tar = deterministic_tar(&files, false).context("cannot write the build context")?;
         let mut hasher = Sha256::new();
         hasher.update(&tar);
         hasher.update(format!(

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{Bootstrap, ModelFiles};
+use super::{deterministic_tar, Bootstrap, ModelFiles};
 use crate::cli::Arch;
 
 pub const MANIFEST_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -104,54 +104,6 @@ impl OciImage {
     }
 }
 
-/// A deterministic tar of `files` (path, bytes, mode) with their parent directories.
-fn tar_layer(files: &[(String, &[u8], u32)]) -> Result<Vec<u8>> {
-    let mut dirs: Vec<String> = Vec::new();
-    for (path, _, _) in files {
-        let mut prefix = String::new();
-        for part in path
-            .split('/')
-            .rev()
-            .skip(1)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-        {
-            prefix.push_str(part);
-            prefix.push('/');
-            if !dirs.contains(&prefix) {
-                dirs.push(prefix.clone());
-            }
-        }
-    }
-    let mut entries: Vec<(String, Option<&[u8]>, u32)> =
-        dirs.into_iter().map(|d| (d, None, 0o755)).collect();
-    entries.extend(files.iter().map(|(p, b, m)| (p.clone(), Some(*b), *m)));
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut builder = tar::Builder::new(Vec::new());
-    builder.mode(tar::HeaderMode::Deterministic);
-    for (path, bytes, mode) in entries {
-        let mut header = tar::Header::new_gnu();
-        header.set_mode(mode);
-        header.set_mtime(0);
-        header.set_uid(0);
-        header.set_gid(0);
-        match bytes {
-            None => {
-                header.set_entry_type(tar::EntryType::Directory);
-                header.set_size(0);
-                builder.append_data(&mut header, &path, std::io::empty())?;
-            }
-            Some(bytes) => {
-                header.set_entry_type(tar::EntryType::Regular);
-                header.set_size(bytes.len() as u64);
-                builder.append_data(&mut header, &path, bytes)?;
-            }
-        }
-    }
-    builder.into_inner().context("cannot finish a layer")
-}
-
 /// gzip with no file name and mtime 0 (GzBuilder's defaults), so equal tars compress equally.
 fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
     let mut encoder: GzEncoder<Vec<u8>> = GzBuilder::new().write(Vec::new(), Compression::new(6));
@@ -160,7 +112,7 @@ fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
 }
 
 fn layer(name: &'static str, files: &[(String, &[u8], u32)]) -> Result<Layer> {
-    let tar = tar_layer(files)?;
+    let tar = deterministic_tar(files, true)?;
     let diff_id = sha256(&tar);
     Ok(Layer {
         name,
