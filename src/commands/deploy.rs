@@ -417,6 +417,8 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> Result<ExitCode> {
     };
     let deployer = StackDeployer::new(&aws, &progress);
     let mut existing = deployer.describe().await?;
+    // A dry run over a failed create only previews: the dead stack cannot take a change set.
+    let mut preview_only = false;
     if let Some(stack) = &existing {
         if stack.is_busy() {
             bail!(
@@ -438,6 +440,7 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> Result<ExitCode> {
                     "stack {} is {} (its first create failed): deploy would delete it and create it again",
                     stack.name, stack.status
                 ));
+                preview_only = true;
                 existing = None;
             } else {
                 let step = progress.step(format!("stack {}", stack.name));
@@ -456,8 +459,7 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> Result<ExitCode> {
     }
 
     let step = progress.step(format!("change set for {}", deployer.name()));
-    let recreate = args.dry_run && existing.is_none() && deployer.describe().await?.is_some();
-    let plan = if recreate {
+    let plan = if preview_only {
         deployer.preview_create(&params)
     } else {
         deployer.plan(&params, existing.as_ref()).await?
