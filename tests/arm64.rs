@@ -32,12 +32,7 @@ async fn deploy_arm64_writes_an_arm64_image_and_stack() {
     let s = standins();
     let stage = "arm";
     let repo = "ummatics-sentiment-arm";
-    let out = s
-        .cli(stage)
-        .args(["destroy", "--yes", "--registry", &s.registry])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    s.destroy(stage);
     let report = json_of(
         s.cli(stage)
             .args([
@@ -86,14 +81,7 @@ async fn deploy_arm64_writes_an_arm64_image_and_stack() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("is built for x86_64, but the function is arm64"));
 
-    json_of(s.cli(stage).args([
-        "--output",
-        "json",
-        "destroy",
-        "--yes",
-        "--registry",
-        &s.registry,
-    ]));
+    s.destroy(stage);
 }
 
 #[test]

@@ -15,20 +15,6 @@ fn deploy(s: &StandIns, stage: &str, extra: &[&str]) -> assert_cmd::Command {
     s.deploy(stage, &args)
 }
 
-/// Starts a stage from nothing (a failed earlier run may have left things behind).
-fn fresh(s: &StandIns, stage: &str) {
-    let out = s
-        .cli(stage)
-        .args(["destroy", "--yes", "--registry", &s.registry])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 async fn function_memory(s: &StandIns, name: &str) -> i32 {
     let lambda = aws_sdk_lambda::Client::new(&s.sdk().await);
     let f = lambda
@@ -55,7 +41,7 @@ async fn stack_events(s: &StandIns, stack: &str) -> usize {
 async fn full_flow_doctor_deploy_info_redeploy_update_destroy() {
     let s = standins();
     let stage = "flow";
-    fresh(&s, stage);
+    s.destroy(stage);
     let function = "ummatics-sentiment-analysis-flow";
     let stack = "ummatics-sentiment-stack-flow";
     let repo = "ummatics-sentiment-flow";
@@ -213,14 +199,7 @@ async fn full_flow_doctor_deploy_info_redeploy_update_destroy() {
     }
 
     // destroy: everything goes, in moto and in the registry.
-    let destroyed = json_of(s.cli(stage).args([
-        "--output",
-        "json",
-        "destroy",
-        "--yes",
-        "--registry",
-        &s.registry,
-    ]));
+    let destroyed = s.destroy(stage);
     let removed = destroyed["removed"].to_string();
     assert!(removed.contains("stack"), "{removed}");
     assert!(removed.contains("ECR repository"), "{removed}");
@@ -268,7 +247,7 @@ async fn full_flow_doctor_deploy_info_redeploy_update_destroy() {
 async fn rollback_complete_stack_is_recreated() {
     let s = standins();
     let stage = "rollback";
-    fresh(&s, stage);
+    s.destroy(stage);
     let function = "ummatics-sentiment-analysis-rollback";
     let stack = "ummatics-sentiment-stack-rollback";
     let logs = aws_sdk_cloudwatchlogs::Client::new(&s.sdk().await);
@@ -318,21 +297,14 @@ async fn rollback_complete_stack_is_recreated() {
         status.stacks()[0].stack_status().unwrap().as_str(),
         "CREATE_COMPLETE"
     );
-    json_of(s.cli(stage).args([
-        "--output",
-        "json",
-        "destroy",
-        "--yes",
-        "--registry",
-        &s.registry,
-    ]));
+    s.destroy(stage);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_changes_nothing() {
     let s = standins();
     let stage = "dryrun";
-    fresh(&s, stage);
+    s.destroy(stage);
     let repo = "ummatics-sentiment-dryrun";
     let uploads = s.registry_uploads(repo);
     let plan = json_of(&mut deploy(&s, stage, &["--dry-run"]));

@@ -30,16 +30,7 @@ fn daemonless_deploy_push_inspect_run_redeploy() {
     // test asserts what a first push uploads.
     let stage = &format!("oci{}", std::process::id());
     let repo = &format!("ummatics-sentiment-{stage}");
-    let out = s
-        .cli(stage)
-        .args(["destroy", "--yes", "--registry", &s.registry])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    s.destroy(stage);
 
     // No engine answers: auto picks the daemonless builder.
     let mut no_engine = s.cli(stage);
@@ -149,14 +140,7 @@ fn daemonless_deploy_push_inspect_run_redeploy() {
         "the binary's layer was sent twice"
     );
 
-    let destroyed = json_of(s.cli(stage).args([
-        "--output",
-        "json",
-        "destroy",
-        "--yes",
-        "--registry",
-        &s.registry,
-    ]));
+    let destroyed = s.destroy(stage);
     assert!(destroyed["removed"].to_string().contains("stack"));
     assert!(s.registry_tags(repo).is_empty());
 }

@@ -94,6 +94,20 @@ impl StandIns {
         command
     }
 
+    /// `destroy --yes` of `stage`, its images in the test registry included; asserts success and
+    /// returns the JSON report. Also how a test starts from nothing when an earlier failed run
+    /// left things behind.
+    pub fn destroy(&self, stage: &str) -> serde_json::Value {
+        json_of(self.cli(stage).args([
+            "--output",
+            "json",
+            "destroy",
+            "--yes",
+            "--registry",
+            &self.registry,
+        ]))
+    }
+
     /// `skopeo inspect` (or `--config`) of `repository@digest` in the test registry.
     pub fn skopeo_inspect(
         &self,
