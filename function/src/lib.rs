@@ -10,5 +10,5 @@ pub mod protocol;
 pub mod runtime;
 
 pub use event::{handle, Answer};
-pub use model::{Classifier, ClassifierOptions, Prediction};
+pub use model::{Classifier, ClassifierOptions, LoadTimings, Prediction};
 pub use protocol::{Request, Response, SentimentResult};

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use tokenizers::models::wordpiece::WordPiece;
@@ -96,6 +97,17 @@ impl Prediction {
     pub fn score(&self) -> f32 {
         self.probabilities[self.label]
     }
+}
+
+/// Where the time of loading a classifier went.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LoadTimings {
+    /// Reading the files and parsing the graph and the tokenizer.
+    pub read: std::time::Duration,
+    /// Declaring shapes, optimising the graph and building the runnable plan.
+    pub optimise: std::time::Duration,
+    /// The test run on one short text that ends loading.
+    pub warm_up: std::time::Duration,
 }
 
 /// What the model directory's `config.json` tells us.
@@ -288,6 +300,7 @@ pub struct Classifier {
     batch_tokens: usize,
     pad_id: u32,
     source: String,
+    timings: LoadTimings,
 }
 
 impl std::fmt::Debug for Classifier {
@@ -352,6 +365,7 @@ impl Classifier {
                 );
             }
         }
+        let started = Instant::now();
         let config = read_config(&config_path)?;
 
         let tokenizer_json = dir.join("tokenizer.json");
@@ -370,10 +384,21 @@ impl Classifier {
                 dir.display()
             );
         };
-        let model = tract_onnx::onnx()
-            .model_for_path(&onnx_path)
-            .map_err(|e| anyhow!("{}: cannot load the ONNX graph: {e:#}", onnx_path.display()))?;
-        Self::assemble(dir.display().to_string(), config, tokenizer, model, options)
+        let read = || {
+            tract_onnx::onnx()
+                .model_for_path(&onnx_path)
+                .map_err(|e| anyhow!("{}: cannot load the ONNX graph: {e:#}", onnx_path.display()))
+        };
+        let model = read()?;
+        let read_time = started.elapsed();
+        Self::assemble(
+            dir.display().to_string(),
+            config,
+            tokenizer,
+            (model, read_time),
+            &read,
+            options,
+        )
     }
 
     /// Loads a model held in memory (the CLI's embedded model). `name` stands for the
@@ -385,25 +410,41 @@ impl Classifier {
         tokenizer_json: &[u8],
         options: &ClassifierOptions,
     ) -> Result<Classifier> {
+        let started = Instant::now();
         let config_text = std::str::from_utf8(config_json)
             .map_err(|e| anyhow!("{name}/config.json: not UTF-8: {e}"))?;
         let config = parse_config(config_text, &format!("{name}/config.json"))?;
         let tokenizer = Tokenizer::from_bytes(tokenizer_json)
             .map_err(|e| anyhow!("{name}/tokenizer.json: cannot load the tokenizer: {e}"))?;
-        let model = tract_onnx::onnx()
-            .model_for_read(&mut &onnx[..])
-            .map_err(|e| anyhow!("{name}/model.onnx: cannot load the ONNX graph: {e:#}"))?;
-        Self::assemble(name.to_string(), config, tokenizer, model, options)
+        let read = || {
+            tract_onnx::onnx()
+                .model_for_read(&mut &onnx[..])
+                .map_err(|e| anyhow!("{name}/model.onnx: cannot load the ONNX graph: {e:#}"))
+        };
+        let model = read()?;
+        let read_time = started.elapsed();
+        Self::assemble(
+            name.to_string(),
+            config,
+            tokenizer,
+            (model, read_time),
+            &read,
+            options,
+        )
     }
 
     /// The common part of loading: tokenizer settings, input roles, the plan, a test run.
+    /// `reread` parses the graph again, for the rare fallback: keeping a second copy of the
+    /// graph around while optimising would raise peak memory by the size of the weights.
     fn assemble(
         source: String,
         config: ModelConfig,
         mut tokenizer: Tokenizer,
-        mut model: InferenceModel,
+        (model, read_time): (InferenceModel, std::time::Duration),
+        reread: &dyn Fn() -> Result<InferenceModel>,
         options: &ClassifierOptions,
     ) -> Result<Classifier> {
+        let optimise_started = Instant::now();
         let onnx_path = format!("{source}/model.onnx");
         let config_path = format!("{source}/config.json");
         let window = config.max_position_embeddings.unwrap_or(512);
@@ -466,8 +507,9 @@ impl Classifier {
         }
         let input_type = input_type.unwrap_or(i64::datum_type());
 
-        let outputs = model.output_outlets().map_err(onnx_err)?.to_vec();
-        let logits_output = outputs
+        let logits_output = model
+            .output_outlets()
+            .map_err(onnx_err)?
             .iter()
             .position(|o| {
                 let node = model.node(o.node);
@@ -475,18 +517,24 @@ impl Classifier {
                     || model.outlet_label(*o).is_some_and(|l| l.contains("logits"))
             })
             .unwrap_or(0);
-        if outputs.len() > 1 {
-            model
-                .select_output_outlets(&[outputs[logits_output]])
-                .map_err(onnx_err)?;
-        }
-        let logits_output = 0;
 
-        let plans = match optimise(model.clone(), None, &inputs, input_type) {
+        // Only the logits are computed; the fallback's re-read graph gets the same treatment.
+        let prepare = |mut model: InferenceModel| -> Result<InferenceModel> {
+            let outputs = model.output_outlets().map_err(onnx_err)?.to_vec();
+            if outputs.len() > 1 {
+                model
+                    .select_output_outlets(&[outputs[logits_output]])
+                    .map_err(onnx_err)?;
+            }
+            Ok(model)
+        };
+        let model = prepare(model)?;
+        let plans = match optimise(model, None, &inputs, input_type) {
             Ok(plan) => Plans::Symbolic(plan),
             Err(symbolic) => {
                 // Known case: transformers ≥ 5 exports flatten over two symbols. A concrete
                 // batch size resolves it; try it before giving up.
+                let model = prepare(reread()?)?;
                 let plan = optimise(model.clone(), Some(1), &inputs, input_type).map_err(|fixed| {
                     anyhow!(
                         "{}: tract cannot optimise this graph: {symbolic:#} (with a fixed batch size too: {fixed:#})",
@@ -503,24 +551,33 @@ impl Classifier {
                 }
             }
         };
+        let optimise_time = optimise_started.elapsed();
 
-        let classifier = Classifier {
+        let mut classifier = Classifier {
             tokenizer,
             plans,
             inputs,
             input_type,
-            logits_output,
+            // The graph now has the logits as its only output.
+            logits_output: 0,
             labels: config.labels,
             max_tokens,
             batch_tokens: options.batch_tokens.max(1),
             pad_id,
             source,
+            timings: LoadTimings::default(),
         };
         // One run now: checks that the graph's outputs match config.json's labels, and warms
         // caches so the first request is as fast as the others.
+        let warm_up_started = Instant::now();
         classifier
             .predict(&["warm-up"])
             .with_context(|| format!("model {}: the first test run failed", classifier.source))?;
+        classifier.timings = LoadTimings {
+            read: read_time,
+            optimise: optimise_time,
+            warm_up: warm_up_started.elapsed(),
+        };
         Ok(classifier)
     }
 
@@ -537,6 +594,11 @@ impl Classifier {
     /// Where the model was loaded from: its directory, or the embedded model's name.
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// Where the time of loading went.
+    pub fn load_timings(&self) -> LoadTimings {
+        self.timings
     }
 
     /// Whether this graph needed the per-batch-size fallback.
