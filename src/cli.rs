@@ -87,6 +87,9 @@ pub enum Command {
     Logs(LogsArgs),
     /// Measure a model on a labelled data set: accuracy, per-class precision/recall/F1.
     Eval(EvalArgs),
+    /// Measure the model in this process: cold start (load / optimise / first run), warm
+    /// texts/s, per-batch p50/p95 latency, peak memory.
+    Bench(BenchArgs),
 }
 
 /// Lambda's instruction-set choices.
@@ -155,8 +158,10 @@ pub struct DeployArgs {
     /// (downloaded once into the Hugging Face cache).
     #[arg(long, value_name = "MODEL", default_value = "mini")]
     pub model: ModelSpec,
-    /// Function memory in MB (Lambda gives a second vCPU above 1769 MB).
-    #[arg(long, value_name = "MB", default_value_t = 2048,
+    /// Function memory in MB. The default is the cheapest per text by measurement
+    /// (BENCHMARKS.md): Lambda gives one vCPU at 1769 MB; below it cost per text is the same
+    /// and answers are slower, above it the second vCPU costs more than it speeds up.
+    #[arg(long, value_name = "MB", default_value_t = crate::sizing::DEFAULT_MEMORY_MB,
           value_parser = clap::value_parser!(u32).range(128..=10240))]
     pub memory: u32,
     /// Function timeout in seconds.
@@ -293,16 +298,37 @@ pub struct EvalArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// The texts: plain lines, JSONL (`text` field), CSV or TSV (`text` column, e.g. SST-2's
+    /// dev.tsv).
+    #[arg(long, value_name = "FILE")]
+    pub texts: PathBuf,
+    /// The JSONL field or CSV/TSV column holding the text.
+    #[arg(long, value_name = "NAME")]
+    pub column: Option<String>,
+    /// Texts per call, as the client sends them to the function (at most 50).
+    #[arg(long, value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub batch: u32,
+    /// Passes over the texts after the first result; per-batch figures cover all of them.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub rounds: u32,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct InvokeArgs {
     /// Texts to classify (each argument is one text). Without any, texts come from --file or
     /// stdin (one per line).
     #[arg(value_name = "TEXT")]
     pub texts: Vec<String>,
-    /// Read texts from a file: plain lines, JSONL (`.jsonl`, a `text` field) or CSV (`.csv`,
-    /// a `text` column); `-` for stdin.
+    /// Read texts from a file: plain lines, JSONL (`.jsonl`, a `text` field), CSV or TSV
+    /// (`.csv`, `.tsv`, a `text` column); `-` for stdin.
     #[arg(long, short = 'f', value_name = "FILE")]
     pub file: Option<PathBuf>,
-    /// The JSONL field or CSV column holding the text.
+    /// The JSONL field or CSV/TSV column holding the text.
     #[arg(long, value_name = "NAME")]
     pub column: Option<String>,
     /// Send this JSON as the whole event, like `aws lambda invoke --payload`, and print the

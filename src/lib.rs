@@ -8,4 +8,5 @@ pub mod commands;
 pub mod image;
 pub mod models;
 pub mod output;
+pub mod sizing;
 pub mod stack;

@@ -94,7 +94,18 @@ async fn full_flow_doctor_deploy_info_redeploy_update_destroy() {
         s.registry_tags(repo),
         vec![first["image_tag"].as_str().unwrap().to_string()]
     );
-    assert_eq!(function_memory(&s, function).await, 2048);
+    // The default memory is the measured cheapest per text (src/sizing.rs, BENCHMARKS.md), and
+    // the summary carries the estimate for the model deployed.
+    assert_eq!(function_memory(&s, function).await, 1769);
+    assert_eq!(first["estimate"]["memory_mb"], 1769);
+    assert!(first["estimate"]["basis"]
+        .as_str()
+        .unwrap()
+        .contains("sst2-mini"));
+    let gb_s = first["estimate"]["gb_seconds_per_10k_texts"]
+        .as_f64()
+        .unwrap();
+    assert!(gb_s > 1.0 && gb_s < 200.0, "{gb_s} GB-s per 10k texts");
     assert!(first["function_arn"]
         .as_str()
         .unwrap()
@@ -153,7 +164,7 @@ async fn full_flow_doctor_deploy_info_redeploy_update_destroy() {
     // info: what was deployed.
     let info = json_of(s.cli(stage).args(["--output", "json", "info"]));
     assert_eq!(info["stack"]["status"], "CREATE_COMPLETE", "{info:#}");
-    assert_eq!(info["function"]["memory_mb"], 2048);
+    assert_eq!(info["function"]["memory_mb"], 1769);
     assert_eq!(info["function"]["timeout_s"], 60);
     assert_eq!(info["function"]["image_digest"], digest.as_str());
     assert_eq!(info["repository"]["name"], repo);
@@ -178,7 +189,8 @@ async fn full_flow_doctor_deploy_info_redeploy_update_destroy() {
     );
 
     // A settings change: the same image, an updated function.
-    let update = json_of(&mut deploy(&s, stage, &["--memory", "1024"]));
+    // Two vCPUs' worth of memory: the function gets a second inference thread too.
+    let update = json_of(&mut deploy(&s, stage, &["--memory", "3538"]));
     assert_eq!(update["outcome"], "updated", "{update:#}");
     assert_eq!(update["pushed"], false);
     let changed: Vec<&str> = update["plan"]["parameters"]
@@ -188,7 +200,7 @@ async fn full_flow_doctor_deploy_info_redeploy_update_destroy() {
         .map(|p| p["name"].as_str().unwrap())
         .collect();
     assert_eq!(changed, ["MemorySize", "Threads"]);
-    assert_eq!(function_memory(&s, function).await, 1024);
+    assert_eq!(function_memory(&s, function).await, 3538);
     assert_eq!(s.registry_uploads(repo), uploads);
 
     // policy: the function's ARN only.

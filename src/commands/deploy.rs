@@ -16,7 +16,9 @@ use crate::cli::{Arch, BuilderChoice, DeployArgs, GlobalArgs};
 use crate::image::docker::{context_summary, Engine};
 use crate::image::registry::Registry;
 use crate::image::{ecr, oci, Bootstrap, BuildContext, ModelFiles};
+use crate::models::ModelSpec;
 use crate::output::{ask, emit, human_bytes, Progress};
+use crate::sizing;
 use crate::stack::{threads_for_memory, Failure, Plan, PlanKind, StackDeployer, StackParams};
 
 /// What deploy did, for people and for programs.
@@ -44,6 +46,8 @@ pub struct DeployReport {
     pub memory_mb: u32,
     pub timeout_s: u32,
     pub architecture: String,
+    /// GB-s and dollars per 10 000 texts at this memory size, from measured throughput.
+    pub estimate: sizing::Estimate,
     pub url: Option<String>,
     pub url_auth: String,
     pub next: String,
@@ -66,6 +70,12 @@ impl fmt::Display for DeployReport {
             f,
             "  config    {} MB, {} s, {}",
             self.memory_mb, self.timeout_s, self.architecture
+        )?;
+        let e = &self.estimate;
+        writeln!(
+            f,
+            "  estimate  ≈ {:.0} GB-s (${:.4}) per 10 000 texts, ≈ {:.0} ms per call of 50 ({})",
+            e.gb_seconds_per_10k_texts, e.usd_per_10k_texts, e.ms_per_call_of_50, e.basis
         )?;
         writeln!(
             f,
@@ -488,6 +498,11 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> Result<ExitCode> {
         memory_mb: args.memory,
         timeout_s: args.timeout,
         architecture: args.arch.lambda_name().to_string(),
+        estimate: sizing::estimate(
+            sizing::measured_for(args.model == ModelSpec::Embedded),
+            args.memory,
+            args.arch,
+        ),
         url: None,
         url_auth: params.url_auth_type.clone(),
         next: String::new(),

@@ -157,9 +157,15 @@ fn read_stdin() -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Plain lines (one text each), JSONL (`{"text": …}`, field settable) or CSV (header line,
-/// `--column`), chosen by extension; stdin is plain lines unless `--column` says otherwise.
-fn parse_file(name: &str, path: &Path, bytes: &[u8], column: Option<&str>) -> Result<Vec<String>> {
+/// Plain lines (one text each), JSONL (`{"text": …}`, field settable), CSV or TSV (header
+/// line, `--column`; TSV unquoted, as GLUE's SST-2 files), chosen by extension; stdin is plain
+/// lines unless `--column` says otherwise.
+pub(crate) fn parse_file(
+    name: &str,
+    path: &Path,
+    bytes: &[u8],
+    column: Option<&str>,
+) -> Result<Vec<String>> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         anyhow::anyhow!(
             "{name} is not UTF-8 (invalid byte at offset {}); save it as UTF-8",
@@ -195,9 +201,13 @@ fn parse_file(name: &str, path: &Path, bytes: &[u8], column: Option<&str>) -> Re
             }
             Ok(texts)
         }
-        Some("csv") => {
+        Some(extension @ ("csv" | "tsv")) => {
             let field = column.unwrap_or("text");
-            let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+            let tsv = extension == "tsv";
+            let mut reader = csv::ReaderBuilder::new()
+                .delimiter(if tsv { b'\t' } else { b',' })
+                .quoting(!tsv)
+                .from_reader(text.as_bytes());
             let headers = reader
                 .headers()
                 .with_context(|| format!("{name}: cannot read the header line"))?
@@ -210,7 +220,9 @@ fn parse_file(name: &str, path: &Path, bytes: &[u8], column: Option<&str>) -> Re
             };
             let mut texts = Vec::new();
             for (n, record) in reader.records().enumerate() {
-                let record = record.with_context(|| format!("{name}:{}: bad CSV", n + 2))?;
+                let record = record.with_context(|| {
+                    format!("{name}:{}: bad {}", n + 2, extension.to_uppercase())
+                })?;
                 texts.push(
                     record
                         .get(index)
@@ -222,7 +234,9 @@ fn parse_file(name: &str, path: &Path, bytes: &[u8], column: Option<&str>) -> Re
         }
         _ => {
             if column.is_some() {
-                bail!("--column applies to .csv and .jsonl files; {name} is read as plain lines");
+                bail!(
+                    "--column applies to .csv, .tsv and .jsonl files; {name} is read as plain lines"
+                );
             }
             Ok(text.lines().map(str::to_string).collect())
         }
@@ -361,4 +375,51 @@ async fn raw_payload(args: &InvokeArgs, payload: &str, global: &GlobalArgs) -> R
     } else {
         ExitCode::FAILURE
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tsv_files_are_read_unquoted_by_column() {
+        let tsv = "text\tlabel\nit 's \"quoted\" , here \t1\nbleak\t0\n";
+        let texts = parse_file("dev.tsv", Path::new("dev.tsv"), tsv.as_bytes(), None).unwrap();
+        assert_eq!(texts, ["it 's \"quoted\" , here ", "bleak"]);
+        let labels = parse_file(
+            "dev.tsv",
+            Path::new("dev.tsv"),
+            tsv.as_bytes(),
+            Some("label"),
+        )
+        .unwrap();
+        assert_eq!(labels, ["1", "0"]);
+        let err = parse_file(
+            "dev.tsv",
+            Path::new("dev.tsv"),
+            tsv.as_bytes(),
+            Some("review"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("no column \"review\"") && err.contains("text, label"),
+            "{err}"
+        );
+        let ragged = "text\tlabel\nonly one field\n";
+        let err = parse_file("dev.tsv", Path::new("dev.tsv"), ragged.as_bytes(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("dev.tsv:2: bad TSV"), "{err}");
+    }
+
+    #[test]
+    fn plain_files_take_no_column() {
+        let err = parse_file("a.txt", Path::new("a.txt"), b"x\ny\n", Some("text"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(".tsv"), "{err}");
+        let texts = parse_file("a.txt", Path::new("a.txt"), b"x\ny\n", None).unwrap();
+        assert_eq!(texts, ["x", "y"]);
+    }
 }

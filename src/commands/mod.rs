@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
 
+pub mod bench;
 pub mod deploy;
 pub mod destroy;
 pub mod doctor;
@@ -28,5 +29,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Metrics(args) => metrics::run(args, &cli.global).await,
         Command::Logs(args) => logs::run(args, &cli.global).await,
         Command::Eval(args) => eval::run(args, &cli.global).await,
+        Command::Bench(args) => bench::run(args, &cli.global).await,
     }
 }

@@ -1,0 +1,167 @@
+//! Lambda memory size and cost per 10 000 texts, from measured throughput (BENCHMARKS.md).
+//!
+//! Lambda bills memory × duration and gives a function CPU in proportion to its memory: one
+//! vCPU at 1769 MB. The function runs one inference thread up to 1769 MB and two above
+//! ([`crate::stack::threads_for_memory`]). Throughput was measured with `bench/compare.sh` on
+//! dedicated cores with 1 and 2 threads; a function with a fraction of a vCPU gets that
+//! fraction of the CPU time, so:
+//! - 1 thread, m ≤ 1769 MB: seconds per text = 1 / (tps₁ · m/1769): below one vCPU the cost
+//!   does not depend on the memory size — only the latency does.
+//! - 2 threads: the work is 2 / tps₂ CPU-seconds per text, spread over min(m/1769, 2) vCPUs.
+//!   Because 2 threads are less than twice as fast as one, any size above 1769 MB costs more
+//!   per text than 1769 MB.
+
+use serde::Serialize;
+
+use crate::cli::Arch;
+use crate::commands::metrics::prices;
+use crate::stack::threads_for_memory;
+
+/// Memory at which Lambda gives one full vCPU.
+pub const MB_PER_VCPU: f64 = 1769.0;
+/// Texts per estimate.
+pub const TEXTS: f64 = 10_000.0;
+
+/// What `bench/compare.sh` measured for one model on tract (medians; BENCHMARKS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Measured {
+    pub model: &'static str,
+    /// Warm texts per second on SST-2 dev (calls of 50) with 1 and with 2 threads.
+    pub texts_per_s: [f64; 2],
+    /// Peak resident memory of the bench process, MiB.
+    pub peak_rss_mib: f64,
+    pub measured_on: &'static str,
+}
+
+/// A DistilBERT-base SST-2 classifier (66 M parameters, random weights of the exact
+/// architecture) — the size of `distilbert-base-uncased-finetuned-sst-2-english`.
+pub const DISTILBERT_BASE: Measured = Measured {
+    model: "DistilBERT-base (66 M parameters)",
+    texts_per_s: [25.8, 40.0],
+    peak_rss_mib: 557.0,
+    measured_on: "2026-11-29, AMD EPYC (x86_64, AVX2), BENCHMARKS.md",
+};
+
+/// The bundled `sst2-mini` (3 layers, dim 128).
+pub const SST2_MINI: Measured = Measured {
+    model: "sst2-mini (bundled)",
+    texts_per_s: [836.0, 1266.0],
+    peak_rss_mib: 54.0,
+    measured_on: "2026-11-29, AMD EPYC (x86_64, AVX2), BENCHMARKS.md",
+};
+
+/// The memory `deploy` uses unless told otherwise: [`default_memory`] of both measured models
+/// (a test keeps them equal).
+pub const DEFAULT_MEMORY_MB: u32 = 1769;
+
+/// Memory the function needs besides the model: the runtime, the image's pages, the request.
+const HEADROOM_MB: f64 = 256.0;
+
+/// Seconds of billed duration per text at `memory_mb`.
+pub fn seconds_per_text(m: &Measured, memory_mb: u32) -> f64 {
+    let vcpus = memory_mb as f64 / MB_PER_VCPU;
+    match threads_for_memory(memory_mb) {
+        1 => 1.0 / (m.texts_per_s[0] * vcpus.min(1.0)),
+        // Two threads or more: only two were measured, so no gain is assumed beyond them.
+        _ => 2.0 / (m.texts_per_s[1] * vcpus.min(2.0)),
+    }
+}
+
+/// The estimate deploy prints.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Estimate {
+    pub memory_mb: u32,
+    pub gb_seconds_per_10k_texts: f64,
+    pub usd_per_10k_texts: f64,
+    /// Billed time of one call of 50 texts.
+    pub ms_per_call_of_50: f64,
+    pub basis: String,
+}
+
+pub fn gb_seconds_per_10k(m: &Measured, memory_mb: u32) -> f64 {
+    memory_mb as f64 / 1024.0 * TEXTS * seconds_per_text(m, memory_mb)
+}
+
+pub fn estimate(m: &Measured, memory_mb: u32, arch: Arch) -> Estimate {
+    let gb_s = gb_seconds_per_10k(m, memory_mb);
+    let per_gb_s = match arch {
+        Arch::X86_64 => prices::X86_64_PER_GB_S,
+        Arch::Arm64 => prices::ARM64_PER_GB_S,
+    };
+    Estimate {
+        memory_mb,
+        gb_seconds_per_10k_texts: gb_s,
+        usd_per_10k_texts: gb_s * per_gb_s + TEXTS / 50.0 * prices::PER_REQUEST,
+        ms_per_call_of_50: 50.0 * seconds_per_text(m, memory_mb) * 1000.0,
+        basis: format!(
+            "{}, SST-2-length texts in calls of 50; throughput measured {}",
+            m.model, m.measured_on
+        ),
+    }
+}
+
+/// The cheapest memory size per text that holds the model; among sizes that cost the same
+/// (within 0.5 %), the largest, which answers fastest.
+pub fn default_memory(m: &Measured) -> u32 {
+    let floor = (m.peak_rss_mib * 1.25 + HEADROOM_MB).ceil() as u32;
+    let mut best = (u32::MAX, f64::INFINITY);
+    for memory in (128..=10_240).filter(|mb| *mb >= floor) {
+        let cost = gb_seconds_per_10k(m, memory);
+        if cost < best.1 * 0.995 || (cost <= best.1 * 1.005 && memory > best.0) {
+            best = (memory, cost.min(best.1));
+        }
+    }
+    best.0
+}
+
+/// The measurement that stands for a model: the bundled one's own, DistilBERT-base's for any
+/// other (the size of the models people deploy; smaller ones cost less).
+pub fn measured_for(embedded: bool) -> &'static Measured {
+    if embedded {
+        &SST2_MINI
+    } else {
+        &DISTILBERT_BASE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn below_one_vcpu_the_cost_is_flat_and_above_it_rises() {
+        let m = &DISTILBERT_BASE;
+        let at = |mb| gb_seconds_per_10k(m, mb);
+        assert!((at(1024) - at(1769)).abs() / at(1769) < 1e-9);
+        assert!(at(2048) > at(1769) * 1.05, "{} vs {}", at(2048), at(1769));
+        assert!(at(3538) > at(1769));
+        // 1 thread at 1769 MB: 10 000 texts at tps₁ texts/s, billed at 1769/1024 GB.
+        let expected = 1769.0 / 1024.0 * 10_000.0 / m.texts_per_s[0];
+        assert!((at(1769) - expected).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_default_memory_is_the_measured_cheapest() {
+        assert_eq!(default_memory(&DISTILBERT_BASE), DEFAULT_MEMORY_MB);
+        assert_eq!(default_memory(&SST2_MINI), DEFAULT_MEMORY_MB);
+    }
+
+    #[test]
+    fn a_model_that_does_not_fit_moves_the_default_up() {
+        let big = Measured {
+            peak_rss_mib: 2000.0,
+            ..DISTILBERT_BASE
+        };
+        assert!(default_memory(&big) >= 2756);
+    }
+
+    #[test]
+    fn estimate_prices_compute_and_requests() {
+        let e = estimate(&DISTILBERT_BASE, 1769, Arch::X86_64);
+        let compute = e.gb_seconds_per_10k_texts * prices::X86_64_PER_GB_S;
+        assert!((e.usd_per_10k_texts - compute - 200.0 * prices::PER_REQUEST).abs() < 1e-12);
+        let arm = estimate(&DISTILBERT_BASE, 1769, Arch::Arm64);
+        assert!(arm.usd_per_10k_texts < e.usd_per_10k_texts);
+        assert!((e.ms_per_call_of_50 - 50_000.0 / 25.8).abs() < 1e-6);
+    }
+}
