@@ -115,51 +115,7 @@ async fn full_flow_doctor_deploy_info_redeploy_update_destroy() {
 
     // The pushed image is real: the registry's copy runs the model's self-test in dockerd.
     let image = format!("{}/{repo}@{digest}", s.registry);
-    let docker_config = tempfile::tempdir().unwrap(); // keep the login out of ~/.docker
-    let login = std::process::Command::new("docker")
-        .env("DOCKER_CONFIG", docker_config.path())
-        .args([
-            "-H",
-            &s.docker_host,
-            "login",
-            "-u",
-            "AWS",
-            "--password-stdin",
-            &s.registry,
-        ])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(common::ECR_PASSWORD.as_bytes())?;
-            child.wait()
-        })
-        .unwrap();
-    assert!(login.success());
-    let run = std::process::Command::new("docker")
-        .env("DOCKER_CONFIG", docker_config.path())
-        .args([
-            "-H",
-            &s.docker_host,
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            &image,
-            "--self-test",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "self-test in the image failed: {}{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
-    );
+    s.run_self_test_in_docker(&image);
 
     // info: what was deployed.
     let info = json_of(s.cli(stage).args(["--output", "json", "info"]));

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{json_of, standins, StandIns, ECR_PASSWORD};
+use common::{json_of, standins, StandIns};
 
 fn deploy(s: &StandIns, stage: &str, extra: &[&str]) -> serde_json::Value {
     json_of(&mut s.deploy(stage, extra))
@@ -62,42 +62,8 @@ fn daemonless_deploy_push_inspect_run_redeploy() {
     assert_eq!(config["config"]["Entrypoint"][0], "/var/runtime/bootstrap");
 
     // dockerd pulls the daemonless image and runs its self-test with no network.
-    let docker_config = tempfile::tempdir().unwrap();
-    let docker = |args: &[&str]| {
-        std::process::Command::new("docker")
-            .env("DOCKER_CONFIG", docker_config.path())
-            .args(["-H", &s.docker_host])
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    let login = std::process::Command::new("docker")
-        .env("DOCKER_CONFIG", docker_config.path())
-        .args([
-            "-H",
-            &s.docker_host,
-            "login",
-            "-u",
-            "AWS",
-            "-p",
-            ECR_PASSWORD,
-            &s.registry,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        login.status.success(),
-        "{}",
-        String::from_utf8_lossy(&login.stderr)
-    );
     let image = format!("{}/{repo}@{digest}", s.registry);
-    let run = docker(&["run", "--rm", "--network", "none", &image, "--self-test"]);
-    assert!(
-        run.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
-    );
+    s.run_self_test_in_docker(&image);
 
     // The same inputs again: the same digest, nothing sent, nothing updated.
     let uploads = s.registry_uploads(repo);

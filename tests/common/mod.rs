@@ -164,6 +164,50 @@ impl StandIns {
             .sum()
     }
 
+    /// Pulls `image` from the test registry into dockerd (logged in with the ECR token, in a
+    /// throw-away Docker config so nothing lands in ~/.docker) and runs its `--self-test`
+    /// with no network; asserts both succeed.
+    pub fn run_self_test_in_docker(&self, image: &str) {
+        use std::io::Write;
+        let docker_config = tempfile::tempdir().unwrap();
+        let docker = || {
+            let mut command = std::process::Command::new("docker");
+            command
+                .env("DOCKER_CONFIG", docker_config.path())
+                .args(["-H", &self.docker_host]);
+            command
+        };
+        let mut login = docker()
+            .args(["login", "-u", "AWS", "--password-stdin", &self.registry])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        login
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(ECR_PASSWORD.as_bytes())
+            .unwrap();
+        let login = login.wait_with_output().unwrap();
+        assert!(
+            login.status.success(),
+            "docker login failed: {}",
+            String::from_utf8_lossy(&login.stderr)
+        );
+        let run = docker()
+            .args(["run", "--rm", "--network", "none", image, "--self-test"])
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "self-test in the image failed: {}{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+
     /// The registry's tags for a repository (empty when it has none).
     pub fn registry_tags(&self, repository: &str) -> Vec<String> {
         let out = std::process::Command::new("curl")
