@@ -389,13 +389,11 @@ impl Classifier {
                 .model_for_path(&onnx_path)
                 .map_err(|e| anyhow!("{}: cannot load the ONNX graph: {e:#}", onnx_path.display()))
         };
-        let model = read()?;
-        let read_time = started.elapsed();
         Self::assemble(
             dir.display().to_string(),
             config,
             tokenizer,
-            (model, read_time),
+            started,
             &read,
             options,
         )
@@ -421,29 +419,23 @@ impl Classifier {
                 .model_for_read(&mut &onnx[..])
                 .map_err(|e| anyhow!("{name}/model.onnx: cannot load the ONNX graph: {e:#}"))
         };
-        let model = read()?;
-        let read_time = started.elapsed();
-        Self::assemble(
-            name.to_string(),
-            config,
-            tokenizer,
-            (model, read_time),
-            &read,
-            options,
-        )
+        Self::assemble(name.to_string(), config, tokenizer, started, &read, options)
     }
 
-    /// The common part of loading: tokenizer settings, input roles, the plan, a test run.
-    /// `reread` parses the graph again, for the rare fallback: keeping a second copy of the
-    /// graph around while optimising would raise peak memory by the size of the weights.
+    /// The common part of loading: parsing the graph, tokenizer settings, input roles, the
+    /// plan, a test run. `started` is when reading the files began. `read` parses the graph;
+    /// the rare fallback calls it a second time rather than keeping a copy of the graph
+    /// around while optimising, which would raise peak memory by the size of the weights.
     fn assemble(
         source: String,
         config: ModelConfig,
         mut tokenizer: Tokenizer,
-        (model, read_time): (InferenceModel, std::time::Duration),
-        reread: &dyn Fn() -> Result<InferenceModel>,
+        started: Instant,
+        read: &dyn Fn() -> Result<InferenceModel>,
         options: &ClassifierOptions,
     ) -> Result<Classifier> {
+        let model = read()?;
+        let read_time = started.elapsed();
         let optimise_started = Instant::now();
         let onnx_path = format!("{source}/model.onnx");
         let config_path = format!("{source}/config.json");
@@ -534,7 +526,7 @@ impl Classifier {
             Err(symbolic) => {
                 // Known case: transformers ≥ 5 exports flatten over two symbols. A concrete
                 // batch size resolves it; try it before giving up.
-                let model = prepare(reread()?)?;
+                let model = prepare(read()?)?;
                 let plan = optimise(model.clone(), Some(1), &inputs, input_type).map_err(|fixed| {
                     anyhow!(
                         "{}: tract cannot optimise this graph: {symbolic:#} (with a fixed batch size too: {fixed:#})",
