@@ -247,6 +247,18 @@ async fn bad_requests_are_answered_as_lambda_answers_them() {
         .unwrap()
         .to_string();
     assert!(ummatics_sentiment::client::billed_ms_from_log_tail(&tail).is_some());
+    // …and the serving process's peak memory, as Lambda reports Max Memory Used.
+    let report = String::from_utf8(
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &tail).unwrap(),
+    )
+    .unwrap();
+    let used: u64 = report
+        .split("Max Memory Used: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no Max Memory Used in {report:?}"));
+    assert!(used > 0, "{report}");
 
     // The function-URL shape on POST /.
     let r = http

@@ -159,7 +159,8 @@ async fn invoke(
             "START RequestId: {id} Version: $LATEST\nEND RequestId: {id}\nREPORT RequestId: {id}\tDuration: {ms:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: {} MB\t\n",
             ms.ceil() as u64,
             state.memory_mb,
-            peak_rss_mb().unwrap_or(0)
+            // Whole MB, rounded down, as Lambda's REPORT line has it.
+            super::bench::peak_rss_mib().map_or(0, |mib| mib as u64)
         );
         let encoded = base64::engine::general_purpose::STANDARD.encode(tail);
         h.insert(
@@ -176,19 +177,6 @@ fn too_large() -> Response {
         "RequestEntityTooLargeException",
         format!("Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation"),
     )
-}
-
-/// Peak resident memory of this process (Linux), for the REPORT line.
-fn peak_rss_mb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kb / 1024)
 }
 
 /// `POST /` (any path not under the Invoke API): the function-URL shape.
