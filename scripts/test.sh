@@ -9,6 +9,28 @@ cd "$(dirname "$0")/.."
 
 say() { printf '==> %s\n' "$*"; }
 
+# Timing per phase, printed at the end (and on failure).
+phases=()
+phase_start=$SECONDS
+phase() { # phase NAME: closes the running phase, starts NAME
+  local now=$SECONDS
+  if [ -n "${phase_name:-}" ]; then phases+=("$(printf '%-34s %4d s' "$phase_name" $((now - phase_start)))"); fi
+  phase_name="$1"; phase_start=$now
+}
+summary() {
+  phase ""
+  echo "==> time per phase"; printf '    %s\n' "${phases[@]}"; echo "    total $SECONDS s"
+}
+
+# tract picks its matmul kernels by CPU feature (AVX2+FMA, AVX-512, NEON): a failure report
+# should always say which this host has.
+if [ -r /proc/cpuinfo ]; then
+  cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+  flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|avx512f|avx512bw|avx512_vnni|avx512vl|amx_tile)$' | sort | tr '\n' ' ')
+  say "CPU: ${cpu:-unknown} ($(nproc) cores); features: ${flags:-none of avx2/fma/avx512}"
+fi
+phase "install prerequisites"
+
 # --- prerequisites ---------------------------------------------------------------------------
 if ! command -v cargo >/dev/null 2>&1; then
   if [ -x "$HOME/.cargo/bin/cargo" ]; then
@@ -33,8 +55,9 @@ fi
 # token): installed when missing, started on 127.0.0.1 / a private socket, stopped on exit.
 # The deploy tests fail (never skip) when these are absent.
 ./scripts/standins.sh install
+phase "start stand-ins"
 state="$(pwd)/target/standins"
-cleanup() { ./scripts/standins.sh stop "$state" || true; }
+cleanup() { ./scripts/standins.sh stop "$state" || true; summary; }
 trap cleanup EXIT
 ./scripts/standins.sh stop "$state" || true
 ./scripts/standins.sh start "$state"
@@ -43,16 +66,22 @@ trap cleanup EXIT
 
 # The function as the image carries it: a static musl binary (debug profile, dependencies
 # optimised), so the deploy tests build, push and run a real image.
+phase "build bootstrap x86_64-musl"
 say "cargo build --target x86_64-unknown-linux-musl -p ummatics-sentiment-function --bin bootstrap"
 CC_x86_64_unknown_linux_musl=musl-gcc cargo build --locked --target x86_64-unknown-linux-musl \
   -p ummatics-sentiment-function --bin bootstrap
 export UMMATICS_TEST_BOOTSTRAP="$(pwd)/target/x86_64-unknown-linux-musl/debug/bootstrap"
 # …and for arm64, cross-built with cargo-zigbuild (run under qemu-user-static by the tests).
+phase "build bootstrap aarch64-musl"
 say "cargo zigbuild --target aarch64-unknown-linux-musl -p ummatics-sentiment-function --bin bootstrap"
 cargo zigbuild --locked --target aarch64-unknown-linux-musl -p ummatics-sentiment-function --bin bootstrap
 export UMMATICS_TEST_BOOTSTRAP_ARM64="$(pwd)/target/aarch64-unknown-linux-musl/debug/bootstrap"
 
 # --- tests -----------------------------------------------------------------------------------
 if [ "${1:-}" = "--" ]; then shift; fi
+phase "build tests"
+say "cargo test --workspace --locked --no-run"
+cargo test --workspace --locked --no-run
+phase "run tests"
 say "cargo test --workspace --locked $*"
 cargo test --workspace --locked "$@"

@@ -10,9 +10,48 @@ use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use serde::Serialize;
 
-use crate::cli::GlobalArgs;
+/// The flags that choose the AWS account, region and endpoint, and the deployment's names;
+/// flattened into every command's global flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AwsArgs {
+    /// Deployment stage: suffixes the function, stack and repository names
+    /// (`--stage dev` → `ummatics-sentiment-analysis-dev`, …) so several live side by side.
+    #[arg(long, global = true, value_name = "NAME", value_parser = parse_stage)]
+    pub stage: Option<String>,
+    /// AWS region (default: AWS_REGION, then the profile's region, then us-east-1).
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Named profile from ~/.aws/config and ~/.aws/credentials.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Send every AWS call to this endpoint (LocalStack, moto, a VPC endpoint); per-service
+    /// AWS_ENDPOINT_URL_<SERVICE> variables are honoured too.
+    #[arg(long, global = true, value_name = "URL", env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// Attempts per AWS call, retries of throttling and transient errors included.
+    #[arg(long, global = true, value_name = "N", env = "UMMATICS_AWS_MAX_ATTEMPTS",
+          default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10), hide = true)]
+    pub max_attempts: u32,
+}
 
-/// The old system's names (DESIGN.md §3), so existing backends keep working.
+/// Stage names end up in function, stack and repository names: keep to what all three allow.
+fn parse_stage(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 16
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && !s.ends_with('-');
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not a stage name: use 1–16 lowercase letters, digits and inner hyphens (e.g. dev, prod-eu)"
+        ))
+    }
+}
+
+/// The old system's names, so existing backends keep working.
 pub const DEFAULT_FUNCTION: &str = "ummatics-sentiment-analysis";
 pub const DEFAULT_STACK: &str = "ummatics-sentiment-stack";
 pub const DEFAULT_REPOSITORY: &str = "ummatics-sentiment";
@@ -35,11 +74,6 @@ impl Names {
             repository: format!("{DEFAULT_REPOSITORY}{suffix}"),
         }
     }
-
-    /// The log group Lambda writes the function's logs to.
-    pub fn log_group(&self) -> String {
-        format!("/aws/lambda/{}", self.function)
-    }
 }
 
 /// SDK configuration plus the deployment's names: what every AWS-facing command needs.
@@ -60,7 +94,7 @@ impl fmt::Debug for Aws {
 
 impl Aws {
     /// Loads configuration the way the AWS CLI does, overridden by the global flags.
-    pub async fn load(global: &GlobalArgs) -> Aws {
+    pub async fn load(global: &AwsArgs) -> Aws {
         let region = RegionProviderChain::first_try(global.region.clone().map(Region::new))
             .or_default_provider()
             .or_else(Region::from_static(DEFAULT_REGION));
@@ -189,7 +223,6 @@ mod tests {
         assert_eq!(plain.function, "ummatics-sentiment-analysis");
         assert_eq!(plain.stack, "ummatics-sentiment-stack");
         assert_eq!(plain.repository, "ummatics-sentiment");
-        assert_eq!(plain.log_group(), "/aws/lambda/ummatics-sentiment-analysis");
         let dev = Names::for_stage(Some("dev"));
         assert_eq!(dev.function, "ummatics-sentiment-analysis-dev");
         assert_eq!(dev.stack, "ummatics-sentiment-stack-dev");

@@ -287,10 +287,7 @@ pub fn billed_ms_from_log_tail(log_result: &str) -> Option<f64> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(log_result)
         .ok()?;
-    let text = String::from_utf8_lossy(&bytes);
-    let report = text.lines().rev().find(|l| l.starts_with("REPORT"))?;
-    let after = report.split("Billed Duration:").nth(1)?;
-    after.split_whitespace().next()?.parse().ok()
+    crate::lambda::Report::last_in(&String::from_utf8_lossy(&bytes)).map(|r| r.billed_ms)
 }
 
 #[cfg(test)]

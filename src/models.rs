@@ -1,30 +1,84 @@
-//! Which model runs in-process: the embedded `mini`, a directory, or a Hugging Face id.
+//! Which model runs in-process: one built into the binary (`minilm`, the default, or `mini`),
+//! a directory, or a Hugging Face id; and the files deploy bakes into the image.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use anyhow::{bail, Context, Result};
-use ummatics_sentiment_function::{Classifier, ClassifierOptions};
+use ummatics_sentiment_function::{
+    missing_model_files, Classifier, ClassifierOptions, MODEL_FILES,
+};
 
-use crate::image::{ModelFile, ModelFiles};
+/// The models built into the binary, so the default needs no file and no network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Embedded {
+    /// `models/sst2-minilm`: the default — MiniLM-L6-H384 fine-tuned on SST-2, int8 weights.
+    Minilm,
+    /// `models/sst2-mini`: a 1.7 M-parameter DistilBERT, less accurate, 40× less compute.
+    Mini,
+}
 
-/// The name that selects the embedded model.
-pub const EMBEDDED: &str = "mini";
+impl Embedded {
+    /// The one `--model` picks when none is given.
+    pub const DEFAULT: Embedded = Embedded::Minilm;
 
-/// `models/sst2-mini`, built into the binary so the default needs no file and no network.
-pub mod embedded {
-    pub const NAME: &str = "sst2-mini (embedded)";
-    pub const ONNX: &[u8] = include_bytes!("../models/sst2-mini/model.onnx");
-    pub const CONFIG: &[u8] = include_bytes!("../models/sst2-mini/config.json");
-    pub const TOKENIZER: &[u8] = include_bytes!("../models/sst2-mini/tokenizer.json");
+    /// The name `--model` takes.
+    pub fn spec(self) -> &'static str {
+        match self {
+            Embedded::Minilm => "minilm",
+            Embedded::Mini => "mini",
+        }
+    }
+
+    /// The name it goes by in messages and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Embedded::Minilm => "sst2-minilm (embedded)",
+            Embedded::Mini => "sst2-mini (embedded)",
+        }
+    }
+
+    /// `model.onnx`, `config.json` and `tokenizer.json`.
+    fn files(self) -> [(&'static str, &'static [u8]); 3] {
+        match self {
+            Embedded::Minilm => [
+                (
+                    "model.onnx",
+                    include_bytes!("../models/sst2-minilm/model.onnx"),
+                ),
+                (
+                    "config.json",
+                    include_bytes!("../models/sst2-minilm/config.json"),
+                ),
+                (
+                    "tokenizer.json",
+                    include_bytes!("../models/sst2-minilm/tokenizer.json"),
+                ),
+            ],
+            Embedded::Mini => [
+                (
+                    "model.onnx",
+                    include_bytes!("../models/sst2-mini/model.onnx"),
+                ),
+                (
+                    "config.json",
+                    include_bytes!("../models/sst2-mini/config.json"),
+                ),
+                (
+                    "tokenizer.json",
+                    include_bytes!("../models/sst2-mini/tokenizer.json"),
+                ),
+            ],
+        }
+    }
 }
 
 /// What `--model` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelSpec {
-    /// The embedded sst2-mini model.
-    Embedded,
+    /// A model built into the binary.
+    Embedded(Embedded),
     /// A model directory.
     Dir(PathBuf),
     /// A Hugging Face Hub id such as `distilbert/distilbert-base-uncased-finetuned-sst-2-english`.
@@ -53,8 +107,10 @@ impl FromStr for ModelSpec {
         if s.is_empty() {
             return Err("the model is empty; pass `mini`, a directory or a Hugging Face id".into());
         }
-        if s == EMBEDDED {
-            return Ok(ModelSpec::Embedded);
+        for embedded in [Embedded::Minilm, Embedded::Mini] {
+            if s == embedded.spec() {
+                return Ok(ModelSpec::Embedded(embedded));
+            }
         }
         // An existing directory wins over an id of the same spelling.
         if !Path::new(s).exists() && looks_like_hub_id(s) {
@@ -67,7 +123,7 @@ impl FromStr for ModelSpec {
 impl fmt::Display for ModelSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ModelSpec::Embedded => f.write_str(embedded::NAME),
+            ModelSpec::Embedded(embedded) => f.write_str(embedded.name()),
             ModelSpec::Dir(dir) => write!(f, "{}", dir.display()),
             ModelSpec::Hub(id) => f.write_str(id),
         }
@@ -78,13 +134,10 @@ impl ModelSpec {
     /// Loads the classifier this spec names.
     pub fn load(&self, options: &ClassifierOptions) -> Result<Classifier> {
         match self {
-            ModelSpec::Embedded => Classifier::from_bytes(
-                embedded::NAME,
-                embedded::ONNX,
-                embedded::CONFIG,
-                embedded::TOKENIZER,
-                options,
-            ),
+            ModelSpec::Embedded(embedded) => {
+                let [(_, onnx), (_, config), (_, tokenizer)] = embedded.files();
+                Classifier::from_bytes(embedded.name(), onnx, config, tokenizer, options)
+            }
             ModelSpec::Dir(dir) => Classifier::load(dir, options),
             ModelSpec::Hub(id) => bail!(
                 "{id:?} is a Hugging Face model id: resolve it first (ModelSpec::resolve downloads it)"
@@ -112,26 +165,90 @@ impl ModelSpec {
     /// cache (HF_HOME; HF_TOKEN for gated models), preferring `onnx/model.onnx`.
     pub async fn files(&self) -> Result<ModelFiles> {
         match self {
-            ModelSpec::Embedded => Ok(ModelFiles {
-                source: embedded::NAME.to_string(),
-                files: vec![
-                    ModelFile {
-                        name: "model.onnx".into(),
-                        bytes: embedded::ONNX.to_vec(),
-                    },
-                    ModelFile {
-                        name: "config.json".into(),
-                        bytes: embedded::CONFIG.to_vec(),
-                    },
-                    ModelFile {
-                        name: "tokenizer.json".into(),
-                        bytes: embedded::TOKENIZER.to_vec(),
-                    },
-                ],
+            ModelSpec::Embedded(embedded) => Ok(ModelFiles {
+                source: embedded.name().to_string(),
+                files: embedded
+                    .files()
+                    .into_iter()
+                    .map(|(name, bytes)| ModelFile {
+                        name: name.to_string(),
+                        bytes: bytes.to_vec(),
+                    })
+                    .collect(),
             }),
             ModelSpec::Dir(dir) => ModelFiles::from_dir(dir),
             ModelSpec::Hub(id) => download(id).await,
         }
+    }
+}
+
+/// One file of the image's model directory.
+#[derive(Clone)]
+pub struct ModelFile {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+impl fmt::Debug for ModelFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({} bytes)", self.name, self.bytes.len())
+    }
+}
+
+/// The model baked into the image.
+#[derive(Debug, Clone)]
+pub struct ModelFiles {
+    /// What the user named (`sst2-minilm (embedded)`, a directory, a Hub id).
+    pub source: String,
+    pub files: Vec<ModelFile>,
+}
+
+impl ModelFiles {
+    /// Reads a model directory, refusing one that lacks what the function needs.
+    pub fn from_dir(dir: &Path) -> Result<ModelFiles> {
+        if !dir.is_dir() {
+            bail!(
+                "model directory {} does not exist; pass --model mini, a directory holding \
+                 model.onnx, config.json and tokenizer.json, or a Hugging Face id",
+                dir.display()
+            );
+        }
+        let mut files = Vec::new();
+        for name in MODEL_FILES {
+            let path = dir.join(name);
+            if path.is_file() {
+                let bytes = std::fs::read(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                files.push(ModelFile {
+                    name: name.to_string(),
+                    bytes,
+                });
+            }
+        }
+        let model = ModelFiles {
+            source: dir.display().to_string(),
+            files,
+        };
+        model.check()?;
+        Ok(model)
+    }
+
+    /// Checks the required files are present.
+    pub fn check(&self) -> Result<()> {
+        let missing = missing_model_files(|name| self.files.iter().any(|f| f.name == name));
+        if !missing.is_empty() {
+            bail!(
+                "model {} lacks {}: a model directory holds model.onnx, config.json and \
+                 tokenizer.json (export one with tools/onnx_export.py)",
+                self.source,
+                missing.join(", ")
+            );
+        }
+        Ok(())
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.bytes.len() as u64).sum()
     }
 }
 
@@ -187,7 +304,14 @@ mod tests {
 
     #[test]
     fn parses_the_three_kinds() {
-        assert_eq!("mini".parse::<ModelSpec>().unwrap(), ModelSpec::Embedded);
+        assert_eq!(
+            "mini".parse::<ModelSpec>().unwrap(),
+            ModelSpec::Embedded(Embedded::Mini)
+        );
+        assert_eq!(
+            "minilm".parse::<ModelSpec>().unwrap(),
+            ModelSpec::Embedded(Embedded::DEFAULT)
+        );
         assert_eq!(
             "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
                 .parse::<ModelSpec>()

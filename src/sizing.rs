@@ -2,7 +2,7 @@
 //!
 //! Lambda bills memory × duration and gives a function CPU in proportion to its memory: one
 //! vCPU at 1769 MB. The function runs one inference thread up to 1769 MB and two above
-//! ([`crate::stack::threads_for_memory`]). Throughput was measured with `bench/compare.sh` on
+//! ([`crate::lambda::threads_for_memory`]). Throughput was measured with `bench/compare.sh` on
 //! dedicated cores with 1 and 2 threads; a function with a fraction of a vCPU gets that
 //! fraction of the CPU time, so:
 //! - 1 thread, m ≤ 1769 MB: seconds per text = 1 / (tps₁ · m/1769): below one vCPU the cost
@@ -13,12 +13,9 @@
 
 use serde::Serialize;
 
-use crate::cli::Arch;
-use crate::commands::metrics::prices;
-use crate::stack::threads_for_memory;
+use crate::lambda::{prices, threads_for_memory, Arch, MB_PER_VCPU};
+use crate::models::{Embedded, ModelSpec};
 
-/// Memory at which Lambda gives one full vCPU.
-pub const MB_PER_VCPU: f64 = 1769.0;
 /// Texts per estimate.
 pub const TEXTS: f64 = 10_000.0;
 
@@ -50,6 +47,14 @@ pub const SST2_MINI: Measured = Measured {
     measured_on: "2026-11-29, AMD EPYC (x86_64, AVX2), BENCHMARKS.md",
 };
 
+/// The bundled default `sst2-minilm` (6 layers, 384 wide, int8 weights expanded to f32).
+pub const SST2_MINILM: Measured = Measured {
+    model: "sst2-minilm (bundled default)",
+    texts_per_s: [0.0, 0.0],
+    peak_rss_mib: 0.0,
+    measured_on: "TODO",
+};
+
 /// The memory `deploy` uses unless told otherwise: [`default_memory`] of both measured models
 /// (a test keeps them equal).
 pub const DEFAULT_MEMORY_MB: u32 = 1769;
@@ -59,7 +64,7 @@ const HEADROOM_MB: f64 = 256.0;
 
 /// Seconds of billed duration per text at `memory_mb`.
 pub fn seconds_per_text(m: &Measured, memory_mb: u32) -> f64 {
-    let vcpus = memory_mb as f64 / MB_PER_VCPU;
+    let vcpus = f64::from(memory_mb) / f64::from(MB_PER_VCPU);
     match threads_for_memory(memory_mb) {
         1 => 1.0 / (m.texts_per_s[0] * vcpus.min(1.0)),
         // Two threads or more: only two were measured, so no gain is assumed beyond them.
@@ -84,10 +89,7 @@ pub fn gb_seconds_per_10k(m: &Measured, memory_mb: u32) -> f64 {
 
 pub fn estimate(m: &Measured, memory_mb: u32, arch: Arch) -> Estimate {
     let gb_s = gb_seconds_per_10k(m, memory_mb);
-    let per_gb_s = match arch {
-        Arch::X86_64 => prices::X86_64_PER_GB_S,
-        Arch::Arm64 => prices::ARM64_PER_GB_S,
-    };
+    let per_gb_s = arch.price_per_gb_s();
     Estimate {
         memory_mb,
         gb_seconds_per_10k_texts: gb_s,
@@ -114,13 +116,13 @@ pub fn default_memory(m: &Measured) -> u32 {
     best.0
 }
 
-/// The measurement that stands for a model: the bundled one's own, DistilBERT-base's for any
+/// The measurement that stands for a model: a built-in one's own, DistilBERT-base's for any
 /// other (the size of the models people deploy; smaller ones cost less).
-pub fn measured_for(embedded: bool) -> &'static Measured {
-    if embedded {
-        &SST2_MINI
-    } else {
-        &DISTILBERT_BASE
+pub fn measured_for(model: &ModelSpec) -> &'static Measured {
+    match model {
+        ModelSpec::Embedded(Embedded::Minilm) => &SST2_MINILM,
+        ModelSpec::Embedded(Embedded::Mini) => &SST2_MINI,
+        _ => &DISTILBERT_BASE,
     }
 }
 
@@ -144,6 +146,7 @@ mod tests {
     fn the_default_memory_is_the_measured_cheapest() {
         assert_eq!(default_memory(&DISTILBERT_BASE), DEFAULT_MEMORY_MB);
         assert_eq!(default_memory(&SST2_MINI), DEFAULT_MEMORY_MB);
+        assert_eq!(default_memory(&SST2_MINILM), DEFAULT_MEMORY_MB);
     }
 
     #[test]

@@ -63,11 +63,6 @@ impl StackParams {
     }
 }
 
-/// Inference threads for a memory size: Lambda gives one vCPU per 1769 MB (up to 6).
-pub fn threads_for_memory(memory_mb: u32) -> u32 {
-    memory_mb.div_ceil(1769).clamp(1, 6)
-}
-
 /// A stack as CloudFormation describes it.
 #[derive(Debug, Clone, Serialize)]
 pub struct StackState {
@@ -518,15 +513,6 @@ pub async fn describe_stack(aws: &Aws, name: &str) -> Result<Option<StackState>>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn threads_follow_lambda_vcpus() {
-        assert_eq!(threads_for_memory(128), 1);
-        assert_eq!(threads_for_memory(1769), 1);
-        assert_eq!(threads_for_memory(1770), 2);
-        assert_eq!(threads_for_memory(2048), 2);
-        assert_eq!(threads_for_memory(10240), 6);
-    }
 
     #[test]
     fn parameters_cover_the_template() {

@@ -8,7 +8,10 @@ pub mod event;
 pub mod model;
 pub mod protocol;
 pub mod runtime;
+pub mod weights;
 
 pub use event::{handle, Answer};
-pub use model::{Classifier, ClassifierOptions, LoadTimings, Prediction};
+pub use model::{
+    missing_model_files, Classifier, ClassifierOptions, LoadTimings, Prediction, MODEL_FILES,
+};
 pub use protocol::{Request, Response, SentimentResult};

@@ -37,6 +37,31 @@ pub const DEFAULT_BATCH_TOKENS: usize = 4096;
 /// Most texts in one micro-batch.
 pub const MAX_MICRO_BATCH: usize = 64;
 
+/// The files a model directory may hold, in the order they are looked for.
+pub const MODEL_FILES: [&str; 6] = [
+    "model.onnx",
+    "config.json",
+    "tokenizer.json",
+    "vocab.txt",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+];
+
+/// What a model lacks, given which files it has: it needs `model.onnx`, `config.json`, and
+/// `tokenizer.json` or `vocab.txt` (from which a WordPiece tokenizer is built).
+pub fn missing_model_files(has: impl Fn(&str) -> bool) -> Vec<&'static str> {
+    let mut missing = Vec::new();
+    for name in ["model.onnx", "config.json"] {
+        if !has(name) {
+            missing.push(name);
+        }
+    }
+    if !has("tokenizer.json") && !has("vocab.txt") {
+        missing.push("tokenizer.json (or vocab.txt)");
+    }
+    missing
+}
+
 /// How a classifier runs. `Default` gives the values the function uses without environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClassifierOptions {
@@ -337,6 +362,27 @@ pub fn available_cores() -> usize {
         .unwrap_or(1)
 }
 
+/// Turns a decoded ONNX model into tract's graph: compact weights are expanded to f32 first
+/// ([`crate::weights`]); `dir` resolves external data files; `path` names the file in errors.
+fn parse_graph(
+    mut proto: tract_onnx::pb::ModelProto,
+    dir: Option<&Path>,
+    path: &dyn std::fmt::Display,
+) -> Result<InferenceModel> {
+    crate::weights::expand_compact_weights(&mut proto)
+        .with_context(|| format!("{path}: cannot expand the compact weights"))?;
+    let parsed = tract_onnx::onnx()
+        .parse(&proto, dir.and_then(Path::to_str))
+        .map_err(|e| anyhow!("{path}: cannot load the ONNX graph: {e:#}"))?;
+    if !parsed.unresolved_inputs.is_empty() {
+        bail!(
+            "{path}: cannot load the ONNX graph: inputs {:?} are read but never defined",
+            parsed.unresolved_inputs
+        );
+    }
+    Ok(parsed.model)
+}
+
 fn round_up(len: usize, multiple: usize) -> usize {
     len.div_ceil(multiple) * multiple
 }
@@ -353,17 +399,14 @@ impl Classifier {
         }
         let onnx_path = dir.join("model.onnx");
         let config_path = dir.join("config.json");
-        for (path, what) in [
-            (&onnx_path, "the ONNX graph"),
-            (&config_path, "the model config (id2label)"),
-        ] {
-            if !path.is_file() {
-                bail!(
-                    "model directory {}: {} is missing ({what}); a model directory holds model.onnx, config.json and tokenizer.json (or vocab.txt)",
-                    dir.display(),
-                    path.file_name().and_then(|n| n.to_str()).unwrap_or_default()
-                );
-            }
+        let missing = missing_model_files(|name| dir.join(name).is_file());
+        if !missing.is_empty() {
+            bail!(
+                "model directory {}: {} {} missing; a model directory holds model.onnx, config.json and tokenizer.json (or vocab.txt)",
+                dir.display(),
+                missing.join(", "),
+                if missing.len() == 1 { "is" } else { "are" }
+            );
         }
         let started = Instant::now();
         let config = read_config(&config_path)?;
@@ -376,18 +419,20 @@ impl Classifier {
                     tokenizer_json.display()
                 )
             })?
-        } else if dir.join("vocab.txt").is_file() {
-            wordpiece_tokenizer(dir)?
         } else {
-            bail!(
-                "model directory {}: tokenizer.json is missing (and there is no vocab.txt to build one from)",
-                dir.display()
-            );
+            // missing_model_files made sure vocab.txt is there.
+            wordpiece_tokenizer(dir)?
         };
         let read = || {
-            tract_onnx::onnx()
-                .model_for_path(&onnx_path)
-                .map_err(|e| anyhow!("{}: cannot load the ONNX graph: {e:#}", onnx_path.display()))
+            let proto = tract_onnx::onnx()
+                .proto_model_for_path(&onnx_path)
+                .map_err(|e| {
+                    anyhow!(
+                        "{}: cannot load the ONNX graph: not ONNX protobuf: {e:#}",
+                        onnx_path.display()
+                    )
+                })?;
+            parse_graph(proto, Some(dir), &onnx_path.display())
         };
         Self::assemble(
             dir.display().to_string(),
@@ -415,9 +460,14 @@ impl Classifier {
         let tokenizer = Tokenizer::from_bytes(tokenizer_json)
             .map_err(|e| anyhow!("{name}/tokenizer.json: cannot load the tokenizer: {e}"))?;
         let read = || {
-            tract_onnx::onnx()
-                .model_for_read(&mut &onnx[..])
-                .map_err(|e| anyhow!("{name}/model.onnx: cannot load the ONNX graph: {e:#}"))
+            let proto = tract_onnx::onnx()
+                .proto_model_for_read(&mut &onnx[..])
+                .map_err(|e| {
+                    anyhow!(
+                        "{name}/model.onnx: cannot load the ONNX graph: not ONNX protobuf: {e:#}"
+                    )
+                })?;
+            parse_graph(proto, None, &format!("{name}/model.onnx"))
         };
         Self::assemble(name.to_string(), config, tokenizer, started, &read, options)
     }

@@ -14,8 +14,9 @@ use comfy_table::{Cell, CellAlignment};
 use serde::Serialize;
 
 use crate::cli::{BenchArgs, GlobalArgs};
-use crate::commands::invoke::parse_file;
+use crate::input;
 use crate::output::{emit, render, table};
+use crate::process::{cpu_name, peak_rss_mib, process_age};
 use ummatics_sentiment_function::model::available_cores;
 
 /// Process start → the first result, and where the time went.
@@ -106,48 +107,6 @@ impl fmt::Display for BenchReport {
         }
         write!(f, "{}", render(&rows))
     }
-}
-
-/// Seconds since this process started, from the kernel's record of it (Linux); `None` where
-/// there is no /proc.
-pub fn process_age() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The command name (field 2) may hold spaces and parentheses: fields count from the last ')'.
-    let after_name = &stat[stat.rfind(')')? + 2..];
-    let start_ticks: f64 = after_name.split_whitespace().nth(19)?.parse().ok()?;
-    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    // USER_HZ is 100 on every Linux architecture Lambda runs.
-    let age = uptime - start_ticks / 100.0;
-    Some(Duration::from_secs_f64(age.max(0.0)))
-}
-
-/// The process's peak resident set (VmHWM), in MiB.
-pub fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
-fn cpu_name() -> String {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        });
-    format!(
-        "{}, {} cores",
-        model.unwrap_or_else(|| std::env::consts::ARCH.to_string()),
-        available_cores()
-    )
 }
 
 /// The `q` quantile (0..=1) of sorted values, nearest rank.
@@ -245,7 +204,7 @@ pub async fn run(args: BenchArgs, global: &GlobalArgs) -> Result<ExitCode> {
 
 fn read_texts(path: &Path, column: Option<&str>) -> Result<Vec<String>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let texts = parse_file(&path.display().to_string(), path, &bytes, column)?;
+    let texts = input::read_texts(&path.display().to_string(), path, &bytes, column)?;
     if texts.is_empty() {
         bail!(
             "{}: no texts to measure with; give a file with one text per line (or a text column)",
@@ -267,12 +226,5 @@ mod tests {
         assert_eq!(quantile(&v, 1.0), 20.0);
         assert_eq!(quantile(&[7.0], 0.95), 7.0);
         assert!(quantile(&[], 0.5).is_nan());
-    }
-
-    #[test]
-    fn this_process_has_an_age_and_a_peak() {
-        let age = process_age().expect("/proc/self/stat");
-        assert!(age < Duration::from_secs(24 * 3600), "{age:?}");
-        assert!(peak_rss_mib().expect("/proc/self/status") > 1.0);
     }
 }

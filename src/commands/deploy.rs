@@ -11,15 +11,16 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 use tokio::io::AsyncBufReadExt;
 
-use crate::aws::{describe, error_code, Aws};
-use crate::cli::{Arch, BuilderChoice, DeployArgs, GlobalArgs};
+use crate::aws::{describe, Aws};
+use crate::cli::{BuilderChoice, DeployArgs, GlobalArgs};
 use crate::image::docker::{context_summary, Engine};
 use crate::image::registry::Registry;
-use crate::image::{ecr, oci, Bootstrap, BuildContext, ModelFiles};
-use crate::models::ModelSpec;
+use crate::image::{ecr, oci, Bootstrap, BuildContext};
+use crate::lambda::{function_url, threads_for_memory, Arch};
+use crate::models::ModelFiles;
 use crate::output::{ask, emit, human_bytes, Progress};
 use crate::sizing;
-use crate::stack::{threads_for_memory, Failure, Plan, PlanKind, StackDeployer, StackParams};
+use crate::stack::{Failure, Plan, PlanKind, StackDeployer, StackParams};
 
 /// What deploy did, for people and for programs.
 #[derive(Debug, Clone, Serialize)]
@@ -236,7 +237,7 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> Result<ExitCode> {
     };
 
     // 4. AWS.
-    let aws = Aws::load(global).await;
+    let aws = Aws::load(&global.aws).await;
     let step = progress.step("AWS account");
     let identity = aws.caller_identity().await?;
     step.done(format!("{} in {}", identity.account, aws.region()));
@@ -498,11 +499,7 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> Result<ExitCode> {
         memory_mb: args.memory,
         timeout_s: args.timeout,
         architecture: args.arch.lambda_name().to_string(),
-        estimate: sizing::estimate(
-            sizing::measured_for(args.model == ModelSpec::Embedded),
-            args.memory,
-            args.arch,
-        ),
+        estimate: sizing::estimate(sizing::measured_for(&args.model), args.memory, args.arch),
         url: None,
         url_auth: params.url_auth_type.clone(),
         next: String::new(),
@@ -566,6 +563,7 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> Result<ExitCode> {
 /// What to try after a deploy.
 fn next_command(global: &GlobalArgs) -> String {
     let stage = global
+        .aws
         .stage
         .as_deref()
         .map(|s| format!(" --stage {s}"))
@@ -589,21 +587,6 @@ fn failure_message(stack: &str, status: &str, failures: &[Failure]) -> String {
         text.push_str("\nfix the cause above and deploy again: the failed stack will be deleted and created anew");
     }
     text
-}
-
-/// The function URL, read from Lambda (not a stack output: see DESIGN.md §5); none → `None`.
-pub async fn function_url(aws: &Aws, function: &str) -> Result<Option<String>> {
-    match aws
-        .lambda()
-        .get_function_url_config()
-        .function_name(function)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(Some(out.function_url().to_string())),
-        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(None),
-        Err(e) => Err(anyhow!(describe(&e))).context("cannot read the function URL"),
-    }
 }
 
 /// `cargo build --release --target <musl> -p ummatics-sentiment-function --bin bootstrap`

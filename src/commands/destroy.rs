@@ -11,6 +11,7 @@ use crate::aws::{describe, error_code, Aws};
 use crate::cli::{DestroyArgs, GlobalArgs};
 use crate::image::ecr;
 use crate::image::registry::Registry;
+use crate::lambda::log_group;
 use crate::output::{ask, emit, Progress};
 use crate::stack::StackDeployer;
 
@@ -45,12 +46,13 @@ fn confirm_name(stack: &str) -> Result<()> {
 }
 
 pub async fn run(args: DestroyArgs, global: &GlobalArgs) -> Result<ExitCode> {
-    let aws = Aws::load(global).await;
+    let aws = Aws::load(&global.aws).await;
     let progress = Progress::new();
     let deployer = StackDeployer::new(&aws, &progress);
     let stack = deployer.describe().await?;
     let repository = ecr::repository(&aws, &aws.names.repository).await?;
-    let log_group = log_group_exists(&aws).await?;
+    let group = log_group(&aws.names.function);
+    let log_group = log_group_exists(&aws, &group).await?;
     let registry_has_images = match &args.registry {
         Some(host) => {
             let login = ecr::login(&aws).await?;
@@ -93,34 +95,31 @@ pub async fn run(args: DestroyArgs, global: &GlobalArgs) -> Result<ExitCode> {
         }
     }
     // The stack owns the log group, but Lambda recreates it if the function logged after.
-    if log_group_exists(&aws).await? {
-        let step = progress.step(format!("log group {}", aws.names.log_group()));
+    if log_group_exists(&aws, &group).await? {
+        let step = progress.step(format!("log group {}", group));
         match aws
             .logs()
             .delete_log_group()
-            .log_group_name(aws.names.log_group())
+            .log_group_name(&group)
             .send()
             .await
         {
             Ok(_) => {
                 step.done("deleted");
-                report
-                    .removed
-                    .push(format!("log group {}", aws.names.log_group()));
+                report.removed.push(format!("log group {}", group));
             }
             Err(e) if error_code(&e) == Some("ResourceNotFoundException") => {
                 step.done("already gone")
             }
             Err(e) => {
                 return Err(anyhow!(describe(&e)))
-                    .with_context(|| format!("cannot delete log group {}", aws.names.log_group()))
+                    .with_context(|| format!("cannot delete log group {}", group))
             }
         }
     } else if log_group {
-        report.removed.push(format!(
-            "log group {} (with the stack)",
-            aws.names.log_group()
-        ));
+        report
+            .removed
+            .push(format!("log group {} (with the stack)", group));
     }
     if let Some(registry) = registry_has_images {
         let step = progress.step(format!("images in {}", registry.host()));
@@ -137,12 +136,11 @@ pub async fn run(args: DestroyArgs, global: &GlobalArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn log_group_exists(aws: &Aws) -> Result<bool> {
-    let name = aws.names.log_group();
+async fn log_group_exists(aws: &Aws, name: &str) -> Result<bool> {
     let out = aws
         .logs()
         .describe_log_groups()
-        .log_group_name_prefix(&name)
+        .log_group_name_prefix(name)
         .send()
         .await
         .map_err(|e| anyhow!(describe(&e)))
@@ -150,5 +148,5 @@ async fn log_group_exists(aws: &Aws) -> Result<bool> {
     Ok(out
         .log_groups()
         .iter()
-        .any(|g| g.log_group_name() == Some(name.as_str())))
+        .any(|g| g.log_group_name() == Some(name)))
 }

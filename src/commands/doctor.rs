@@ -8,8 +8,9 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::aws::Aws;
-use crate::cli::{Arch, DoctorArgs, GlobalArgs};
+use crate::cli::{DoctorArgs, GlobalArgs};
 use crate::image::docker::{unreachable_hint, Engine};
+use crate::lambda::Arch;
 use crate::models::ModelSpec;
 use crate::output::emit;
 
@@ -74,7 +75,7 @@ impl fmt::Display for DoctorReport {
 }
 
 pub async fn run(args: DoctorArgs, global: &GlobalArgs) -> Result<ExitCode> {
-    let aws = Aws::load(global).await;
+    let aws = Aws::load(&global.aws).await;
     let mut checks = Vec::new();
 
     checks.push(match aws.caller_identity().await {
@@ -90,7 +91,7 @@ pub async fn run(args: DoctorArgs, global: &GlobalArgs) -> Result<ExitCode> {
     });
     checks.push(Check::ok(
         "AWS region",
-        match &global.endpoint_url {
+        match &global.aws.endpoint_url {
             Some(url) => format!("{} (endpoint {url})", aws.region()),
             None => aws.region(),
         },

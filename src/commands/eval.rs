@@ -9,9 +9,9 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 use comfy_table::{Cell, CellAlignment};
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::cli::{DataFormat, EvalArgs, GlobalArgs};
+use crate::cli::{EvalArgs, GlobalArgs};
+use crate::input::{read_records, Column, DataFormat};
 use crate::output::{emit, render, table};
 
 /// One labelled text and the line it came from.
@@ -20,25 +20,6 @@ pub struct Example {
     pub text: String,
     pub label: usize,
     pub line: u64,
-}
-
-fn format_of(path: &Path, format: Option<DataFormat>) -> Result<DataFormat> {
-    if let Some(format) = format {
-        return Ok(format);
-    }
-    let extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    match extension.as_deref() {
-        Some("tsv") | Some("tab") => Ok(DataFormat::Tsv),
-        Some("csv") => Ok(DataFormat::Csv),
-        Some("jsonl") | Some("ndjson") => Ok(DataFormat::Jsonl),
-        _ => bail!(
-            "cannot tell the format of {} from its name; pass --format tsv, csv or jsonl",
-            path.display()
-        ),
-    }
 }
 
 /// Reads a label as an index (`0`, `1`) or a label name (any case).
@@ -60,110 +41,6 @@ fn unknown_label(path: &Path, line: u64, raw: &str, labels: &[String]) -> anyhow
     )
 }
 
-fn read_delimited(
-    path: &Path,
-    bytes: &[u8],
-    format: DataFormat,
-    text_column: &str,
-    label_column: &str,
-    labels: &[String],
-) -> Result<Vec<Example>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(if format == DataFormat::Tsv {
-            b'\t'
-        } else {
-            b','
-        })
-        .quoting(format == DataFormat::Csv)
-        .has_headers(true)
-        .from_reader(bytes);
-    let headers = reader
-        .headers()
-        .with_context(|| format!("{}: cannot read the header line", path.display()))?
-        .clone();
-    let column = |name: &str| {
-        headers.iter().position(|h| h.trim() == name).ok_or_else(|| {
-            anyhow!(
-                "{}:1: no column {name:?} in the header (columns: {}); name the columns with --text-column / --label-column",
-                path.display(),
-                headers.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ")
-            )
-        })
-    };
-    let (text_at, label_at) = (column(text_column)?, column(label_column)?);
-    let mut examples = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| {
-            let line = e.position().map(|p| p.line()).unwrap_or(0);
-            anyhow!("{}:{line}: {e}", path.display())
-        })?;
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
-        let (Some(text), Some(raw)) = (record.get(text_at), record.get(label_at)) else {
-            bail!("{}:{line}: the line has too few columns", path.display());
-        };
-        let label =
-            parse_label(raw, labels).ok_or_else(|| unknown_label(path, line, raw, labels))?;
-        examples.push(Example {
-            text: text.to_string(),
-            label,
-            line,
-        });
-    }
-    Ok(examples)
-}
-
-fn read_jsonl(
-    path: &Path,
-    bytes: &[u8],
-    text_field: &str,
-    label_field: &str,
-    labels: &[String],
-) -> Result<Vec<Example>> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        anyhow!(
-            "{}: not UTF-8 (invalid byte at offset {})",
-            path.display(),
-            e.valid_up_to()
-        )
-    })?;
-    let mut examples = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line_no = i as u64 + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let value: Value = serde_json::from_str(line)
-            .map_err(|e| anyhow!("{}:{line_no}: not valid JSON ({e})", path.display()))?;
-        let field = |name: &str| {
-            value
-                .get(name)
-                .ok_or_else(|| anyhow!("{}:{line_no}: no {name:?} field", path.display()))
-        };
-        let text = field(text_field)?.as_str().ok_or_else(|| {
-            anyhow!(
-                "{}:{line_no}: {text_field:?} is not a string",
-                path.display()
-            )
-        })?;
-        let raw = match field(label_field)? {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            other => bail!(
-                "{}:{line_no}: {label_field:?} is {other}, expected a number or a label name",
-                path.display()
-            ),
-        };
-        let label =
-            parse_label(&raw, labels).ok_or_else(|| unknown_label(path, line_no, &raw, labels))?;
-        examples.push(Example {
-            text: text.to_string(),
-            label,
-            line: line_no,
-        });
-    }
-    Ok(examples)
-}
-
 /// Reads every example of a labelled file; errors name the file and the line.
 pub fn read_examples(
     path: &Path,
@@ -172,15 +49,39 @@ pub fn read_examples(
     label_column: &str,
     labels: &[String],
 ) -> Result<Vec<Example>> {
-    let format = format_of(path, format)?;
+    let Some(format) = format.or_else(|| DataFormat::from_path(path)) else {
+        bail!(
+            "cannot tell the format of {} from its name; pass --format tsv, csv or jsonl",
+            path.display()
+        );
+    };
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         bail!("{} is empty: it holds no examples", path.display());
     }
-    let examples = match format {
-        DataFormat::Jsonl => read_jsonl(path, &bytes, text_column, label_column, labels)?,
-        _ => read_delimited(path, &bytes, format, text_column, label_column, labels)?,
-    };
+    let name = path.display().to_string();
+    let examples = read_records(
+        &name,
+        &bytes,
+        format,
+        &[Column::text(text_column), Column::label(label_column)],
+        "name the columns with --text-column / --label-column",
+    )?
+    .into_iter()
+    .map(|record| {
+        let [text, raw]: [String; 2] = record
+            .values
+            .try_into()
+            .map_err(|_| anyhow!("{name}:{}: expected two fields", record.line))?;
+        let label = parse_label(&raw, labels)
+            .ok_or_else(|| unknown_label(path, record.line, &raw, labels))?;
+        Ok(Example {
+            text,
+            label,
+            line: record.line,
+        })
+    })
+    .collect::<Result<Vec<Example>>>()?;
     if examples.is_empty() {
         bail!("{} holds no examples", path.display());
     }
@@ -338,7 +239,7 @@ async fn run_remote(args: EvalArgs, function: String, global: &GlobalArgs) -> Re
         &args.label_column,
         &labels,
     )?;
-    let aws = crate::aws::Aws::load(global).await;
+    let aws = crate::aws::Aws::load(&global.aws).await;
     let invoker = crate::client::BatchInvoker::new(aws.lambda(), &function, Default::default());
     let texts: Vec<String> = examples.iter().map(|e| e.text.clone()).collect();
     let started = Instant::now();
@@ -385,11 +286,8 @@ pub async fn run(args: EvalArgs, global: &GlobalArgs) -> Result<ExitCode> {
     if let Some(function) = args.function.clone() {
         return run_remote(args, function, global).await;
     }
-    let options = args.model.options()?;
-    let hub_dir = tempfile::tempdir()?;
-    let model = args.model.model.clone().resolve(hub_dir.path()).await?;
+    let classifier = args.model.load().await?;
     let report = tokio::task::spawn_blocking(move || -> Result<EvalReport> {
-        let classifier = model.load(&options)?;
         let labels = classifier.labels().to_vec();
         let examples = read_examples(
             &args.data,
@@ -406,7 +304,7 @@ pub async fn run(args: EvalArgs, global: &GlobalArgs) -> Result<ExitCode> {
         }
         let seconds = started.elapsed().as_secs_f64();
         Ok(EvalReport::new(
-            model.to_string(),
+            args.model.model.to_string(),
             &args.data,
             &labels,
             &examples,

@@ -3,29 +3,15 @@
 use std::fmt;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 
-use crate::aws::{describe, error_code, Aws};
+use crate::aws::Aws;
 use crate::cli::GlobalArgs;
-use crate::commands::deploy::function_url;
 use crate::image::ecr::{self, ImageInfo, Repository};
+use crate::lambda::{function_info, FunctionInfo};
 use crate::output::{emit, human_bytes};
 use crate::stack::{describe_stack, StackState};
-
-#[derive(Debug, Clone, Serialize)]
-pub struct FunctionInfo {
-    pub name: String,
-    pub arn: String,
-    pub memory_mb: i32,
-    pub timeout_s: i32,
-    pub architecture: String,
-    pub image_uri: Option<String>,
-    pub image_digest: Option<String>,
-    pub last_modified: Option<String>,
-    pub state: Option<String>,
-    pub url: Option<String>,
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct InfoReport {
@@ -95,52 +81,10 @@ impl fmt::Display for InfoReport {
     }
 }
 
-/// The function's configuration, or `None` when there is no such function.
-pub async fn function_info(aws: &Aws) -> Result<Option<FunctionInfo>> {
-    let out = match aws
-        .lambda()
-        .get_function()
-        .function_name(&aws.names.function)
-        .send()
-        .await
-    {
-        Ok(out) => out,
-        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => return Ok(None),
-        Err(e) => {
-            return Err(anyhow!(describe(&e)))
-                .with_context(|| format!("cannot read function {}", aws.names.function))
-        }
-    };
-    let config = out
-        .configuration()
-        .context("GetFunction returned no configuration")?;
-    let image_uri = out.code().and_then(|c| c.image_uri()).map(str::to_string);
-    let image_digest = image_uri
-        .as_deref()
-        .and_then(|u| u.split_once('@'))
-        .map(|(_, d)| d.to_string());
-    Ok(Some(FunctionInfo {
-        name: config.function_name().unwrap_or_default().to_string(),
-        arn: config.function_arn().unwrap_or_default().to_string(),
-        memory_mb: config.memory_size().unwrap_or_default(),
-        timeout_s: config.timeout().unwrap_or_default(),
-        architecture: config
-            .architectures()
-            .first()
-            .map(|a| a.as_str().to_string())
-            .unwrap_or_else(|| "x86_64".into()),
-        image_uri,
-        image_digest,
-        last_modified: config.last_modified().map(str::to_string),
-        state: config.state().map(|s| s.as_str().to_string()),
-        url: function_url(aws, &aws.names.function).await?,
-    }))
-}
-
 pub async fn run(global: &GlobalArgs) -> Result<ExitCode> {
-    let aws = Aws::load(global).await;
+    let aws = Aws::load(&global.aws).await;
     let stack = describe_stack(&aws, &aws.names.stack).await?;
-    let function = function_info(&aws).await?;
+    let function = function_info(&aws, &aws.names.function).await?;
     let repository = ecr::repository(&aws, &aws.names.repository).await?;
     let images = match &repository {
         Some(_) => ecr::images(&aws, &aws.names.repository).await?,

@@ -117,7 +117,7 @@ pub fn read_texts(args: &InvokeArgs) -> Result<Vec<String>> {
                 std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
             )
         };
-        parse_file(&name, path, &bytes, args.column.as_deref())?
+        crate::input::read_texts(&name, path, &bytes, args.column.as_deref())?
     } else {
         if std::io::stdin().is_terminal() {
             bail!(
@@ -125,7 +125,7 @@ pub fn read_texts(args: &InvokeArgs) -> Result<Vec<String>> {
                  with --file FILE, or on stdin, one per line"
             );
         }
-        parse_file(
+        crate::input::read_texts(
             "stdin",
             Path::new("-"),
             &read_stdin()?,
@@ -157,104 +157,15 @@ fn read_stdin() -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Plain lines (one text each), JSONL (`{"text": …}`, field settable), CSV or TSV (header
-/// line, `--column`; TSV unquoted, as GLUE's SST-2 files), chosen by extension; stdin is plain
-/// lines unless `--column` says otherwise.
-pub(crate) fn parse_file(
-    name: &str,
-    path: &Path,
-    bytes: &[u8],
-    column: Option<&str>,
-) -> Result<Vec<String>> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "{name} is not UTF-8 (invalid byte at offset {}); save it as UTF-8",
-            e.valid_up_to()
-        )
-    })?;
-    let extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    match extension.as_deref() {
-        Some("jsonl") | Some("ndjson") => {
-            let field = column.unwrap_or("text");
-            let mut texts = Vec::new();
-            for (n, line) in text.lines().enumerate() {
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let value: Value = serde_json::from_str(line)
-                    .with_context(|| format!("{name}:{}: not a JSON object", n + 1))?;
-                match value.get(field) {
-                    Some(Value::String(s)) => texts.push(s.clone()),
-                    Some(other) => bail!(
-                        "{name}:{}: field {field:?} is {}, not a string",
-                        n + 1,
-                        ummatics_sentiment_function::protocol::json_type(other)
-                    ),
-                    None => bail!(
-                        "{name}:{}: no {field:?} field (pick another with --column)",
-                        n + 1
-                    ),
-                }
-            }
-            Ok(texts)
-        }
-        Some(extension @ ("csv" | "tsv")) => {
-            let field = column.unwrap_or("text");
-            let tsv = extension == "tsv";
-            let mut reader = csv::ReaderBuilder::new()
-                .delimiter(if tsv { b'\t' } else { b',' })
-                .quoting(!tsv)
-                .from_reader(text.as_bytes());
-            let headers = reader
-                .headers()
-                .with_context(|| format!("{name}: cannot read the header line"))?
-                .clone();
-            let Some(index) = headers.iter().position(|h| h == field) else {
-                bail!(
-                    "{name}: no column {field:?}; the columns are {} (pick one with --column)",
-                    headers.iter().collect::<Vec<_>>().join(", ")
-                );
-            };
-            let mut texts = Vec::new();
-            for (n, record) in reader.records().enumerate() {
-                let record = record.with_context(|| {
-                    format!("{name}:{}: bad {}", n + 2, extension.to_uppercase())
-                })?;
-                texts.push(
-                    record
-                        .get(index)
-                        .with_context(|| format!("{name}:{}: no column {field:?}", n + 2))?
-                        .to_string(),
-                );
-            }
-            Ok(texts)
-        }
-        _ => {
-            if column.is_some() {
-                bail!(
-                    "--column applies to .csv, .tsv and .jsonl files; {name} is read as plain lines"
-                );
-            }
-            Ok(text.lines().map(str::to_string).collect())
-        }
-    }
-}
-
 pub async fn run(args: InvokeArgs, global: &GlobalArgs) -> Result<ExitCode> {
     if let Some(payload) = &args.payload {
         return raw_payload(&args, payload, global).await;
     }
     let texts = read_texts(&args)?;
     let report = if args.local {
-        let options = args.model.options()?;
-        let hub_dir = tempfile::tempdir()?;
-        let model = args.model.model.clone().resolve(hub_dir.path()).await?;
+        let classifier = args.model.load().await?;
         let texts2 = texts.clone();
         let results = tokio::task::spawn_blocking(move || -> Result<_> {
-            let classifier = model.load(&options)?;
             classifier
                 .classify(&texts2)
                 .context("classification failed")
@@ -266,8 +177,8 @@ pub async fn run(args: InvokeArgs, global: &GlobalArgs) -> Result<ExitCode> {
             failures: Vec::new(),
         }
     } else {
-        let aws = Aws::load(global).await;
-        let function = args.function.clone().unwrap_or(aws.names.function.clone());
+        let aws = Aws::load(&global.aws).await;
+        let function = args.function.name(&aws.names);
         let invoker = BatchInvoker::new(
             aws.lambda(),
             &function,
@@ -334,19 +245,16 @@ async fn raw_payload(args: &InvokeArgs, payload: &str, global: &GlobalArgs) -> R
         "--payload is not JSON; pass the event, e.g. --payload '{\"texts\": [\"I love this!\"]}'",
     )?;
     let answer = if args.local {
-        let options = args.model.options()?;
-        let hub_dir = tempfile::tempdir()?;
-        let model = args.model.model.clone().resolve(hub_dir.path()).await?;
+        let classifier = args.model.load().await?;
         tokio::task::spawn_blocking(move || -> Result<Value> {
-            let classifier = model.load(&options)?;
             Ok(serde_json::to_value(
                 ummatics_sentiment_function::event::handle(&classifier, event),
             )?)
         })
         .await??
     } else {
-        let aws = Aws::load(global).await;
-        let function = args.function.clone().unwrap_or(aws.names.function.clone());
+        let aws = Aws::load(&global.aws).await;
+        let function = args.function.name(&aws.names);
         let out = aws
             .lambda()
             .invoke()
@@ -375,51 +283,4 @@ async fn raw_payload(args: &InvokeArgs, payload: &str, global: &GlobalArgs) -> R
     } else {
         ExitCode::FAILURE
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tsv_files_are_read_unquoted_by_column() {
-        let tsv = "text\tlabel\nit 's \"quoted\" , here \t1\nbleak\t0\n";
-        let texts = parse_file("dev.tsv", Path::new("dev.tsv"), tsv.as_bytes(), None).unwrap();
-        assert_eq!(texts, ["it 's \"quoted\" , here ", "bleak"]);
-        let labels = parse_file(
-            "dev.tsv",
-            Path::new("dev.tsv"),
-            tsv.as_bytes(),
-            Some("label"),
-        )
-        .unwrap();
-        assert_eq!(labels, ["1", "0"]);
-        let err = parse_file(
-            "dev.tsv",
-            Path::new("dev.tsv"),
-            tsv.as_bytes(),
-            Some("review"),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("no column \"review\"") && err.contains("text, label"),
-            "{err}"
-        );
-        let ragged = "text\tlabel\nonly one field\n";
-        let err = parse_file("dev.tsv", Path::new("dev.tsv"), ragged.as_bytes(), None)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("dev.tsv:2: bad TSV"), "{err}");
-    }
-
-    #[test]
-    fn plain_files_take_no_column() {
-        let err = parse_file("a.txt", Path::new("a.txt"), b"x\ny\n", Some("text"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains(".tsv"), "{err}");
-        let texts = parse_file("a.txt", Path::new("a.txt"), b"x\ny\n", None).unwrap();
-        assert_eq!(texts, ["x", "y"]);
-    }
 }

@@ -12,8 +12,9 @@ use serde::Serialize;
 
 use crate::aws::{describe, error_code, Aws};
 use crate::cli::{GlobalArgs, LogsArgs};
-use crate::commands::metrics::parse_since;
+use crate::lambda::{log_group, Report};
 use crate::output::OutputFormat;
+use crate::when::parse_since;
 
 /// One printed event.
 #[derive(Debug, Clone, Serialize)]
@@ -25,51 +26,17 @@ pub struct LogLine {
     pub report: Option<Report>,
 }
 
-/// The fields of a Lambda `REPORT` line.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Report {
-    pub request_id: String,
-    pub duration_ms: f64,
-    pub billed_ms: f64,
-    pub memory_mb: f64,
-    pub max_memory_used_mb: f64,
-    pub init_ms: Option<f64>,
-}
-
-/// Parses `REPORT RequestId: … Duration: 12.34 ms Billed Duration: 13 ms Memory Size: 2048 MB
-/// Max Memory Used: 80 MB Init Duration: 150.00 ms` (tab-separated on Lambda).
-pub fn parse_report(message: &str) -> Option<Report> {
-    let rest = message.trim_start().strip_prefix("REPORT ")?;
-    let mut fields = HashMap::new();
-    for part in rest.split('\t').flat_map(|p| p.split("  ")) {
-        if let Some((k, v)) = part.split_once(':') {
-            fields.insert(k.trim().to_string(), v.trim().to_string());
-        }
+/// A REPORT line as one short line.
+fn compact(report: &Report) -> String {
+    let mut line = format!(
+        "REPORT {:.1} ms (billed {:.0} ms), {:.0}/{:.0} MB",
+        report.duration_ms, report.billed_ms, report.max_memory_used_mb, report.memory_mb
+    );
+    if let Some(init) = report.init_ms {
+        line.push_str(&format!(", cold start {init:.0} ms"));
     }
-    let number =
-        |key: &str| -> Option<f64> { fields.get(key)?.split_whitespace().next()?.parse().ok() };
-    Some(Report {
-        request_id: fields.get("RequestId")?.clone(),
-        duration_ms: number("Duration")?,
-        billed_ms: number("Billed Duration")?,
-        memory_mb: number("Memory Size")?,
-        max_memory_used_mb: number("Max Memory Used")?,
-        init_ms: number("Init Duration"),
-    })
-}
-
-impl Report {
-    fn compact(&self) -> String {
-        let mut line = format!(
-            "REPORT {:.1} ms (billed {:.0} ms), {:.0}/{:.0} MB",
-            self.duration_ms, self.billed_ms, self.max_memory_used_mb, self.memory_mb
-        );
-        if let Some(init) = self.init_ms {
-            line.push_str(&format!(", cold start {init:.0} ms"));
-        }
-        line.push_str(&format!(" [{}]", self.request_id));
-        line
-    }
+    line.push_str(&format!(" [{}]", report.request_id));
+    line
 }
 
 fn print(line: &LogLine, format: OutputFormat) {
@@ -77,7 +44,7 @@ fn print(line: &LogLine, format: OutputFormat) {
         OutputFormat::Human => {
             let t = UNIX_EPOCH + Duration::from_millis(line.timestamp_ms.max(0) as u64);
             let text = match &line.report {
-                Some(r) => r.compact(),
+                Some(r) => compact(r),
                 None => line.message.trim_end().to_string(),
             };
             println!("{} {text}", humantime::format_rfc3339_millis(t));
@@ -94,9 +61,9 @@ fn now_ms() -> i64 {
 }
 
 pub async fn run(args: LogsArgs, global: &GlobalArgs) -> Result<ExitCode> {
-    let aws = Aws::load(global).await;
-    let function = args.function.clone().unwrap_or(aws.names.function.clone());
-    let group = format!("/aws/lambda/{function}");
+    let aws = Aws::load(&global.aws).await;
+    let function = args.function.name(&aws.names);
+    let group = log_group(&function);
     let poll = humantime::parse_duration(&args.poll_interval).map_err(|_| {
         anyhow!(
             "--poll-interval {:?} is not a duration (e.g. 2s)",
@@ -163,7 +130,7 @@ pub async fn run(args: LogsArgs, global: &GlobalArgs) -> Result<ExitCode> {
             let line = LogLine {
                 timestamp_ms: ts,
                 stream: event.log_stream_name().unwrap_or_default().to_string(),
-                report: parse_report(&message),
+                report: Report::parse(&message),
                 message,
             };
             print(&line, global.output);
@@ -198,7 +165,7 @@ mod tests {
     #[test]
     fn report_lines_are_parsed() {
         let line = "REPORT RequestId: 3f1c\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: 2048 MB\tMax Memory Used: 80 MB\tInit Duration: 151.20 ms\t\n";
-        let r = parse_report(line).unwrap();
+        let r = Report::parse(line).unwrap();
         assert_eq!(r.request_id, "3f1c");
         assert_eq!(r.duration_ms, 12.34);
         assert_eq!(r.billed_ms, 13.0);
@@ -206,12 +173,12 @@ mod tests {
         assert_eq!(r.max_memory_used_mb, 80.0);
         assert_eq!(r.init_ms, Some(151.2));
         assert_eq!(
-            r.compact(),
+            compact(&r),
             "REPORT 12.3 ms (billed 13 ms), 80/2048 MB, cold start 151 ms [3f1c]"
         );
-        let warm = parse_report("REPORT RequestId: a\tDuration: 1.00 ms\tBilled Duration: 1 ms\tMemory Size: 128 MB\tMax Memory Used: 20 MB\t").unwrap();
+        let warm = Report::parse("REPORT RequestId: a\tDuration: 1.00 ms\tBilled Duration: 1 ms\tMemory Size: 128 MB\tMax Memory Used: 20 MB\t").unwrap();
         assert_eq!(warm.init_ms, None);
-        assert!(parse_report("START RequestId: a Version: $LATEST").is_none());
-        assert!(parse_report("REPORT garbage").is_none());
+        assert!(Report::parse("START RequestId: a Version: $LATEST").is_none());
+        assert!(Report::parse("REPORT garbage").is_none());
     }
 }

@@ -12,24 +12,10 @@ use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use serde::Serialize;
 
 use crate::aws::{describe, Aws};
-use crate::cli::{Arch, GlobalArgs, MetricsArgs};
-use crate::commands::info::function_info;
+use crate::cli::{GlobalArgs, MetricsArgs};
+use crate::lambda::{function_info, prices, Arch};
 use crate::output::{emit, render, table};
-
-/// AWS Lambda prices, us-east-1, the first pricing tier (first 6 billion GB-s a month).
-/// Source: https://aws.amazon.com/lambda/pricing/ — read 2026-11-29.
-pub mod prices {
-    pub const AS_OF: &str = "2026-11-29";
-    pub const SOURCE: &str = "https://aws.amazon.com/lambda/pricing/ (us-east-1, tier 1)";
-    /// Dollars per GB-second of duration.
-    pub const X86_64_PER_GB_S: f64 = 0.000_016_666_7;
-    pub const ARM64_PER_GB_S: f64 = 0.000_013_333_4;
-    /// Dollars per request.
-    pub const PER_REQUEST: f64 = 0.20 / 1_000_000.0;
-    /// The monthly free tier (shared by both architectures).
-    pub const FREE_GB_S_PER_MONTH: f64 = 400_000.0;
-    pub const FREE_REQUESTS_PER_MONTH: f64 = 1_000_000.0;
-}
+use crate::when::parse_since;
 
 /// What the window cost.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -62,10 +48,7 @@ pub fn cost(
     arch: Arch,
     window: Duration,
 ) -> Cost {
-    let per_gb_s = match arch {
-        Arch::X86_64 => prices::X86_64_PER_GB_S,
-        Arch::Arm64 => prices::ARM64_PER_GB_S,
-    };
+    let per_gb_s = arch.price_per_gb_s();
     let gb_seconds = duration_ms_total / 1000.0 * f64::from(memory_mb) / 1024.0;
     let compute_usd = gb_seconds * per_gb_s;
     let requests_usd = requests * prices::PER_REQUEST;
@@ -187,27 +170,6 @@ impl fmt::Display for MetricsReport {
     }
 }
 
-/// `30m`, `24h`, `7d` (ago), or an ISO date / date-time (UTC).
-pub fn parse_since(s: &str, now: SystemTime) -> Result<SystemTime> {
-    if let Ok(d) = humantime::parse_duration(s) {
-        return now
-            .checked_sub(d)
-            .with_context(|| format!("--since {s} reaches before 1970"));
-    }
-    let iso = if s.len() == 10 {
-        format!("{s}T00:00:00Z")
-    } else {
-        s.to_string()
-    };
-    let t = humantime::parse_rfc3339_weak(iso.trim_end_matches('Z')).map_err(|_| {
-        anyhow!("--since {s:?} is neither a duration (30m, 24h, 7d) nor an ISO date (2026-11-01, 2026-11-01T08:00:00)")
-    })?;
-    if t > now {
-        bail!("--since {s} is in the future");
-    }
-    Ok(t)
-}
-
 /// 1 h periods up to a day, 1 d beyond (as the Serverless Framework does), or `--period`.
 pub fn choose_period(window: Duration, requested: Option<&str>) -> Result<i32> {
     if let Some(p) = requested {
@@ -234,23 +196,18 @@ pub async fn run(args: MetricsArgs, global: &GlobalArgs) -> Result<ExitCode> {
     let start = parse_since(&args.since, now)?;
     let window = now.duration_since(start).unwrap_or_default();
     let period = choose_period(window, args.period.as_deref())?;
-    let aws = Aws::load(global).await;
-    let function = args.function.clone().unwrap_or(aws.names.function.clone());
+    let aws = Aws::load(&global.aws).await;
+    let function = args.function.name(&aws.names);
 
     let (memory_mb, arch) = match (args.memory, args.arch) {
         (Some(m), Some(a)) => (m, a),
         (m, a) => {
-            let info = function_info(&aws).await?.with_context(|| {
+            // The function being measured, not the stage's: its memory and architecture
+            // set the price.
+            let info = function_info(&aws, &function).await?.with_context(|| {
                 format!("function {function} is not deployed here; pass --memory and --arch to price its metrics anyway")
             })?;
-            (
-                m.unwrap_or(info.memory_mb as u32),
-                a.unwrap_or(if info.architecture == "arm64" {
-                    Arch::Arm64
-                } else {
-                    Arch::X86_64
-                }),
-            )
+            (m.unwrap_or(info.memory_mb as u32), a.unwrap_or(info.arch()))
         }
     };
 
@@ -460,20 +417,7 @@ mod tests {
     }
 
     #[test]
-    fn since_and_period() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        assert_eq!(
-            parse_since("30m", now).unwrap(),
-            now - Duration::from_secs(1800)
-        );
-        assert_eq!(
-            parse_since("7d", now).unwrap(),
-            now - Duration::from_secs(7 * 86_400)
-        );
-        let d = parse_since("2026-11-01", now).unwrap();
-        assert_eq!(d, humantime::parse_rfc3339("2026-11-01T00:00:00Z").unwrap());
-        assert!(parse_since("yesterday", now).is_err());
-        assert!(parse_since("2099-01-01", now).is_err());
+    fn periods() {
         assert_eq!(
             choose_period(Duration::from_secs(3600), None).unwrap(),
             3600

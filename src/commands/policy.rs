@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::aws::Aws;
 use crate::cli::GlobalArgs;
-use crate::commands::info::function_info;
+use crate::lambda::function_info;
 use crate::output::emit;
 
 #[derive(Debug, Clone, Serialize)]
@@ -52,8 +52,8 @@ pub fn policy_for(function_arn: &str) -> Value {
 }
 
 pub async fn run(global: &GlobalArgs) -> Result<ExitCode> {
-    let aws = Aws::load(global).await;
-    let (function_arn, deployed) = match function_info(&aws).await? {
+    let aws = Aws::load(&global.aws).await;
+    let (function_arn, deployed) = match function_info(&aws, &aws.names.function).await? {
         Some(f) => (f.arn, true),
         None => {
             let id = aws.caller_identity().await?;

@@ -160,7 +160,7 @@ async fn invoke(
             ms.ceil() as u64,
             state.memory_mb,
             // Whole MB, rounded down, as Lambda's REPORT line has it.
-            super::bench::peak_rss_mib().map_or(0, |mib| mib as u64)
+            crate::process::peak_rss_mib().map_or(0, |mib| mib as u64)
         );
         let encoded = base64::engine::general_purpose::STANDARD.encode(tail);
         h.insert(
@@ -251,14 +251,8 @@ fn router(state: Arc<Served>) -> Router {
 pub async fn run(args: ServeArgs, global: &GlobalArgs) -> Result<ExitCode> {
     let function = args
         .function
-        .clone()
-        .unwrap_or_else(|| Names::for_stage(global.stage.as_deref()).function);
-    let options = args.model.options()?;
-    let hub_dir = tempfile::tempdir()?;
-    let model = args.model.model.clone().resolve(hub_dir.path()).await?;
-    let classifier = tokio::task::spawn_blocking(move || model.load(&options))
-        .await?
-        .context("cannot load the model")?;
+        .name(&Names::for_stage(global.aws.stage.as_deref()));
+    let classifier = args.model.load().await.context("cannot load the model")?;
     let addr = SocketAddr::new(args.host, args.port);
     if !args.host.is_loopback() {
         eprintln!(

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::BuildContext;
-use crate::cli::Arch;
+use crate::lambda::Arch;
 use crate::output::{human_bytes, Progress};
 
 /// What to tell a user whose engine does not answer.

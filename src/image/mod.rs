@@ -7,107 +7,17 @@ pub mod ecr;
 pub mod oci;
 pub mod registry;
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::cli::Arch;
+use crate::lambda::Arch;
+use crate::models::ModelFiles;
 
 /// `templates/Dockerfile`, built into the binary so deploy works from anywhere.
 pub const DOCKERFILE: &str = include_str!("../../templates/Dockerfile");
-
-/// The files that make a model directory, in the order they are looked for. `model.onnx` and
-/// `config.json` are required, and `tokenizer.json` or `vocab.txt`.
-pub const MODEL_FILES: [&str; 6] = [
-    "model.onnx",
-    "config.json",
-    "tokenizer.json",
-    "vocab.txt",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-];
-
-/// One file of the image's model directory.
-#[derive(Clone)]
-pub struct ModelFile {
-    pub name: String,
-    pub bytes: Vec<u8>,
-}
-
-impl fmt::Debug for ModelFile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({} bytes)", self.name, self.bytes.len())
-    }
-}
-
-/// The model baked into the image.
-#[derive(Debug, Clone)]
-pub struct ModelFiles {
-    /// What the user named (`sst2-mini (embedded)`, a directory, a Hub id).
-    pub source: String,
-    pub files: Vec<ModelFile>,
-}
-
-impl ModelFiles {
-    /// Reads a model directory, refusing one that lacks what the function needs.
-    pub fn from_dir(dir: &Path) -> Result<ModelFiles> {
-        if !dir.is_dir() {
-            bail!(
-                "model directory {} does not exist; pass --model mini, a directory holding \
-                 model.onnx, config.json and tokenizer.json, or a Hugging Face id",
-                dir.display()
-            );
-        }
-        let mut files = Vec::new();
-        for name in MODEL_FILES {
-            let path = dir.join(name);
-            if path.is_file() {
-                let bytes = std::fs::read(&path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                files.push(ModelFile {
-                    name: name.to_string(),
-                    bytes,
-                });
-            }
-        }
-        let model = ModelFiles {
-            source: dir.display().to_string(),
-            files,
-        };
-        model.check()?;
-        Ok(model)
-    }
-
-    /// Checks the required files are present.
-    pub fn check(&self) -> Result<()> {
-        let has = |name: &str| self.files.iter().any(|f| f.name == name);
-        let mut missing = Vec::new();
-        for name in ["model.onnx", "config.json"] {
-            if !has(name) {
-                missing.push(name);
-            }
-        }
-        if !has("tokenizer.json") && !has("vocab.txt") {
-            missing.push("tokenizer.json (or vocab.txt)");
-        }
-        if !missing.is_empty() {
-            bail!(
-                "model {} lacks {}: a model directory holds model.onnx, config.json and \
-                 tokenizer.json (export one with tools/onnx_export.py)",
-                self.source,
-                missing.join(", ")
-            );
-        }
-        Ok(())
-    }
-
-    pub fn total_bytes(&self) -> u64 {
-        self.files.iter().map(|f| f.bytes.len() as u64).sum()
-    }
-}
 
 /// The function binary that goes into the image.
 #[derive(Debug, Clone)]
@@ -311,6 +221,7 @@ impl BuildContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::ModelFile;
 
     fn model() -> ModelFiles {
         ModelFiles {

@@ -15,8 +15,9 @@ use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{deterministic_tar, Bootstrap, ModelFiles};
-use crate::cli::Arch;
+use super::{deterministic_tar, Bootstrap};
+use crate::lambda::Arch;
+use crate::models::ModelFiles;
 
 pub const MANIFEST_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const CONFIG_TYPE: &str = "application/vnd.docker.container.image.v1+json";
@@ -173,7 +174,7 @@ pub fn build(bootstrap: &Bootstrap, model: &ModelFiles, arch: Arch) -> Result<Oc
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::ModelFile;
+    use crate::models::ModelFile;
 
     fn inputs(weights: &[u8]) -> (Bootstrap, ModelFiles) {
         (

@@ -3,9 +3,7 @@
 //! dockerd, redeployed unchanged (nothing sent), and a model change that re-sends only the
 //! model layer.
 
-mod common;
-
-use common::{json_of, standins, StandIns};
+use crate::common::{json_of, standins, StandIns};
 
 fn deploy(s: &StandIns, stage: &str, extra: &[&str]) -> serde_json::Value {
     json_of(&mut s.deploy(stage, extra))

@@ -1,17 +1,25 @@
 //! tract against the committed onnxruntime reference, tokenisation included.
 
-mod common;
+use crate::common;
 
-use common::{classifier, copy_fixture, reference};
+use crate::common::{classifier, copy_fixture, reference};
 use ummatics_sentiment_function::{Classifier, ClassifierOptions, Prediction};
 
 const TOLERANCE: f64 = 1e-4;
+/// How far a probability may move between batch compositions on the fixed-batch-plan fallback
+/// (README, "The function").
+const FALLBACK_BATCH_TOLERANCE: f64 = 1e-5;
 
 fn max_delta(predictions: &[Prediction]) -> f64 {
     max_delta_against(&reference(), predictions)
 }
 
 fn max_delta_against(reference: &common::Reference, predictions: &[Prediction]) -> f64 {
+    assert_eq!(
+        predictions.len(),
+        reference.cases.len(),
+        "one prediction per reference case"
+    );
     let mut worst: f64 = 0.0;
     for (case, prediction) in reference.cases.iter().zip(predictions) {
         assert_eq!(
@@ -176,6 +184,25 @@ fn transformers5_export_falls_back_to_fixed_batch_plans() {
         .iter()
         .map(|t| classifier.predict(&[*t]).unwrap().remove(0))
         .collect();
-    assert_eq!(alone, batched);
-    eprintln!("max |Δp| tract (fixed-batch plans) vs onnxruntime: {worst:e}");
+    // Plans for different batch sizes may pick different matmul kernels (AVX2, AVX-512, NEON
+    // tile shapes) and so sum in another order: the README promises agreement within
+    // FALLBACK_BATCH_TOLERANCE and the same label, not bit-identity, on this path.
+    assert_eq!(alone.len(), batched.len());
+    let mut spread: f64 = 0.0;
+    for (i, (a, b)) in alone.iter().zip(&batched).enumerate() {
+        assert_eq!(a.label, b.label, "{}: label alone vs batched", texts[i]);
+        assert_eq!(a.probabilities.len(), b.probabilities.len());
+        for (x, y) in a.probabilities.iter().zip(&b.probabilities) {
+            let delta = (*x as f64 - *y as f64).abs();
+            assert!(
+                delta <= FALLBACK_BATCH_TOLERANCE,
+                "{}: p alone {x} vs batched {y} (|Δ|={delta:e})",
+                texts[i]
+            );
+            spread = spread.max(delta);
+        }
+    }
+    eprintln!(
+        "max |Δp| tract (fixed-batch plans) vs onnxruntime: {worst:e}; alone vs batched: {spread:e}"
+    );
 }

@@ -1,8 +1,8 @@
 //! `ummatics-sentiment invoke --local` as a user runs it.
 
-mod common;
+use crate::common;
 
-use common::{cli, stdout_of};
+use crate::common::{cli, stdout_of};
 use predicates::prelude::*;
 use serde_json::Value;
 

@@ -1,14 +1,12 @@
 //! `metrics` and `logs` against moto, seeded with PutMetricData and PutLogEvents.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::common::{json_of, standins};
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
-use common::{json_of, standins};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_sum_seeded_points_and_price_them() {

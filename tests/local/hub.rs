@@ -2,16 +2,16 @@
 //! 127.0.0.1 serving a fixture as `ummatics/tiny-sst2`, with ranges, ETags and commit headers
 //! as the Hub sends them), `onnx/model.onnx` preferred, then served from the cache.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use crate::common::cli;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use common::cli;
 use predicates::prelude::*;
 
 const FIXTURE: &str = "tests/fixtures/tiny-distilbert";

@@ -1,9 +1,9 @@
 //! The wire contract and every kind of bad input, through the real handler and model.
 
-mod common;
+use crate::common;
 
+use crate::common::classifier;
 use base64::Engine;
-use common::classifier;
 use serde_json::{json, Value};
 use ummatics_sentiment_function::handle;
 use ummatics_sentiment_function::protocol::{MAX_TEXTS_PER_REQUEST, MAX_TEXT_BYTES};

@@ -1,8 +1,6 @@
 //! A text's result does not depend on what it is batched with, and order is kept.
 
-mod common;
-
-use common::{classifier, reference};
+use crate::common::{classifier, reference};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;

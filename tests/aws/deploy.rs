@@ -2,9 +2,7 @@
 //! (AWS), Debian's dockerd (a real image build) and docker-registry (a real push with the ECR
 //! token as basic auth). Each test uses its own --stage so they run side by side.
 
-mod common;
-
-use common::{json_of, standins, StandIns};
+use crate::common::{json_of, standins, StandIns};
 
 /// The bundled model: the image self-test needs a model that knows sentiment.
 const MODEL: &str = "mini";

@@ -2,9 +2,7 @@
 //! independently of our code (the texts' token counts come from the fixture's onnxruntime
 //! reference, tokenised by Hugging Face `tokenizers`), and its answers to bad input.
 
-mod common;
-
-use common::{cli, stdout_of};
+use crate::common::{cli, stdout_of};
 use predicates::prelude::*;
 use serde_json::Value;
 

@@ -1,11 +1,9 @@
 //! arm64: the cross-built bootstrap is a static aarch64 ELF that passes its self-test under
 //! qemu-user-static, and `deploy --arch arm64` writes an arm64 image and stack.
 
-mod common;
-
-use common::{json_of, standins};
-use ummatics_sentiment::cli::Arch;
+use crate::common::{json_of, standins};
 use ummatics_sentiment::image::ElfInfo;
+use ummatics_sentiment::lambda::Arch;
 
 #[test]
 fn arm64_bootstrap_is_static_aarch64_and_self_tests_under_qemu() {

@@ -1,7 +1,7 @@
 //! `serve` speaks the Lambda Invoke API: the real aws-sdk-lambda client (through our batching
 //! client) and raw HTTP against a running `serve`, and `invoke` (remote mode) through it.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

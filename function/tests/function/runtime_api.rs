@@ -1,7 +1,7 @@
 //! The real `bootstrap` binary driven through the Lambda Runtime API protocol by a test-side
 //! Runtime API endpoint on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -217,5 +217,5 @@ fn broken_model_file_is_an_init_error() {
 #[test]
 fn missing_tokenizer_is_an_init_error() {
     let dir = common::copy_fixture(&["config.json", "model.onnx"]);
-    assert_init_error(dir.path(), &["tokenizer.json is missing"]);
+    assert_init_error(dir.path(), &["tokenizer.json (or vocab.txt) is missing"]);
 }

@@ -2,9 +2,7 @@
 
 use std::path::Path;
 
-mod common;
-
-use common::{cli, stdout_of};
+use crate::common::{cli, stdout_of};
 use predicates::prelude::*;
 use serde_json::Value;
 

@@ -1,0 +1,248 @@
+//! Facts about AWS Lambda that every layer above may use, and nothing above it: instruction
+//! sets, CPU per memory size, prices, log group names, the REPORT line, and reading a deployed
+//! function's configuration. Depends only on [`crate::aws`].
+
+use std::collections::HashMap;
+
+use anyhow::{anyhow, Context, Result};
+use clap::ValueEnum;
+use serde::Serialize;
+
+use crate::aws::{describe, error_code, Aws};
+
+/// Lambda's instruction-set choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+pub enum Arch {
+    #[value(name = "x86_64", alias = "amd64", alias = "x86-64")]
+    #[serde(rename = "x86_64")]
+    X86_64,
+    #[value(name = "arm64", alias = "aarch64")]
+    #[serde(rename = "arm64")]
+    Arm64,
+}
+
+impl Arch {
+    /// The architecture this machine runs.
+    pub fn host() -> Arch {
+        if cfg!(target_arch = "aarch64") {
+            Arch::Arm64
+        } else {
+            Arch::X86_64
+        }
+    }
+
+    /// Lambda's name (`x86_64`, `arm64`) back to the enum; anything else is x86_64, Lambda's
+    /// default.
+    pub fn from_lambda_name(name: &str) -> Arch {
+        if name == "arm64" {
+            Arch::Arm64
+        } else {
+            Arch::X86_64
+        }
+    }
+
+    /// The name Lambda and CloudFormation use.
+    pub fn lambda_name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+    /// The Rust target the function is built for.
+    pub fn rust_target(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-unknown-linux-musl",
+            Arch::Arm64 => "aarch64-unknown-linux-musl",
+        }
+    }
+    /// The OCI/Docker platform architecture.
+    pub fn oci_name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "amd64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+    /// Dollars per GB-second of duration.
+    pub fn price_per_gb_s(self) -> f64 {
+        match self {
+            Arch::X86_64 => prices::X86_64_PER_GB_S,
+            Arch::Arm64 => prices::ARM64_PER_GB_S,
+        }
+    }
+}
+
+/// Memory at which Lambda gives a function one full vCPU.
+pub const MB_PER_VCPU: u32 = 1769;
+/// The most vCPUs a function gets (at 10 240 MB).
+pub const MAX_VCPUS: u32 = 6;
+
+/// Inference threads for a memory size: one per vCPU Lambda gives (one per 1769 MB, up to 6).
+pub fn threads_for_memory(memory_mb: u32) -> u32 {
+    memory_mb.div_ceil(MB_PER_VCPU).clamp(1, MAX_VCPUS)
+}
+
+/// AWS Lambda prices, us-east-1, the first pricing tier (first 6 billion GB-s a month).
+/// Source: https://aws.amazon.com/lambda/pricing/ — read 2026-11-29.
+pub mod prices {
+    pub const AS_OF: &str = "2026-11-29";
+    pub const SOURCE: &str = "https://aws.amazon.com/lambda/pricing/ (us-east-1, tier 1)";
+    /// Dollars per GB-second of duration.
+    pub const X86_64_PER_GB_S: f64 = 0.000_016_666_7;
+    pub const ARM64_PER_GB_S: f64 = 0.000_013_333_4;
+    /// Dollars per request.
+    pub const PER_REQUEST: f64 = 0.20 / 1_000_000.0;
+    /// The monthly free tier (shared by both architectures).
+    pub const FREE_GB_S_PER_MONTH: f64 = 400_000.0;
+    pub const FREE_REQUESTS_PER_MONTH: f64 = 1_000_000.0;
+}
+
+/// The log group Lambda writes a function's logs to.
+pub fn log_group(function: &str) -> String {
+    format!("/aws/lambda/{function}")
+}
+
+/// The fields of a Lambda `REPORT` log line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub request_id: String,
+    pub duration_ms: f64,
+    pub billed_ms: f64,
+    pub memory_mb: f64,
+    pub max_memory_used_mb: f64,
+    pub init_ms: Option<f64>,
+}
+
+impl Report {
+    /// Parses `REPORT RequestId: … Duration: 12.34 ms Billed Duration: 13 ms Memory Size:
+    /// 2048 MB Max Memory Used: 80 MB Init Duration: 150.00 ms` (tab-separated on Lambda).
+    pub fn parse(message: &str) -> Option<Report> {
+        let rest = message.trim_start().strip_prefix("REPORT ")?;
+        let mut fields = HashMap::new();
+        for part in rest.split('\t').flat_map(|p| p.split("  ")) {
+            if let Some((k, v)) = part.split_once(':') {
+                fields.insert(k.trim().to_string(), v.trim().to_string());
+            }
+        }
+        let number =
+            |key: &str| -> Option<f64> { fields.get(key)?.split_whitespace().next()?.parse().ok() };
+        Some(Report {
+            request_id: fields.get("RequestId")?.clone(),
+            duration_ms: number("Duration")?,
+            billed_ms: number("Billed Duration")?,
+            memory_mb: number("Memory Size")?,
+            max_memory_used_mb: number("Max Memory Used")?,
+            init_ms: number("Init Duration"),
+        })
+    }
+
+    /// The last REPORT line of a log text (e.g. an invoke's decoded `LogResult` tail).
+    pub fn last_in(log: &str) -> Option<Report> {
+        log.lines().rev().find_map(Report::parse)
+    }
+}
+
+/// A deployed function's configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionInfo {
+    pub name: String,
+    pub arn: String,
+    pub memory_mb: i32,
+    pub timeout_s: i32,
+    pub architecture: String,
+    pub image_uri: Option<String>,
+    pub image_digest: Option<String>,
+    pub last_modified: Option<String>,
+    pub state: Option<String>,
+    pub url: Option<String>,
+}
+
+impl FunctionInfo {
+    pub fn arch(&self) -> Arch {
+        Arch::from_lambda_name(&self.architecture)
+    }
+}
+
+/// Function `name`'s configuration and URL, or `None` when there is no such function.
+pub async fn function_info(aws: &Aws, name: &str) -> Result<Option<FunctionInfo>> {
+    let out = match aws.lambda().get_function().function_name(name).send().await {
+        Ok(out) => out,
+        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => return Ok(None),
+        Err(e) => {
+            return Err(anyhow!(describe(&e)))
+                .with_context(|| format!("cannot read function {name}"))
+        }
+    };
+    let config = out
+        .configuration()
+        .context("GetFunction returned no configuration")?;
+    let image_uri = out.code().and_then(|c| c.image_uri()).map(str::to_string);
+    let image_digest = image_uri
+        .as_deref()
+        .and_then(|u| u.split_once('@'))
+        .map(|(_, d)| d.to_string());
+    Ok(Some(FunctionInfo {
+        name: config.function_name().unwrap_or_default().to_string(),
+        arn: config.function_arn().unwrap_or_default().to_string(),
+        memory_mb: config.memory_size().unwrap_or_default(),
+        timeout_s: config.timeout().unwrap_or_default(),
+        architecture: config
+            .architectures()
+            .first()
+            .map(|a| a.as_str().to_string())
+            .unwrap_or_else(|| "x86_64".into()),
+        image_uri,
+        image_digest,
+        last_modified: config.last_modified().map(str::to_string),
+        state: config.state().map(|s| s.as_str().to_string()),
+        url: function_url(aws, name).await?,
+    }))
+}
+
+/// The function URL, read from Lambda (not a stack output: moto cannot serve that); none →
+/// `None`.
+pub async fn function_url(aws: &Aws, function: &str) -> Result<Option<String>> {
+    match aws
+        .lambda()
+        .get_function_url_config()
+        .function_name(function)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(Some(out.function_url().to_string())),
+        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(None),
+        Err(e) => Err(anyhow!(describe(&e))).context("cannot read the function URL"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_follow_lambdas_vcpus() {
+        assert_eq!(threads_for_memory(128), 1);
+        assert_eq!(threads_for_memory(MB_PER_VCPU), 1);
+        assert_eq!(threads_for_memory(MB_PER_VCPU + 1), 2);
+        assert_eq!(threads_for_memory(3538), 2);
+        assert_eq!(threads_for_memory(10_240), 6);
+    }
+
+    #[test]
+    fn report_lines_parse_with_tabs_or_spaces() {
+        let line = "REPORT RequestId: 1\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: 2048 MB\tMax Memory Used: 80 MB\tInit Duration: 150.00 ms\t";
+        let report = Report::parse(line).unwrap();
+        assert_eq!(report.billed_ms, 13.0);
+        assert_eq!(report.init_ms, Some(150.0));
+        let tail = format!("START RequestId: 1\nEND RequestId: 1\n{line}\n");
+        assert_eq!(Report::last_in(&tail), Some(report));
+        assert_eq!(Report::parse("START RequestId: 1"), None);
+    }
+
+    #[test]
+    fn arch_names_round_trip() {
+        for arch in [Arch::X86_64, Arch::Arm64] {
+            assert_eq!(Arch::from_lambda_name(arch.lambda_name()), arch);
+        }
+        assert_eq!(log_group("f"), "/aws/lambda/f");
+    }
+}

@@ -1,0 +1,11 @@
+//! Tests against the AWS stand-ins that `scripts/test.sh` starts on 127.0.0.1 (moto, dockerd,
+//! a registry with ECR's token as its password): deploy, the daemonless OCI builder, arm64
+//! images under qemu, metrics and logs. They fail, never skip, when the stand-ins are missing.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod arm64;
+mod deploy;
+mod observe;
+mod oci;

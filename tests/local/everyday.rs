@@ -1,0 +1,95 @@
+//! The default model on everyday text (tests/fixtures/everyday.tsv: 100 sentences written and
+//! labelled by hand for this test — product reviews, support messages, posts — half of them
+//! hard: negation, double negatives, contrast where one clause wins, faint praise).
+
+use clap::Parser;
+use ummatics_sentiment::cli::{Cli, Command};
+use ummatics_sentiment::input::{read_records, Column, DataFormat};
+use ummatics_sentiment::models::{Embedded, ModelSpec};
+use ummatics_sentiment_function::ClassifierOptions;
+
+const EVERYDAY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/everyday.tsv");
+
+/// Accuracy of `model` on the plain and on the hard sentences, and the misses.
+fn score(model: &ModelSpec) -> (f64, f64, Vec<String>) {
+    let bytes = std::fs::read(EVERYDAY).unwrap();
+    let rows = read_records(
+        EVERYDAY,
+        &bytes,
+        DataFormat::Tsv,
+        &[
+            Column::text("text"),
+            Column::label("label"),
+            Column::text("kind"),
+        ],
+        "",
+    )
+    .unwrap();
+    assert_eq!(rows.len(), 100);
+    let classifier = model.load(&ClassifierOptions::default()).unwrap();
+    let texts: Vec<&str> = rows.iter().map(|r| r.values[0].as_str()).collect();
+    let predictions = classifier.predict(&texts).unwrap();
+    let (mut right, mut total) = ([0usize; 2], [0usize; 2]);
+    let mut misses = Vec::new();
+    for (row, prediction) in rows.iter().zip(&predictions) {
+        let hard = match row.values[2].as_str() {
+            "plain" => 0,
+            "hard" => 1,
+            other => panic!("line {}: kind {other:?}", row.line),
+        };
+        let label: usize = row.values[1].parse().unwrap();
+        total[hard] += 1;
+        if prediction.label == label {
+            right[hard] += 1;
+        } else {
+            misses.push(format!(
+                "{} ({:.2}) {:?}",
+                classifier.labels()[prediction.label],
+                prediction.score(),
+                row.values[0]
+            ));
+        }
+    }
+    assert_eq!(total, [50, 50], "half plain, half hard");
+    (
+        right[0] as f64 / total[0] as f64,
+        right[1] as f64 / total[1] as f64,
+        misses,
+    )
+}
+
+#[test]
+fn the_default_model_reads_everyday_text() {
+    // The model a command uses when none is named is the one measured here.
+    let cli = Cli::try_parse_from(["ummatics-sentiment", "invoke", "--local", "x"]).unwrap();
+    let Command::Invoke(args) = cli.command else {
+        unreachable!()
+    };
+    assert_eq!(args.model.model, ModelSpec::Embedded(Embedded::DEFAULT));
+
+    let (plain, hard, misses) = score(&args.model.model);
+    eprintln!(
+        "default model: plain {:.0} %, hard {:.0} %; misses:\n  {}",
+        plain * 100.0,
+        hard * 100.0,
+        misses.join("\n  ")
+    );
+    // Issue 14's targets are 90 % plain and 85 % hard. Measured: 98 % and 76 % — the hard
+    // target is not met (README, models/sst2-minilm/MODEL_CARD.md: double negatives such as
+    // "not a single thing went wrong" read as negative). These floors keep what was reached.
+    assert!(plain >= 0.90, "plain sentences: {plain}");
+    assert!(hard >= 0.76, "hard sentences: {hard}");
+}
+
+#[test]
+fn the_small_model_is_measured_on_the_same_set() {
+    // Reported for comparison (README, model cards); it is not held to the targets.
+    let (plain, hard, _) = score(&ModelSpec::Embedded(Embedded::Mini));
+    eprintln!(
+        "sst2-mini: plain {:.0} %, hard {:.0} %",
+        plain * 100.0,
+        hard * 100.0
+    );
+    // Measured: 94 % plain, 52 % hard (chance on the hard ones).
+    assert!(plain >= 0.90, "plain sentences: {plain}");
+}
