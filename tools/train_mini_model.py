@@ -25,7 +25,6 @@ which the tests compare tract with).
 """
 
 import argparse
-import csv
 import json
 import math
 import os
@@ -40,6 +39,7 @@ import torch
 import torch.nn.functional as F
 import transformers
 from onnx_export import export_classifier
+from sst2_data import accuracy, logits_of, pad_batch, read_tsv
 from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors, decoders
 from tokenizers.models import WordPiece
 from tokenizers.trainers import WordPieceTrainer
@@ -52,33 +52,10 @@ from transformers import (
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-def read_tsv(path):
-    texts, labels = [], []
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(reader)
-        if header[:2] != ["text", "label"]:
-            sys.exit(f"{path}: expected a 'text<TAB>label' header, got {header}")
-        for row in reader:
-            texts.append(row[0])
-            labels.append(int(row[1]))
-    return texts, labels
-
-
 def seed_everything(seed):
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def pad_batch(encodings):
-    length = max(len(e) for e in encodings)
-    ids = torch.zeros((len(encodings), length), dtype=torch.long)
-    mask = torch.zeros((len(encodings), length), dtype=torch.long)
-    for i, e in enumerate(encodings):
-        ids[i, : len(e)] = torch.tensor(e)
-        mask[i, : len(e)] = 1
-    return ids, mask
 
 
 def batches(lengths, size, rng):
@@ -93,27 +70,6 @@ def batches(lengths, size, rng):
         result.extend(chunk[i : i + size] for i in range(0, len(chunk), size))
     rng.shuffle(result)
     return result
-
-
-def logits_of(model, encodings, batch_size=256):
-    model.eval()
-    out = []
-    # Length-sorted inference: fast, and the order is restored.
-    order = sorted(range(len(encodings)), key=lambda i: len(encodings[i]))
-    result = [None] * len(encodings)
-    with torch.no_grad():
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            ids, mask = pad_batch([encodings[i] for i in idx])
-            logits = model(input_ids=ids, attention_mask=mask).logits
-            for i, row in zip(idx, logits):
-                result[i] = row.numpy()
-    out = np.stack(result)
-    return out
-
-
-def accuracy(logits, labels):
-    return float((np.argmax(logits, axis=1) == np.array(labels)).mean())
 
 
 def teacher_embeddings(tok, source, dim, seed):

@@ -167,13 +167,7 @@ fn dequantize(node: &NodeProto, inputs: &[&TensorProto]) -> Result<TensorProto> 
             }
         }
     }
-    Ok(TensorProto {
-        name: node.output[0].clone(),
-        dims: x.dims.clone(),
-        data_type: DataType::Float as i32,
-        raw_data: raw,
-        ..Default::default()
-    })
+    Ok(f32_tensor(&node.output[0], &x.dims, raw))
 }
 
 fn widen_f16(node: &NodeProto, x: &TensorProto) -> Result<TensorProto> {
@@ -203,13 +197,18 @@ fn widen_f16(node: &NodeProto, x: &TensorProto) -> Result<TensorProto> {
     for b in bits {
         raw.extend_from_slice(&half::f16::from_bits(b).to_f32().to_le_bytes());
     }
-    Ok(TensorProto {
-        name: node.output[0].clone(),
-        dims: x.dims.clone(),
+    Ok(f32_tensor(&node.output[0], &x.dims, raw))
+}
+
+/// An f32 initialiser from little-endian bytes.
+fn f32_tensor(name: &str, dims: &[i64], raw: Vec<u8>) -> TensorProto {
+    TensorProto {
+        name: name.to_string(),
+        dims: dims.to_vec(),
         data_type: DataType::Float as i32,
         raw_data: raw,
         ..Default::default()
-    })
+    }
 }
 
 fn external(t: &TensorProto) -> bool {
