@@ -9,7 +9,7 @@
 use anyhow::Result;
 use ummatics_sentiment::aws::Names;
 use ummatics_sentiment::client::{BatchInvoker, InvokerOptions};
-use ummatics_sentiment::models::ModelSpec;
+use ummatics_sentiment::models::{Embedded, ModelSpec};
 use ummatics_sentiment_function::protocol::SentimentResult;
 use ummatics_sentiment_function::ClassifierOptions;
 
@@ -40,7 +40,8 @@ async fn main() -> Result<()> {
             missing.len(),
             outcome.failures
         );
-        let classifier = ModelSpec::Embedded.load(&ClassifierOptions::default())?;
+        let classifier =
+            ModelSpec::Embedded(Embedded::DEFAULT).load(&ClassifierOptions::default())?;
         let local_texts: Vec<&str> = missing.iter().map(|&i| texts[i].as_str()).collect();
         let local = classifier.classify(&local_texts)?;
         for (i, r) in missing.into_iter().zip(local) {

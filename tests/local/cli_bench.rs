@@ -107,7 +107,7 @@ fn human_report_on_sst2_dev_with_the_embedded_model() {
         .assert()
         .success()
         .stdout(
-            predicate::str::contains("tract on sst2-mini (embedded): 872 texts")
+            predicate::str::contains("tract on sst2-minilm (embedded): 872 texts")
                 .and(predicate::str::contains(
                     "cold start: process → first result",
                 ))
@@ -143,7 +143,7 @@ fn bad_input_is_refused_with_the_reason() {
         ),
         (
             vec!["--texts", dev, "--model", dir.path().to_str().unwrap()],
-            "model.onnx is missing",
+            "model.onnx, config.json, tokenizer.json (or vocab.txt) are missing",
         ),
     ];
     for (args, message) in cases {

@@ -1,4 +1,4 @@
-//! `ummatics-sentiment eval`, and the embedded model measured by it.
+//! `ummatics-sentiment eval`, and the default (embedded) model measured by it.
 
 use std::path::Path;
 
@@ -9,7 +9,7 @@ use serde_json::Value;
 const DEV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sst2-dev.tsv");
 const CARD: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/models/sst2-mini/MODEL_CARD.md"
+    "/models/sst2-minilm/MODEL_CARD.md"
 );
 
 /// The accuracy the model card states, in percent: the line `Accuracy (tract, eval): NN.NN %`.
@@ -48,7 +48,7 @@ fn embedded_model_scores_what_its_card_says_on_sst2_dev() {
         (accuracy - stated).abs() <= 0.1,
         "eval says {accuracy:.2} %, the card says {stated:.2} %"
     );
-    assert!(accuracy >= 82.0, "below the 82 % target: {accuracy:.2} %");
+    assert!(accuracy >= 90.0, "below the 90 % target: {accuracy:.2} %");
     let confusion = report["confusion"].as_array().unwrap();
     let total: u64 = confusion
         .iter()
