@@ -178,7 +178,7 @@ fn widen_f16(node: &NodeProto, x: &TensorProto) -> Result<TensorProto> {
         x.int32_data.iter().map(|&v| v as u16).collect()
     } else {
         ensure!(
-            x.raw_data.len() % 2 == 0,
+            x.raw_data.len().is_multiple_of(2),
             "raw_data is not a whole number of f16"
         );
         x.raw_data
@@ -224,7 +224,7 @@ fn integers(t: &TensorProto) -> Result<Vec<i32>> {
         Ok(DataType::Uint8) if !raw.is_empty() => raw.iter().map(|&b| b as i32).collect(),
         Ok(DataType::Int32) if !raw.is_empty() => {
             ensure!(
-                raw.len() % 4 == 0,
+                raw.len().is_multiple_of(4),
                 "raw_data is not a whole number of int32"
             );
             raw.chunks_exact(4)
@@ -249,7 +249,7 @@ fn floats(t: &TensorProto) -> Result<Vec<f32>> {
         t.float_data.clone()
     } else {
         ensure!(
-            t.raw_data.len() % 4 == 0,
+            t.raw_data.len().is_multiple_of(4),
             "raw_data is not a whole number of f32"
         );
         t.raw_data
