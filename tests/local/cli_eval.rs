@@ -95,6 +95,10 @@ fn csv_and_jsonl_with_named_labels_and_columns() {
         "sentiment",
     ]);
     assert_eq!(report["examples"], 2);
+    // The label names map to the right classes: both texts are read correctly, and the
+    // confusion matrix (rows true, columns predicted: negative, positive) is the identity.
+    assert_eq!(report["accuracy"], 1.0, "{report}");
+    assert_eq!(report["confusion"], serde_json::json!([[1, 0], [0, 1]]));
     let jsonl = write(
         dir.path(),
         "reviews.jsonl",
@@ -102,6 +106,7 @@ fn csv_and_jsonl_with_named_labels_and_columns() {
     );
     let report = eval_json(&["--data", &jsonl]);
     assert_eq!(report["examples"], 2);
+    assert_eq!(report["confusion"], serde_json::json!([[1, 0], [0, 1]]));
 }
 
 fn eval_fails(args: &[&str], message: &str) {
