@@ -165,7 +165,7 @@ pub struct DestroyArgs {
 /// Which model runs in this process, and how.
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
-    /// The model: `minilm` (built in, the default: 91 % on SST-2), `mini` (built in, small and
+    /// The model: `minilm` (built in, the default: 90 % on SST-2), `mini` (built in, small and
     /// fast, 82 %), a directory holding model.onnx, config.json and tokenizer.json (or
     /// vocab.txt), or a Hugging Face id.
     #[arg(long, value_name = "MODEL", default_value = Embedded::DEFAULT.spec())]

@@ -11,13 +11,11 @@ use serde::Serialize;
 use crate::aws::{describe, error_code, Aws};
 
 /// Lambda's instruction-set choices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Arch {
     #[value(name = "x86_64", alias = "amd64", alias = "x86-64")]
-    #[serde(rename = "x86_64")]
     X86_64,
     #[value(name = "arm64", alias = "aarch64")]
-    #[serde(rename = "arm64")]
     Arm64,
 }
 

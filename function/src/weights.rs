@@ -39,6 +39,9 @@ pub fn expand_compact_weights(model: &mut ModelProto) -> Result<usize> {
         let is_f16_cast = standard
             && node.op_type == "Cast"
             && attribute(node, "to").is_some_and(|a| a.i == DataType::Float as i64);
+        if !is_dequantize && !is_f16_cast {
+            continue;
+        }
         let inputs: Option<Vec<&TensorProto>> = node
             .input
             .iter()
@@ -79,13 +82,15 @@ pub fn expand_compact_weights(model: &mut ModelProto) -> Result<usize> {
         !folded_nodes.contains(&(n - 1))
     });
     // The integer weights and scales are now unread (unless something else reads them).
-    let still_read: HashSet<String> = graph
+    let still_read: HashSet<&str> = graph
         .node
         .iter()
-        .flat_map(|node| node.input.iter().cloned())
-        .chain(graph.output.iter().map(|o| o.name.clone()))
+        .flat_map(|node| node.input.iter().map(String::as_str))
+        .chain(graph.output.iter().map(|o| o.name.as_str()))
         .collect();
-    graph.initializer.retain(|t| still_read.contains(&t.name));
+    graph
+        .initializer
+        .retain(|t| still_read.contains(t.name.as_str()));
     graph.initializer.extend(folded);
     Ok(count)
 }
@@ -106,16 +111,7 @@ fn dequantize(node: &NodeProto, inputs: &[&TensorProto]) -> Result<TensorProto> 
     }
     let (x, scale) = (inputs[0], inputs[1]);
     let values = integers(x).context("x")?;
-    let dims: Vec<usize> = x
-        .dims
-        .iter()
-        .map(|&d| usize::try_from(d).map_err(|_| anyhow!("x has a negative dimension {d}")))
-        .collect::<Result<_>>()?;
-    ensure!(
-        dims.iter().product::<usize>() == values.len(),
-        "x holds {} values for shape {dims:?}",
-        values.len()
-    );
+    let dims = shape(x, values.len()).context("x")?;
     let scales = floats(scale).context("x_scale")?;
     let zero_points = match inputs.get(2) {
         Some(zp) => {
@@ -186,18 +182,26 @@ fn widen_f16(node: &NodeProto, x: &TensorProto) -> Result<TensorProto> {
             .map(|c| u16::from_le_bytes([c[0], c[1]]))
             .collect()
     };
-    let expected: i64 = x.dims.iter().product();
-    ensure!(
-        bits.len() as i64 == expected,
-        "holds {} values for shape {:?}",
-        bits.len(),
-        x.dims
-    );
+    shape(x, bits.len())?;
     let mut raw = Vec::with_capacity(bits.len() * 4);
     for b in bits {
         raw.extend_from_slice(&half::f16::from_bits(b).to_f32().to_le_bytes());
     }
     Ok(f32_tensor(&node.output[0], &x.dims, raw))
+}
+
+/// The tensor's dimensions, checked to be non-negative and to hold `values` values.
+fn shape(t: &TensorProto, values: usize) -> Result<Vec<usize>> {
+    let dims: Vec<usize> = t
+        .dims
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| anyhow!("negative dimension {d}")))
+        .collect::<Result<_>>()?;
+    ensure!(
+        dims.iter().product::<usize>() == values,
+        "holds {values} values for shape {dims:?}"
+    );
+    Ok(dims)
 }
 
 /// An f32 initialiser from little-endian bytes.

@@ -7,16 +7,16 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use tokio::io::AsyncBufReadExt;
 
-use crate::aws::{describe, Aws};
+use crate::aws::Aws;
 use crate::cli::{BuilderChoice, DeployArgs, GlobalArgs};
 use crate::image::docker::{context_summary, Engine};
 use crate::image::registry::Registry;
 use crate::image::{ecr, oci, Bootstrap, BuildContext};
-use crate::lambda::{function_url, threads_for_memory, Arch};
+use crate::lambda::{function_info, threads_for_memory, Arch};
 use crate::models::ModelFiles;
 use crate::output::{ask, emit, human_bytes, Progress};
 use crate::sizing;
@@ -542,19 +542,16 @@ pub async fn run(args: DeployArgs, global: &GlobalArgs) -> Result<ExitCode> {
     }
 
     // 8. What runs now.
-    let function = aws
-        .lambda()
-        .get_function()
-        .function_name(&aws.names.function)
-        .send()
-        .await
-        .map_err(|e| anyhow!(describe(&e)))
-        .with_context(|| format!("cannot read function {}", aws.names.function))?;
-    report.function_arn = function
-        .configuration()
-        .and_then(|c| c.function_arn())
-        .map(str::to_string);
-    report.url = function_url(&aws, &aws.names.function).await?;
+    let function = function_info(&aws, &aws.names.function)
+        .await?
+        .with_context(|| {
+            format!(
+                "cannot read function {}: the stack is deployed but Lambda does not know it",
+                aws.names.function
+            )
+        })?;
+    report.function_arn = Some(function.arn).filter(|arn| !arn.is_empty());
+    report.url = function.url;
     report.next = next_command(global);
     emit(global.output, &report)?;
     Ok(ExitCode::SUCCESS)
