@@ -64,24 +64,36 @@ trap cleanup EXIT
 # shellcheck disable=SC1091
 . "$state/env"
 
-# The function as the image carries it: a static musl binary (debug profile, dependencies
-# optimised), so the deploy tests build, push and run a real image.
-phase "build bootstrap x86_64-musl"
-say "cargo build --target x86_64-unknown-linux-musl -p ummatics-sentiment-function --bin bootstrap"
-CC_x86_64_unknown_linux_musl=musl-gcc cargo build --locked --target x86_64-unknown-linux-musl \
-  -p ummatics-sentiment-function --bin bootstrap
-export UMMATICS_TEST_BOOTSTRAP="$(pwd)/target/x86_64-unknown-linux-musl/debug/bootstrap"
-# …and for arm64, cross-built with cargo-zigbuild (run under qemu-user-static by the tests).
-phase "build bootstrap aarch64-musl"
-say "cargo zigbuild --target aarch64-unknown-linux-musl -p ummatics-sentiment-function --bin bootstrap"
-cargo zigbuild --locked --target aarch64-unknown-linux-musl -p ummatics-sentiment-function --bin bootstrap
-export UMMATICS_TEST_BOOTSTRAP_ARM64="$(pwd)/target/aarch64-unknown-linux-musl/debug/bootstrap"
+# One build of everything, for x86_64-unknown-linux-musl: the tests, the CLI and the function
+# as the image carries it (a static musl `bootstrap`: the function crate's binary is built for
+# its integration tests), so the deploy tests push and run a real image and nothing is compiled
+# twice for x86_64. The musl C compiler assembles tract's kernels (and aws-lc's C).
+export CC_x86_64_unknown_linux_musl=musl-gcc
+target=x86_64-unknown-linux-musl
+export UMMATICS_TEST_BOOTSTRAP="$(pwd)/target/$target/debug/bootstrap"
+# arm64's bootstrap is cross-built with cargo-zigbuild (run under qemu-user-static by the
+# tests) at the same time, in a target directory of its own (cargo locks one per build), so
+# the two builds fill each other's idle cores.
+arm_dir="$(pwd)/target/cross"
+export UMMATICS_TEST_BOOTSTRAP_ARM64="$arm_dir/aarch64-unknown-linux-musl/debug/bootstrap"
+arm_log="$(pwd)/target/cross-arm64.log"
+mkdir -p "$arm_dir"
+say "cargo zigbuild --target aarch64-unknown-linux-musl -p ummatics-sentiment-function --bin bootstrap (background, log: $arm_log)"
+CARGO_TARGET_DIR="$arm_dir" cargo zigbuild --locked --target aarch64-unknown-linux-musl \
+  -p ummatics-sentiment-function --bin bootstrap >"$arm_log" 2>&1 &
+arm_pid=$!
 
 # --- tests -----------------------------------------------------------------------------------
 if [ "${1:-}" = "--" ]; then shift; fi
-phase "build tests"
-say "cargo test --workspace --locked --no-run"
-cargo test --workspace --locked --no-run
+phase "build tests + bootstrap (x86_64-musl)"
+say "cargo test --workspace --locked --target $target --no-run"
+cargo test --workspace --locked --target "$target" --no-run
+phase "wait for the arm64 bootstrap"
+if ! wait "$arm_pid"; then
+  tail -n 60 "$arm_log" >&2
+  echo "the arm64 bootstrap did not build (full log: $arm_log)" >&2
+  exit 1
+fi
 phase "run tests"
-say "cargo test --workspace --locked $*"
-cargo test --workspace --locked "$@"
+say "cargo test --workspace --locked --target $target $*"
+cargo test --workspace --locked --target "$target" "$@"
