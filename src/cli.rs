@@ -131,6 +131,10 @@ pub struct DeployArgs {
     /// Do not ask before applying the change set.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Show cargo's own output while the function is built (without it: a progress line every
+    /// 30 s in a log, and cargo's last lines if the build fails).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }
 
 /// The retention periods CloudWatch Logs accepts.

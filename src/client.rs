@@ -117,11 +117,35 @@ pub struct BatchInvoker {
     options: InvokerOptions,
 }
 
+/// One batch's answer.
+struct Answered {
+    results: Vec<SentimentResult>,
+    /// Billed duration from the log tail, when asked for.
+    billed_ms: Option<f64>,
+}
+
+/// Why a batch has no answer.
+enum BatchError {
+    /// It failed, after this many attempts.
+    Failed { error: String, attempts: u32 },
+    /// There is no such function: no batch can succeed, so the whole call stops.
+    NoFunction,
+}
+
 /// One invoke's result, or why it failed and whether trying again may help.
 enum Attempt {
-    Done(Vec<SentimentResult>, Option<f64>),
+    Done(Answered),
     Retry(String),
     Fail(String),
+    NoFunction,
+}
+
+/// What to do when the function does not exist (a `ResourceNotFoundException`).
+pub fn no_function_message(function: &str, region: &str) -> String {
+    format!(
+        "no function {function} in {region}: deploy it (`ummatics-sentiment deploy`) or pass \
+         --function / --stage / --region"
+    )
 }
 
 impl BatchInvoker {
@@ -150,26 +174,33 @@ impl BatchInvoker {
         let mut failures = Vec::new();
         let mut billed: Option<f64> = None;
         let mut stream = futures_util::stream::iter(batches.into_iter().map(|range| async {
-            let (outcome, attempts) = self.run_batch(&texts[range.clone()]).await;
-            (range, outcome, attempts)
+            let outcome = self.run_batch(&texts[range.clone()]).await;
+            (range, outcome)
         }))
         .buffer_unordered(self.options.concurrency.max(1));
-        while let Some((range, outcome, attempts)) = stream.next().await {
+        while let Some((range, outcome)) = stream.next().await {
             match outcome {
-                Ok((batch, ms)) => {
-                    for (slot, result) in results[range.clone()].iter_mut().zip(batch) {
+                Ok(answered) => {
+                    for (slot, result) in results[range.clone()].iter_mut().zip(answered.results) {
                         *slot = Some(result);
                     }
-                    if let Some(ms) = ms {
+                    if let Some(ms) = answered.billed_ms {
                         *billed.get_or_insert(0.0) += ms;
                     }
                 }
-                Err(error) => failures.push(BatchFailure {
+                Err(BatchError::Failed { error, attempts }) => failures.push(BatchFailure {
                     start: range.start,
                     end: range.end,
                     attempts,
                     error,
                 }),
+                Err(BatchError::NoFunction) => {
+                    let region = self.lambda.config().region().map(|r| r.to_string());
+                    bail!(no_function_message(
+                        &self.function,
+                        region.as_deref().unwrap_or("this region")
+                    ));
+                }
             }
             on_batch(range.len());
         }
@@ -183,23 +214,31 @@ impl BatchInvoker {
         })
     }
 
-    /// Runs one batch with retries; returns the results or the last error, and the attempts.
-    async fn run_batch(
-        &self,
-        texts: &[String],
-    ) -> (Result<(Vec<SentimentResult>, Option<f64>), String>, u32) {
-        let payload = match serde_json::to_vec(&serde_json::json!({ "texts": texts })) {
-            Ok(p) => p,
-            Err(e) => return (Err(e.to_string()), 0),
-        };
+    /// Runs one batch with retries.
+    async fn run_batch(&self, texts: &[String]) -> Result<Answered, BatchError> {
+        let payload = serde_json::to_vec(&serde_json::json!({ "texts": texts })).map_err(|e| {
+            BatchError::Failed {
+                error: e.to_string(),
+                attempts: 0,
+            }
+        })?;
         let mut attempt = 0;
         loop {
             attempt += 1;
             match self.invoke_once(&payload, texts.len()).await {
-                Attempt::Done(results, billed) => return (Ok((results, billed)), attempt),
-                Attempt::Fail(error) => return (Err(error), attempt),
+                Attempt::Done(answered) => return Ok(answered),
+                Attempt::NoFunction => return Err(BatchError::NoFunction),
+                Attempt::Fail(error) => {
+                    return Err(BatchError::Failed {
+                        error,
+                        attempts: attempt,
+                    })
+                }
                 Attempt::Retry(error) if attempt >= self.options.max_attempts => {
-                    return (Err(error), attempt)
+                    return Err(BatchError::Failed {
+                        error,
+                        attempts: attempt,
+                    })
                 }
                 Attempt::Retry(_) => {
                     let base = self.options.backoff * 2u32.saturating_pow(attempt - 1);
@@ -223,6 +262,9 @@ impl BatchInvoker {
             Ok(out) => out,
             Err(e) => {
                 let text = describe(&e);
+                if error_code(&e) == Some("ResourceNotFoundException") {
+                    return Attempt::NoFunction;
+                }
                 let retry = match error_code(&e) {
                     Some(code) => {
                         code.contains("TooManyRequests")
@@ -261,7 +303,10 @@ impl BatchInvoker {
             }
         };
         match response.into_results() {
-            Ok(results) if results.len() == expected => Attempt::Done(results, billed),
+            Ok(results) if results.len() == expected => Attempt::Done(Answered {
+                results,
+                billed_ms: billed,
+            }),
             Ok(results) => Attempt::Fail(format!(
                 "the function returned {} results for {expected} texts",
                 results.len()

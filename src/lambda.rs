@@ -69,6 +69,27 @@ impl Arch {
     }
 }
 
+/// Who may call a function URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum UrlAuth {
+    /// Signed requests only (IAM).
+    #[serde(rename = "AWS_IAM")]
+    AwsIam,
+    /// Anyone (a public URL).
+    #[serde(rename = "NONE")]
+    None,
+}
+
+impl UrlAuth {
+    /// Lambda's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UrlAuth::AwsIam => "AWS_IAM",
+            UrlAuth::None => "NONE",
+        }
+    }
+}
+
 /// Memory at which Lambda gives a function one full vCPU.
 pub const MB_PER_VCPU: u32 = 1769;
 /// The most vCPUs a function gets (at 10 240 MB).

@@ -2,6 +2,7 @@
 //! `pub async fn run(args, ctx)`, so tests and other tools can drive them directly.
 
 pub mod aws;
+pub mod bootstrap;
 pub mod cli;
 pub mod client;
 pub mod commands;

@@ -91,6 +91,11 @@ impl Progress {
         Progress { multi }
     }
 
+    /// Whether progress is drawn live (a terminal), rather than written as lines (a log).
+    pub fn is_live(&self) -> bool {
+        self.multi.is_some()
+    }
+
     /// Starts a step.
     pub fn step(&self, title: impl Into<String>) -> Step {
         let title = title.into();
@@ -213,9 +218,87 @@ pub fn human_bytes(n: u64) -> String {
     indicatif::HumanBytes(n).to_string()
 }
 
+/// Decimals that show `x` (in dollars) to two significant digits, and at least cents.
+fn usd_decimals(x: f64) -> usize {
+    if x <= 0.0 || !x.is_finite() || x >= 0.01 {
+        return 2;
+    }
+    // 0.0042 → 4 decimals, 0.000021 → 6; at most 10 (a ten-billionth of a dollar).
+    ((-x.log10()).floor() as usize + 2).clamp(2, 10)
+}
+
+/// Dollars for people: cents from a cent up (`$12.34`), two significant digits below one
+/// (`$0.0042`, `$0.000021`), `$0` for nothing.
+pub fn usd(x: f64) -> String {
+    if x == 0.0 {
+        return "$0".into();
+    }
+    format!("${x:.*}", usd_decimals(x))
+}
+
+/// A total and its parts, printed so that they add up: all with the decimals the smallest
+/// non-zero part needs; when rounding still makes the printed parts miss the printed total,
+/// the total says `≈`.
+pub fn usd_sum(parts: &[f64]) -> (String, Vec<String>) {
+    let total: f64 = parts.iter().sum();
+    let decimals = parts
+        .iter()
+        .filter(|p| **p > 0.0)
+        .map(|p| usd_decimals(*p))
+        .max()
+        .unwrap_or(2);
+    let printed: Vec<String> = parts.iter().map(|p| format!("{p:.decimals$}")).collect();
+    let total_printed = format!("{total:.decimals$}");
+    let printed_sum: f64 = printed.iter().filter_map(|p| p.parse::<f64>().ok()).sum();
+    let adds_up = format!("{printed_sum:.decimals$}") == total_printed;
+    (
+        format!("{}${total_printed}", if adds_up { "" } else { "≈ " }),
+        printed.into_iter().map(|p| format!("${p}")).collect(),
+    )
+}
+
+/// A unit price as AWS writes it: every significant digit, no float noise
+/// (`0.0000166667` → `$0.0000166667`).
+pub fn usd_price(x: f64) -> String {
+    let text = format!("{x:.10}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("${text}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn money_is_printed_for_people() {
+        assert_eq!(usd(0.0), "$0");
+        assert_eq!(usd(12.346), "$12.35");
+        assert_eq!(usd(0.01), "$0.01");
+        assert_eq!(usd(0.004_21), "$0.0042");
+        assert_eq!(usd(0.000_020_8), "$0.000021");
+        assert_eq!(usd_price(0.000_016_666_7), "$0.0000166667");
+        assert_eq!(usd_price(0.000_000_2), "$0.0000002");
+        assert_eq!(usd_price(0.000_000_200_000_000_000_000_02), "$0.0000002");
+    }
+
+    #[test]
+    fn a_total_adds_up_to_its_printed_parts_or_says_approximately() {
+        // $0.0001 + $0.0001 = $0.0003 was the old output for these.
+        let (total, parts) = usd_sum(&[0.000_149, 0.000_149]);
+        assert_eq!(parts, ["$0.00015", "$0.00015"]);
+        assert_eq!(total, "$0.00030");
+        let (total, parts) = usd_sum(&[0.000_144, 0.000_144]);
+        assert_eq!(parts, ["$0.00014", "$0.00014"]);
+        assert_eq!(total, "≈ $0.00029");
+        let (total, parts) = usd_sum(&[1.5, 0.002]);
+        assert_eq!(parts, ["$1.5000", "$0.0020"]);
+        assert_eq!(total, "$1.5020");
+        let (total, parts) = usd_sum(&[0.0, 0.0]);
+        assert_eq!(
+            (total.as_str(), parts),
+            ("$0.00", vec!["$0.00".to_string(), "$0.00".into()])
+        );
+    }
 
     #[test]
     fn ellipsize_keeps_short_and_cuts_long() {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, Parameter};
+use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, Parameter, Tag};
 use serde::Serialize;
 
 use crate::aws::{describe, Aws};
@@ -16,6 +16,12 @@ pub const TEMPLATE: &str = include_str!("../templates/stack.yaml");
 
 /// How often stack state is polled while CloudFormation works.
 const POLL: Duration = Duration::from_secs(2);
+
+/// The stack tag that marks what this tool made (value: the tool's name).
+pub const TAG_TOOL: &str = "ummatics-sentiment:tool";
+/// The stack tag naming the registry the images were pushed to, when deploy was given
+/// `--registry` (the function's image URI still names the ECR repository).
+pub const TAG_REGISTRY: &str = "ummatics-sentiment:registry";
 
 /// The template's parameters, as deploy sets them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -29,6 +35,8 @@ pub struct StackParams {
     pub url_auth_type: String,
     pub alarm_email: String,
     pub log_retention_days: u32,
+    /// `--registry`: where the images went instead of the ECR endpoint (a stack tag).
+    pub registry: Option<String>,
 }
 
 impl StackParams {
@@ -48,6 +56,16 @@ impl StackParams {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect()
+    }
+
+    /// The stack's tags: always the tool's mark, and the registry when one was given (sent
+    /// whole on every change set: CloudFormation replaces a stack's tags with the given set).
+    pub fn tags(&self) -> BTreeMap<String, String> {
+        let mut tags = BTreeMap::from([(TAG_TOOL.to_string(), "ummatics-sentiment".to_string())]);
+        if let Some(registry) = &self.registry {
+            tags.insert(TAG_REGISTRY.to_string(), registry.clone());
+        }
+        tags
     }
 
     fn to_parameters(&self) -> Vec<Parameter> {
@@ -74,6 +92,7 @@ pub struct StackState {
     pub last_updated: Option<String>,
     pub parameters: BTreeMap<String, String>,
     pub outputs: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
 }
 
 impl StackState {
@@ -100,6 +119,20 @@ pub struct ResourceChange {
     pub replacement: Option<String>,
 }
 
+impl ResourceChange {
+    fn from_sdk(r: &aws_sdk_cloudformation::types::ResourceChange) -> ResourceChange {
+        ResourceChange {
+            action: r
+                .action()
+                .map(|a| a.as_str().to_string())
+                .unwrap_or_default(),
+            logical_id: r.logical_resource_id().unwrap_or_default().to_string(),
+            resource_type: r.resource_type().unwrap_or_default().to_string(),
+            replacement: r.replacement().map(|x| x.as_str().to_string()),
+        }
+    }
+}
+
 /// One parameter whose value changes.
 #[derive(Debug, Clone, Serialize)]
 pub struct ParameterChange {
@@ -117,6 +150,33 @@ pub struct Plan {
     pub resources: Vec<ResourceChange>,
     #[serde(skip)]
     change_set: Option<String>,
+}
+
+impl Plan {
+    /// Nothing to apply.
+    fn nothing(parameters: Vec<ParameterChange>) -> Plan {
+        Plan {
+            kind: PlanKind::None,
+            parameters,
+            resources: Vec::new(),
+            change_set: None,
+        }
+    }
+}
+
+/// The parameters whose wanted value differs from the stack's (all of them for a new stack).
+fn parameter_changes(params: &StackParams, existing: Option<&StackState>) -> Vec<ParameterChange> {
+    let deployed = |k: &String| existing.and_then(|s| s.parameters.get(k));
+    params
+        .to_map()
+        .into_iter()
+        .filter(|(k, v)| deployed(k) != Some(v))
+        .map(|(k, v)| ParameterChange {
+            from: deployed(&k).cloned(),
+            name: k,
+            to: v,
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -182,30 +242,35 @@ impl<'a> StackDeployer<'a> {
 
     /// Makes a change set for these parameters (or finds there is nothing to change).
     pub async fn plan(&self, params: &StackParams, existing: Option<&StackState>) -> Result<Plan> {
-        let wanted = params.to_map();
-        let parameters: Vec<ParameterChange> = wanted
-            .iter()
-            .filter(|(k, v)| existing.and_then(|s| s.parameters.get(*k)) != Some(*v))
-            .map(|(k, v)| ParameterChange {
-                name: k.clone(),
-                from: existing.and_then(|s| s.parameters.get(k).cloned()),
-                to: v.clone(),
-            })
-            .collect();
+        let parameters = parameter_changes(params, existing);
         let updating = existing.is_some_and(|s| s.status != "REVIEW_IN_PROGRESS");
-        if updating && parameters.is_empty() && self.deployed_template().await? == TEMPLATE {
-            return Ok(Plan {
-                kind: PlanKind::None,
-                parameters,
-                resources: Vec::new(),
-                change_set: None,
-            });
+        let same_tags = existing.is_some_and(|s| s.tags == params.tags());
+        if updating
+            && parameters.is_empty()
+            && same_tags
+            && self.deployed_template().await? == TEMPLATE
+        {
+            return Ok(Plan::nothing(parameters));
         }
         let kind = if updating {
-            ChangeSetType::Update
+            PlanKind::Update
         } else {
-            ChangeSetType::Create
+            PlanKind::Create
         };
+        let change_set = self.create_change_set(kind, params).await?;
+        match self.wait_for_change_set(&change_set).await? {
+            Some(resources) => Ok(Plan {
+                kind,
+                parameters,
+                resources,
+                change_set: Some(change_set),
+            }),
+            None => Ok(Plan::nothing(Vec::new())),
+        }
+    }
+
+    /// Creates a change set to `kind` the stack with these parameters; returns its name.
+    async fn create_change_set(&self, kind: PlanKind, params: &StackParams) -> Result<String> {
         let change_set = format!(
             "ummatics-{}",
             std::time::SystemTime::now()
@@ -218,65 +283,59 @@ impl<'a> StackDeployer<'a> {
             .create_change_set()
             .stack_name(&self.name)
             .change_set_name(&change_set)
-            .change_set_type(kind.clone())
+            .change_set_type(match kind {
+                PlanKind::Update => ChangeSetType::Update,
+                _ => ChangeSetType::Create,
+            })
             .template_body(TEMPLATE)
             .set_parameters(Some(params.to_parameters()))
+            .set_tags(Some(
+                params
+                    .tags()
+                    .into_iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
             .capabilities(Capability::CapabilityIam)
             .description("ummatics-sentiment deploy")
             .send()
             .await
             .map_err(|e| anyhow!(describe(&e)))
             .with_context(|| format!("cannot create a change set for stack {}", self.name))?;
+        Ok(change_set)
+    }
+
+    /// Waits until CloudFormation has computed the change set: its resource changes, or `None`
+    /// when there is nothing to change (the change set is then deleted).
+    async fn wait_for_change_set(&self, change_set: &str) -> Result<Option<Vec<ResourceChange>>> {
         loop {
             let out = self
                 .aws
                 .cloudformation()
                 .describe_change_set()
                 .stack_name(&self.name)
-                .change_set_name(&change_set)
+                .change_set_name(change_set)
                 .send()
                 .await
                 .map_err(|e| anyhow!(describe(&e)))
                 .context("cannot read the change set")?;
             match out.status() {
                 Some(ChangeSetStatus::CreateComplete) => {
-                    let resources = out
-                        .changes()
-                        .iter()
-                        .filter_map(|c| c.resource_change())
-                        .map(|r| ResourceChange {
-                            action: r
-                                .action()
-                                .map(|a| a.as_str().to_string())
-                                .unwrap_or_default(),
-                            logical_id: r.logical_resource_id().unwrap_or_default().to_string(),
-                            resource_type: r.resource_type().unwrap_or_default().to_string(),
-                            replacement: r.replacement().map(|x| x.as_str().to_string()),
-                        })
-                        .collect();
-                    return Ok(Plan {
-                        kind: if updating {
-                            PlanKind::Update
-                        } else {
-                            PlanKind::Create
-                        },
-                        parameters,
-                        resources,
-                        change_set: Some(change_set),
-                    });
+                    return Ok(Some(
+                        out.changes()
+                            .iter()
+                            .filter_map(|c| c.resource_change())
+                            .map(ResourceChange::from_sdk)
+                            .collect(),
+                    ));
                 }
                 Some(ChangeSetStatus::Failed) => {
                     let reason = out.status_reason().unwrap_or_default().to_string();
                     // Real AWS says "The submitted information didn't contain changes…" (older:
                     // "No updates are to be performed."): nothing to do is a success.
-                    let _ = self.delete_change_set(&change_set).await;
+                    let _ = self.delete_change_set(change_set).await;
                     if reason.contains("didn't contain changes") || reason.contains("No updates") {
-                        return Ok(Plan {
-                            kind: PlanKind::None,
-                            parameters: Vec::new(),
-                            resources: Vec::new(),
-                            change_set: None,
-                        });
+                        return Ok(None);
                     }
                     bail!("CloudFormation refused the change set: {reason}");
                 }
@@ -507,6 +566,11 @@ pub async fn describe_stack(aws: &Aws, name: &str) -> Result<Option<StackState>>
             .iter()
             .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
             .collect(),
+        tags: stack
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+            .collect(),
     }))
 }
 
@@ -526,6 +590,7 @@ mod tests {
             url_auth_type: "AWS_IAM".into(),
             alarm_email: String::new(),
             log_retention_days: 14,
+            registry: None,
         };
         for key in params.to_map().keys() {
             assert!(

@@ -51,7 +51,7 @@ fn http_method(event: &serde_json::Map<String, Value>) -> Option<String> {
 
 impl Event {
     /// Tells the event's shape from its fields.
-    pub fn classify(value: Value) -> Event {
+    pub fn parse(value: Value) -> Event {
         let Value::Object(object) = &value else {
             return Event::Direct(value);
         };
@@ -179,7 +179,7 @@ pub fn handle_http(classifier: &Classifier, request: &HttpRequest) -> Response {
 
 /// The function's whole behaviour: any JSON event in, an answer out. Never fails.
 pub fn handle(classifier: &Classifier, event: Value) -> Answer {
-    match Event::classify(event) {
+    match Event::parse(event) {
         Event::Direct(value) => Answer::Direct(respond(classifier, Request::from_value(&value))),
         Event::Http(request) => Answer::Http((&handle_http(classifier, &request)).into()),
         Event::Unsupported(reason) => Answer::Direct(Response::bad_request(reason)),

@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::layers::TracingLayer;
+use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent, Runtime};
 use serde_json::Value;
-use ummatics_sentiment_function::event::Answer;
 use ummatics_sentiment_function::{handle, runtime, Classifier, ClassifierOptions};
 
 const USAGE: &str =
@@ -117,13 +117,27 @@ async fn main() -> Result<(), Error> {
         started.elapsed()
     );
 
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+    // Events that are not JSON get a stable `InvalidEvent` error (see runtime::NotJson).
+    let not_json = runtime::NotJson::default();
+    let seen = not_json.clone();
+    let handler = service_fn(move |event: LambdaEvent<Value>| {
         let classifier = classifier.clone();
+        let invalid = seen.take(&event.context.request_id);
         async move {
-            let answer =
-                tokio::task::spawn_blocking(move || handle(&classifier, event.payload)).await?;
-            Ok::<Answer, Error>(answer)
+            if let Some(diagnostic) = invalid {
+                return Err(diagnostic);
+            }
+            tokio::task::spawn_blocking(move || handle(&classifier, event.payload))
+                .await
+                .map_err(|e| Diagnostic {
+                    error_type: "Runtime.HandlerPanic".into(),
+                    error_message: e.to_string(),
+                })
         }
-    }))
-    .await
+    });
+    Runtime::new(handler)
+        .layer(TracingLayer::new())
+        .layer(not_json)
+        .run()
+        .await
 }

@@ -488,111 +488,32 @@ impl Classifier {
         let read_time = started.elapsed();
         let optimise_started = Instant::now();
         let onnx_path = format!("{source}/model.onnx");
-        let config_path = format!("{source}/config.json");
-        let window = config.max_position_embeddings.unwrap_or(512);
-        let max_tokens = match options.max_tokens {
-            Some(n) if n > window => bail!(
-                "max tokens {n} is larger than the model window ({window}, max_position_embeddings in {}); use at most {window}",
-                config_path
-            ),
-            Some(n) => n,
-            None => window.min(512),
-        };
-        // tokenizer.json may carry fixed padding (e.g. to 128): we pad ourselves, per batch.
-        let pad_id = tokenizer
-            .get_padding()
-            .map(|p| p.pad_id)
-            .or_else(|| tokenizer.token_to_id("[PAD]"))
-            .or_else(|| tokenizer.token_to_id("<pad>"))
-            .unwrap_or(0);
-        tokenizer.with_padding(None);
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: max_tokens,
-                ..Default::default()
-            }))
-            .map_err(|e| anyhow!("cannot truncate to {max_tokens} tokens: {e}"))?;
-
-        let threads = options.threads.unwrap_or_else(available_cores);
-        set_threads(threads)?;
-
-        let onnx_err = |e: TractError| anyhow!("{onnx_path}: {e:#}");
-        let mut inputs = Vec::new();
-        let mut input_type = None;
-        for (i, outlet) in model.input_outlets().map_err(onnx_err)?.iter().enumerate() {
-            let name = model.node(outlet.node).name.to_lowercase();
-            let role = if name.contains("input_ids") {
-                InputRole::Ids
-            } else if name.contains("attention_mask") {
-                InputRole::Mask
-            } else if name.contains("token_type_ids") {
-                InputRole::TypeIds
-            } else {
-                bail!(
-                    "{}: input {name:?} is not one of input_ids, attention_mask, token_type_ids",
-                    onnx_path
-                );
-            };
-            let fact = model.input_fact(i).map_err(onnx_err)?;
-            let dt = fact.datum_type.concretize().unwrap_or(i64::datum_type());
-            if dt != i64::datum_type() && dt != i32::datum_type() {
-                bail!(
-                    "{}: input {name:?} has type {dt:?}; expected int64 or int32",
-                    onnx_path
-                );
-            }
-            input_type = Some(dt);
-            inputs.push(role);
-        }
-        if !inputs.contains(&InputRole::Ids) {
-            bail!("{}: the graph has no input_ids input", onnx_path);
-        }
-        let input_type = input_type.unwrap_or(i64::datum_type());
-
-        let logits_output = model
-            .output_outlets()
-            .map_err(onnx_err)?
-            .iter()
-            .position(|o| {
-                let node = model.node(o.node);
-                node.name.contains("logits")
-                    || model.outlet_label(*o).is_some_and(|l| l.contains("logits"))
-            })
-            .unwrap_or(0);
+        let max_tokens = max_tokens_for(&config, options, &format!("{source}/config.json"))?;
+        let pad_id = prepare_tokenizer(&mut tokenizer, max_tokens)?;
+        set_threads(options.threads.unwrap_or_else(available_cores))?;
+        let (inputs, input_type) = graph_inputs(&model, &onnx_path)?;
+        let logits_output = logits_outlet(&model, &onnx_path)?;
 
         // Only the logits are computed; the fallback's re-read graph gets the same treatment.
         let prepare = |mut model: InferenceModel| -> Result<InferenceModel> {
-            let outputs = model.output_outlets().map_err(onnx_err)?.to_vec();
+            let outputs = model
+                .output_outlets()
+                .map_err(onnx_error(&onnx_path))?
+                .to_vec();
             if outputs.len() > 1 {
                 model
                     .select_output_outlets(&[outputs[logits_output]])
-                    .map_err(onnx_err)?;
+                    .map_err(onnx_error(&onnx_path))?;
             }
             Ok(model)
         };
-        let model = prepare(model)?;
-        let plans = match optimise(model, None, &inputs, input_type) {
-            Ok(plan) => Plans::Symbolic(plan),
-            Err(symbolic) => {
-                // Known case: transformers ≥ 5 exports flatten over two symbols. A concrete
-                // batch size resolves it; try it before giving up.
-                let model = prepare(read()?)?;
-                let plan = optimise(model.clone(), Some(1), &inputs, input_type).map_err(|fixed| {
-                    anyhow!(
-                        "{}: tract cannot optimise this graph: {symbolic:#} (with a fixed batch size too: {fixed:#})",
-                        onnx_path
-                    )
-                })?;
-                tracing::warn!(
-                    "{}: no plan for a symbolic batch size ({symbolic}); building one plan per batch size",
-                    onnx_path
-                );
-                Plans::PerBatchSize {
-                    template: Box::new(model),
-                    cache: Mutex::new(HashMap::from([(1, plan)])),
-                }
-            }
-        };
+        let plans = build_plans(
+            prepare(model)?,
+            &|| prepare(read()?),
+            &inputs,
+            input_type,
+            &onnx_path,
+        )?;
         let optimise_time = optimise_started.elapsed();
 
         let mut classifier = Classifier {
@@ -820,6 +741,120 @@ pub fn softmax(logits: impl Iterator<Item = f32>) -> Result<Prediction> {
     Ok(Prediction {
         label,
         probabilities,
+    })
+}
+
+/// Errors from tract about the graph, prefixed with its path.
+fn onnx_error(onnx_path: &str) -> impl Fn(TractError) -> anyhow::Error + '_ {
+    move |e| anyhow!("{onnx_path}: {e:#}")
+}
+
+/// Tokens per text: `UMMATICS_MAX_TOKENS` / the option when set (refused above the model
+/// window), else the window, at most 512.
+fn max_tokens_for(
+    config: &ModelConfig,
+    options: &ClassifierOptions,
+    config_path: &str,
+) -> Result<usize> {
+    let window = config.max_position_embeddings.unwrap_or(512);
+    match options.max_tokens {
+        Some(n) if n > window => bail!(
+            "max tokens {n} is larger than the model window ({window}, max_position_embeddings in {config_path}); use at most {window}"
+        ),
+        Some(n) => Ok(n),
+        None => Ok(window.min(512)),
+    }
+}
+
+/// Truncation to `max_tokens` and no padding (tokenizer.json may carry fixed padding, e.g. to
+/// 128: we pad ourselves, per batch); returns the padding token's id.
+fn prepare_tokenizer(tokenizer: &mut Tokenizer, max_tokens: usize) -> Result<u32> {
+    let pad_id = tokenizer
+        .get_padding()
+        .map(|p| p.pad_id)
+        .or_else(|| tokenizer.token_to_id("[PAD]"))
+        .or_else(|| tokenizer.token_to_id("<pad>"))
+        .unwrap_or(0);
+    tokenizer.with_padding(None);
+    tokenizer
+        .with_truncation(Some(TruncationParams {
+            max_length: max_tokens,
+            ..Default::default()
+        }))
+        .map_err(|e| anyhow!("cannot truncate to {max_tokens} tokens: {e}"))?;
+    Ok(pad_id)
+}
+
+/// What each graph input is, by name, and their integer type (int64 or int32).
+fn graph_inputs(model: &InferenceModel, onnx_path: &str) -> Result<(Vec<InputRole>, DatumType)> {
+    let mut inputs = Vec::new();
+    let mut input_type = None;
+    let outlets = model.input_outlets().map_err(onnx_error(onnx_path))?;
+    for (i, outlet) in outlets.iter().enumerate() {
+        let name = model.node(outlet.node).name.to_lowercase();
+        let role = if name.contains("input_ids") {
+            InputRole::Ids
+        } else if name.contains("attention_mask") {
+            InputRole::Mask
+        } else if name.contains("token_type_ids") {
+            InputRole::TypeIds
+        } else {
+            bail!("{onnx_path}: input {name:?} is not one of input_ids, attention_mask, token_type_ids");
+        };
+        let fact = model.input_fact(i).map_err(onnx_error(onnx_path))?;
+        let dt = fact.datum_type.concretize().unwrap_or(i64::datum_type());
+        if dt != i64::datum_type() && dt != i32::datum_type() {
+            bail!("{onnx_path}: input {name:?} has type {dt:?}; expected int64 or int32");
+        }
+        input_type = Some(dt);
+        inputs.push(role);
+    }
+    if !inputs.contains(&InputRole::Ids) {
+        bail!("{onnx_path}: the graph has no input_ids input");
+    }
+    Ok((inputs, input_type.unwrap_or(i64::datum_type())))
+}
+
+/// The output holding the logits (by node or outlet name), else the first.
+fn logits_outlet(model: &InferenceModel, onnx_path: &str) -> Result<usize> {
+    Ok(model
+        .output_outlets()
+        .map_err(onnx_error(onnx_path))?
+        .iter()
+        .position(|o| {
+            let node = model.node(o.node);
+            node.name.contains("logits")
+                || model.outlet_label(*o).is_some_and(|l| l.contains("logits"))
+        })
+        .unwrap_or(0))
+}
+
+/// One plan with a symbolic batch size; or, for graphs tract cannot optimise that way (known
+/// case: transformers ≥ 5 exports flatten over two symbols), one plan per batch size made
+/// from the graph `reread` gives.
+fn build_plans(
+    model: InferenceModel,
+    reread: &dyn Fn() -> Result<InferenceModel>,
+    inputs: &[InputRole],
+    input_type: DatumType,
+    onnx_path: &str,
+) -> Result<Plans> {
+    let symbolic = match optimise(model, None, inputs, input_type) {
+        Ok(plan) => return Ok(Plans::Symbolic(plan)),
+        Err(e) => e,
+    };
+    let model = reread()?;
+    let plan = optimise(model.clone(), Some(1), inputs, input_type).map_err(|fixed| {
+        anyhow!(
+            "{onnx_path}: tract cannot optimise this graph: {symbolic:#} (with a fixed batch size too: {fixed:#})"
+        )
+    })?;
+    tracing::warn!(
+        "{onnx_path}: no plan for a symbolic batch size ({symbolic}); building one plan per batch size"
+    );
+    Ok(Plans::PerBatchSize {
+        template: Box::new(model),
+        cache: Mutex::new(HashMap::from([(1, plan)])),
     })
 }
 

@@ -1,9 +1,14 @@
 //! Glue between the Lambda Runtime API and the handler: where the model lives in the image,
 //! how init errors are reported, and the self-test the image build runs.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
 
 use anyhow::{Context, Result};
+use lambda_runtime::tower;
+use lambda_runtime::{Diagnostic, LambdaInvocation};
 use lambda_runtime_api_client::{body::Body, build_request, PooledClient};
 
 use crate::model::{Classifier, ClassifierOptions};
@@ -91,4 +96,68 @@ pub fn self_test(classifier: &Classifier) -> Result<Vec<String>> {
         );
     }
     Ok(lines)
+}
+
+/// The error type a function error carries when the event is not JSON (documented in the
+/// README): stable, unlike lambda_runtime's own, which is a Rust type path.
+pub const INVALID_EVENT: &str = "InvalidEvent";
+
+/// What the function expects, for the `InvalidEvent` message.
+pub const EXPECTED_EVENT: &str = r#"the event must be JSON: {"texts": ["I love this!", ...]} (at most 50 texts), or a function URL request whose body is that JSON"#;
+
+/// Invocations whose event was not JSON, by request id, with the parse error.
+#[derive(Debug, Clone, Default)]
+pub struct NotJson(Arc<Mutex<HashMap<String, String>>>);
+
+impl NotJson {
+    /// If this request's event was not JSON: the `InvalidEvent` diagnostic to answer with
+    /// (taken: a request id is answered once).
+    pub fn take(&self, request_id: &str) -> Option<Diagnostic> {
+        let error = self.0.lock().ok()?.remove(request_id)?;
+        Some(Diagnostic {
+            error_type: INVALID_EVENT.to_string(),
+            error_message: format!("the event is not JSON ({error}); {EXPECTED_EVENT}"),
+        })
+    }
+}
+
+impl<S> tower::Layer<S> for NotJson {
+    type Service = NotJsonService<S>;
+    fn layer(&self, inner: S) -> NotJsonService<S> {
+        NotJsonService {
+            inner,
+            seen: self.clone(),
+        }
+    }
+}
+
+/// lambda_runtime fails an event that is not JSON before any handler runs, with its own Rust
+/// type path as the error type. This service lets such an event through as `null` and
+/// records why, so the handler answers [`INVALID_EVENT`] (see [`NotJson::take`]).
+pub struct NotJsonService<S> {
+    inner: S,
+    seen: NotJson,
+}
+
+impl<S> tower::Service<LambdaInvocation> for NotJsonService<S>
+where
+    S: tower::Service<LambdaInvocation>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut invocation: LambdaInvocation) -> S::Future {
+        if let Err(error) = serde_json::from_slice::<serde::de::IgnoredAny>(&invocation.body) {
+            if let Ok(mut seen) = self.seen.0.lock() {
+                seen.insert(invocation.context.request_id.clone(), error.to_string());
+            }
+            invocation.body = bytes::Bytes::from_static(b"null");
+        }
+        self.inner.call(invocation)
+    }
 }

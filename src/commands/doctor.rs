@@ -8,6 +8,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::aws::Aws;
+use crate::bootstrap::Toolchain;
 use crate::cli::{DoctorArgs, GlobalArgs};
 use crate::image::docker::{unreachable_hint, Engine};
 use crate::lambda::Arch;
@@ -147,7 +148,8 @@ async fn command_output(program: &str, args: &[&str]) -> Option<String> {
 /// cargo, the musl target, and the C compiler tract's kernels need for it.
 async fn toolchain_checks(arch: Arch) -> Vec<Check> {
     let mut checks = Vec::new();
-    let target = arch.rust_target();
+    let toolchain = Toolchain::new(arch);
+    let target = toolchain.target();
     match command_output("cargo", &["--version"]).await {
         Some(version) => checks.push(Check::ok("Rust toolchain", version)),
         None => {
@@ -174,7 +176,7 @@ async fn toolchain_checks(arch: Arch) -> Vec<Check> {
             format!("install rustup, then: rustup target add {target}"),
         )),
     }
-    if arch != Arch::host() {
+    if toolchain.cross() {
         // Cross builds go through cargo-zigbuild with zig (PyPI's ziglang works).
         match command_output("cargo-zigbuild", &["--version"]).await {
             Some(v) => checks.push(Check::ok("cargo-zigbuild", v)),
@@ -198,19 +200,22 @@ async fn toolchain_checks(arch: Arch) -> Vec<Check> {
         }
         return checks;
     }
-    let cc = "musl-gcc";
-    let cc_var = format!("CC_{}", target.replace('-', "_"));
-    let configured = std::env::var(&cc_var).ok();
-    let compiler = configured.clone().unwrap_or_else(|| cc.to_string());
-    match command_output("sh", &["-c", &format!("command -v {compiler}")]).await {
+    let Some(cc) = toolchain.c_compiler() else {
+        return checks;
+    };
+    match command_output("sh", &["-c", &format!("command -v {}", cc.program)]).await {
         Some(path) => checks.push(Check::ok("musl C compiler", path)),
         None => checks.push(Check::missing(
             "musl C compiler",
-            format!("{compiler} not found (tract assembles its kernels with a C compiler)"),
+            format!(
+                "{} not found (tract assembles its kernels with a C compiler)",
+                cc.program
+            ),
             match arch {
                 Arch::X86_64 => "sudo apt-get install musl-tools".to_string(),
                 Arch::Arm64 => format!(
-                    "install an aarch64 musl cross compiler and set {cc_var}, or pass --bootstrap PATH to deploy"
+                    "install an aarch64 musl cross compiler and set {}, or pass --bootstrap PATH to deploy",
+                    cc.variable
                 ),
             },
         )),

@@ -9,9 +9,10 @@ use serde::Serialize;
 use crate::aws::Aws;
 use crate::cli::GlobalArgs;
 use crate::image::ecr::{self, ImageInfo, Repository};
+use crate::image::registry::Registry;
 use crate::lambda::{function_info, FunctionInfo};
 use crate::output::{emit, human_bytes};
-use crate::stack::{describe_stack, StackState};
+use crate::stack::{describe_stack, StackState, TAG_REGISTRY};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct InfoReport {
@@ -21,6 +22,25 @@ pub struct InfoReport {
     pub function: Option<FunctionInfo>,
     pub repository: Option<Repository>,
     pub images: Vec<ImageInfo>,
+    /// When deploy pushed to another registry (`--registry`): its images there.
+    pub registry: Option<RegistryImages>,
+}
+
+/// The images in the registry deploy was given with `--registry` (recorded as a stack tag).
+#[derive(Debug, Clone, Serialize)]
+pub struct RegistryImages {
+    pub registry: String,
+    pub repository: String,
+    /// Tag → manifest digest, newest tags last as the registry lists them.
+    pub images: Vec<TaggedImage>,
+    /// Why the registry could not be read, if it could not.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TaggedImage {
+    pub tag: String,
+    pub digest: Option<String>,
 }
 
 impl fmt::Display for InfoReport {
@@ -61,7 +81,32 @@ impl fmt::Display for InfoReport {
             }
             None => writeln!(f, "function    none")?,
         }
+        if let Some(r) = &self.registry {
+            writeln!(
+                f,
+                "images      {}/{} (deploy's --registry; {})",
+                r.registry,
+                r.repository,
+                match &r.error {
+                    Some(e) => format!("cannot list them: {e}"),
+                    None => format!("{} tagged", r.images.len()),
+                }
+            )?;
+            for image in r.images.iter().rev().take(10) {
+                writeln!(
+                    f,
+                    "  {}  {}",
+                    image.digest.as_deref().unwrap_or("-"),
+                    image.tag
+                )?;
+            }
+        }
         match &self.repository {
+            Some(r) if self.registry.is_some() && self.images.is_empty() => writeln!(
+                f,
+                "repository  {} (ECR: the credential for the registry above; no images here)",
+                r.uri
+            )?,
             Some(r) => {
                 writeln!(f, "repository  {} ({} images)", r.uri, self.images.len())?;
                 for image in self.images.iter().take(10) {
@@ -90,6 +135,10 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode> {
         Some(_) => ecr::images(&aws, &aws.names.repository).await?,
         None => Vec::new(),
     };
+    let registry = match stack.as_ref().and_then(|s| s.tags.get(TAG_REGISTRY)) {
+        Some(host) => Some(registry_images(&aws, host).await),
+        None => None,
+    };
     emit(
         global.output,
         &InfoReport {
@@ -99,7 +148,34 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode> {
             function,
             repository,
             images,
+            registry,
         },
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The tags (and their digests) of this stage's repository in `host`, with the ECR login as
+/// the credential, as deploy pushed them.
+async fn registry_images(aws: &Aws, host: &str) -> RegistryImages {
+    let repository = aws.names.repository.clone();
+    let listed = async {
+        let login = ecr::login(aws).await?;
+        let registry = Registry::new(host, &login.username, &login.password)?;
+        let mut images = Vec::new();
+        for tag in registry.tags(&repository).await? {
+            let digest = registry.manifest_digest(&repository, &tag).await?;
+            images.push(TaggedImage { tag, digest });
+        }
+        anyhow::Ok(images)
+    };
+    let (images, error) = match listed.await {
+        Ok(images) => (images, None),
+        Err(e) => (Vec::new(), Some(format!("{e:#}"))),
+    };
+    RegistryImages {
+        registry: host.to_string(),
+        repository,
+        images,
+        error,
+    }
 }

@@ -14,7 +14,7 @@ use ummatics_sentiment_function::protocol::{Response, SentimentResult, MAX_TEXT_
 
 use crate::aws::Aws;
 use crate::cli::{GlobalArgs, InvokeArgs};
-use crate::client::{BatchFailure, BatchInvoker, InvokerOptions};
+use crate::client::{no_function_message, BatchFailure, BatchInvoker, InvokerOptions};
 use crate::output::{ellipsize, render, table, OutputFormat, Progress};
 
 /// What `invoke` prints: per text its result (or `None` where its batch failed).
@@ -244,14 +244,15 @@ async fn raw_payload(args: &InvokeArgs, payload: &str, global: &GlobalArgs) -> R
     let event: Value = serde_json::from_str(payload).context(
         "--payload is not JSON; pass the event, e.g. --payload '{\"texts\": [\"I love this!\"]}'",
     )?;
-    let answer = if args.local {
+    let (answer, function_error) = if args.local {
         let classifier = args.model.load().await?;
-        tokio::task::spawn_blocking(move || -> Result<Value> {
+        let answer = tokio::task::spawn_blocking(move || -> Result<Value> {
             Ok(serde_json::to_value(
                 ummatics_sentiment_function::event::handle(&classifier, event),
             )?)
         })
-        .await??
+        .await??;
+        (answer, None)
     } else {
         let aws = Aws::load(&global.aws).await;
         let function = args.function.name(&aws.names);
@@ -263,24 +264,52 @@ async fn raw_payload(args: &InvokeArgs, payload: &str, global: &GlobalArgs) -> R
                 &event,
             )?))
             .send()
-            .await
-            .map_err(|e| anyhow::anyhow!(crate::aws::describe(&e)))
-            .with_context(|| format!("cannot invoke {function}"))?;
-        if let Some(kind) = out.function_error() {
-            eprintln!("function error: {kind}");
-        }
+            .await;
+        let out = match out {
+            Err(e) if crate::aws::error_code(&e) == Some("ResourceNotFoundException") => {
+                bail!(no_function_message(&function, &aws.region()))
+            }
+            other => other
+                .map_err(|e| anyhow::anyhow!(crate::aws::describe(&e)))
+                .with_context(|| format!("cannot invoke {function}"))?,
+        };
         let body = out.payload().map(|b| b.as_ref()).unwrap_or_default();
-        serde_json::from_slice(body)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into()))
+        let answer = serde_json::from_slice(body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into()));
+        (answer, out.function_error().map(str::to_string))
     };
     println!("{answer}");
-    let ok = answer
-        .get("statusCode")
-        .and_then(Value::as_u64)
-        .is_none_or(|s| s < 400);
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(raw_exit_code(&answer, function_error.as_deref()))
+}
+
+/// `--payload`'s exit status: a function error (Lambda's `X-Amz-Function-Error`, whose body
+/// has no `statusCode`) or a `statusCode` of 400 or more fails; anything else succeeds.
+fn raw_exit_code(answer: &Value, function_error: Option<&str>) -> ExitCode {
+    if let Some(kind) = function_error {
+        eprintln!(
+            "function error ({kind}): {}",
+            answer["errorMessage"].as_str().unwrap_or("no message")
+        );
+        return ExitCode::FAILURE;
+    }
+    match answer.get("statusCode").and_then(Value::as_u64) {
+        Some(status) if status >= 400 => ExitCode::FAILURE,
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_function_error_fails_the_payload_call_even_without_a_status_code() {
+        let error = json!({"errorType": "Runtime.OutOfMemory", "errorMessage": "killed"});
+        assert_eq!(raw_exit_code(&error, Some("Unhandled")), ExitCode::FAILURE);
+        assert_eq!(raw_exit_code(&error, None), ExitCode::SUCCESS);
+        let bad = json!({"statusCode": 400, "body": {"error": "x"}});
+        assert_eq!(raw_exit_code(&bad, None), ExitCode::FAILURE);
+        let ok = json!({"statusCode": 200, "body": {"results": [], "count": 0}});
+        assert_eq!(raw_exit_code(&ok, None), ExitCode::SUCCESS);
+    }
 }

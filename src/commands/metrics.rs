@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::aws::{describe, Aws};
 use crate::cli::{GlobalArgs, MetricsArgs};
 use crate::lambda::{function_info, prices, Arch};
-use crate::output::{emit, render, table};
+use crate::output::{emit, render, table, usd, usd_price, usd_sum};
 use crate::when::parse_since;
 
 /// What the window cost.
@@ -151,21 +151,36 @@ impl fmt::Display for MetricsReport {
                 .map(|r| format!("{:.2} %", r * 100.0))
                 .unwrap_or_else(|| "- (no invocations)".into())
         )?;
-        let c = &self.cost;
+        write!(f, "{}", self.cost)
+    }
+}
+
+impl fmt::Display for Cost {
+    /// Three lines: the window's cost and its parts (which add up as printed), the 30-day
+    /// projection, and the prices used.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self;
+        let (total, parts) = usd_sum(&[c.compute_usd, c.requests_usd]);
         writeln!(
             f,
-            "cost       {:.1} GB-s ({} MB, {}) + {:.0} requests = ${:.4} (${:.4} compute, ${:.4} requests)",
-            c.gb_seconds, c.memory_mb, c.architecture, c.requests, c.total_usd, c.compute_usd, c.requests_usd
+            "cost       {:.1} GB-s ({} MB, {}) + {:.0} requests = {total} ({} compute + {} requests)",
+            c.gb_seconds, c.memory_mb, c.architecture, c.requests, parts[0], parts[1]
         )?;
         writeln!(
             f,
-            "30 days    ${:.2} at this rate; ${:.2} after the monthly free tier ({:.0} GB-s, {:.0} requests)",
-            c.projected_30d_usd, c.projected_30d_after_free_tier_usd, c.free_tier_gb_seconds, c.free_tier_requests
+            "30 days    {} at this rate; {} after the monthly free tier ({:.0} GB-s, {:.0} requests)",
+            usd(c.projected_30d_usd),
+            usd(c.projected_30d_after_free_tier_usd),
+            c.free_tier_gb_seconds,
+            c.free_tier_requests
         )?;
         write!(
             f,
-            "prices     ${}/GB-s, ${}/request, as of {} ({})",
-            c.price_per_gb_s, c.price_per_request, c.prices_as_of, c.prices_source
+            "prices     {} per GB-s, {} per 1M requests, as of {} ({})",
+            usd_price(c.price_per_gb_s),
+            usd(c.price_per_request * 1e6),
+            c.prices_as_of,
+            c.prices_source
         )
     }
 }
@@ -377,6 +392,22 @@ async fn fetch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cost_lines_are_money_for_people() {
+        // 12 calls of 500 ms at 1769 MB in an hour.
+        let c = cost(6_000.0, 12.0, 1769, Arch::X86_64, Duration::from_secs(3600));
+        assert_eq!(
+            c.to_string(),
+            format!(
+                "cost       10.4 GB-s (1769 MB, x86_64) + 12 requests = $0.0001752 ($0.0001728 compute + $0.0000024 requests)\n\
+                 30 days    $0.13 at this rate; $0 after the monthly free tier (400000 GB-s, 1000000 requests)\n\
+                 prices     $0.0000166667 per GB-s, $0.20 per 1M requests, as of {} ({})",
+                prices::AS_OF,
+                prices::SOURCE
+            )
+        );
+    }
 
     #[test]
     fn cost_of_known_inputs() {

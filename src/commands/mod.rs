@@ -20,7 +20,9 @@ pub mod serve;
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Doctor(args) => doctor::run(args, &cli.global).await,
-        Command::Deploy(args) => deploy::run(args, &cli.global).await,
+        Command::Deploy(args) => {
+            deploy::run(deploy::DeployPlan::from_args(args)?, &cli.global).await
+        }
         Command::Info => info::run(&cli.global).await,
         Command::Policy => policy::run(&cli.global).await,
         Command::Destroy(args) => destroy::run(args, &cli.global).await,

@@ -59,50 +59,9 @@ async fn invoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    // FunctionName may be a name, a partial or a full ARN, with a :qualifier.
-    let bare = name
-        .rsplit(":function:")
-        .next()
-        .unwrap_or(&name)
-        .split(':')
-        .next()
-        .unwrap_or_default();
-    if bare != state.function {
-        return api_error(
-            StatusCode::NOT_FOUND,
-            "ResourceNotFoundException",
-            format!(
-                "Function not found: {name} (this endpoint serves {})",
-                state.function
-            ),
-        );
-    }
-    if headers
-        .get("x-amz-invocation-type")
-        .is_some_and(|v| v != "RequestResponse")
-    {
-        return api_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidParameterValueException",
-            "serve answers RequestResponse invocations only",
-        );
-    }
-    if body.len() > MAX_PAYLOAD_BYTES {
-        return too_large();
-    }
-    let event: Value = if body.is_empty() {
-        json!({})
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(v) => v,
-            Err(e) => {
-                return api_error(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidRequestContentException",
-                    format!("Could not parse request body into json: {e}"),
-                )
-            }
-        }
+    let event = match check_request(&state, &name, &headers, &body) {
+        Ok(event) => event,
+        Err(refusal) => return refusal.into_response(),
     };
     // Counted now, before the event moves to the handler (the body is not parsed twice).
     let texts = event
@@ -132,6 +91,98 @@ async fn invoke(
             .map(|e| format!(", function error {e}"))
             .unwrap_or_default()
     );
+    let tail = headers
+        .get("x-amz-log-type")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"tail"))
+        .then(|| log_tail(&id, elapsed, state.memory_mb));
+    invoke_response(&id, payload, function_error, tail)
+}
+
+/// Lambda's refusal of an Invoke request: status, error type, message.
+struct Refusal(StatusCode, &'static str, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        api_error(self.0, self.1, self.2)
+    }
+}
+
+/// The event of an Invoke request, or Lambda's refusal: another function's name, an
+/// invocation type other than RequestResponse, a payload over 6 MB, a body that is not JSON.
+fn check_request(
+    state: &Served,
+    name: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, Refusal> {
+    // FunctionName may be a name, a partial or a full ARN, with a :qualifier.
+    let bare = name
+        .rsplit(":function:")
+        .next()
+        .unwrap_or(name)
+        .split(':')
+        .next()
+        .unwrap_or_default();
+    if bare != state.function {
+        return Err(Refusal(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
+            format!(
+                "Function not found: {name} (this endpoint serves {})",
+                state.function
+            ),
+        ));
+    }
+    if headers
+        .get("x-amz-invocation-type")
+        .is_some_and(|v| v != "RequestResponse")
+    {
+        return Err(Refusal(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterValueException",
+            "serve answers RequestResponse invocations only".into(),
+        ));
+    }
+    if body.len() > MAX_PAYLOAD_BYTES {
+        return Err(Refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLargeException",
+            too_large_message(),
+        ));
+    }
+    if body.is_empty() {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        Refusal(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestContentException",
+            format!("Could not parse request body into json: {e}"),
+        )
+    })
+}
+
+/// The base64 log tail Lambda returns with `X-Amz-Log-Type: Tail`: START, END and a REPORT
+/// line with this invocation's duration and the process's peak memory.
+fn log_tail(id: &str, elapsed: std::time::Duration, memory_mb: u32) -> String {
+    let ms = elapsed.as_secs_f64() * 1e3;
+    let tail = format!(
+        "START RequestId: {id} Version: $LATEST\nEND RequestId: {id}\nREPORT RequestId: {id}\tDuration: {ms:.2} ms\tBilled Duration: {} ms\tMemory Size: {memory_mb} MB\tMax Memory Used: {} MB\t\n",
+        ms.ceil() as u64,
+        // Whole MB, rounded down, as Lambda's REPORT line has it.
+        crate::process::peak_rss_mib().map_or(0, |mib| mib as u64)
+    );
+    base64::engine::general_purpose::STANDARD.encode(tail)
+}
+
+/// Invoke's 200 answer: the payload, the request id, the version, and the function-error and
+/// log-result headers when there are any.
+fn invoke_response(
+    id: &str,
+    payload: Vec<u8>,
+    function_error: Option<&'static str>,
+    log_tail: Option<String>,
+) -> Response {
     let mut response = (
         StatusCode::OK,
         [("content-type", "application/json")],
@@ -141,7 +192,7 @@ async fn invoke(
     let h = response.headers_mut();
     h.insert(
         "x-amzn-requestid",
-        HeaderValue::from_str(&id).expect("ascii id"),
+        HeaderValue::from_str(id).expect("ascii id"),
     );
     h.insert(
         "x-amz-executed-version",
@@ -150,32 +201,26 @@ async fn invoke(
     if let Some(kind) = function_error {
         h.insert("x-amz-function-error", HeaderValue::from_static(kind));
     }
-    if headers
-        .get("x-amz-log-type")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"tail"))
-    {
-        let ms = elapsed.as_secs_f64() * 1e3;
-        let tail = format!(
-            "START RequestId: {id} Version: $LATEST\nEND RequestId: {id}\nREPORT RequestId: {id}\tDuration: {ms:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: {} MB\t\n",
-            ms.ceil() as u64,
-            state.memory_mb,
-            // Whole MB, rounded down, as Lambda's REPORT line has it.
-            crate::process::peak_rss_mib().map_or(0, |mib| mib as u64)
-        );
-        let encoded = base64::engine::general_purpose::STANDARD.encode(tail);
+    if let Some(tail) = log_tail {
         h.insert(
             "x-amz-log-result",
-            HeaderValue::from_str(&encoded).expect("base64"),
+            HeaderValue::from_str(&tail).expect("base64"),
         );
     }
     response
+}
+
+fn too_large_message() -> String {
+    format!(
+        "Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation"
+    )
 }
 
 fn too_large() -> Response {
     api_error(
         StatusCode::PAYLOAD_TOO_LARGE,
         "RequestEntityTooLargeException",
-        format!("Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation"),
+        too_large_message(),
     )
 }
 

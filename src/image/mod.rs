@@ -1,6 +1,8 @@
-//! The function image: its inputs (a static `bootstrap`, the model files, the Dockerfile), the
-//! build context rendered from them deterministically, the Docker engine builder, and the
-//! registry it is pushed to.
+//! The function image: its inputs (a static `bootstrap`, checked as an ELF of the right
+//! architecture, and the model files), and its two builders — the Docker engine from a
+//! deterministic build context ([`docker`]), or no daemon at all, the OCI layers, config and
+//! manifest written here ([`oci`]) — and where it goes: ECR ([`ecr`]: repository, login) and
+//! the registry API ([`registry`]).
 
 pub mod docker;
 pub mod ecr;

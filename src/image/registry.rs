@@ -1,5 +1,6 @@
 //! The registry HTTP API (Distribution v2, which ECR speaks too), with the ECR token as basic
-//! auth: "is this tag there already", tag listing and manifest deletion.
+//! auth: "is this manifest or blob there already", blob uploads and manifest pushes for the
+//! daemonless builder, tag listing (for `info`) and manifest deletion (for `destroy`).
 
 use anyhow::{bail, Context, Result};
 use reqwest::StatusCode;

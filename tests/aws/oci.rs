@@ -59,6 +59,24 @@ fn daemonless_deploy_push_inspect_run_redeploy() {
     let config = s.skopeo_inspect(repo, &digest, true);
     assert_eq!(config["config"]["Entrypoint"][0], "/var/runtime/bootstrap");
 
+    // `info` says where the images went (the registry deploy was given), and lists them there.
+    let out = s.cli(stage).arg("info").output().unwrap();
+    let info = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{info}");
+    let tag = first["image_tag"].as_str().unwrap();
+    assert!(
+        info.contains(&format!(
+            "images      {}/{repo} (deploy's --registry; 1 tagged)\n  {digest}  {tag}\n",
+            s.registry
+        )),
+        "{info}"
+    );
+    assert!(
+        info.contains("(ECR: the credential for the registry above; no images here)"),
+        "{info}"
+    );
+    assert!(!info.contains("(0 images)"), "{info}");
+
     // dockerd pulls the daemonless image and runs its self-test with no network.
     let image = format!("{}/{repo}@{digest}", s.registry);
     s.run_self_test_in_docker(&image);

@@ -327,6 +327,48 @@ fn invoke_command_goes_through_serve() {
     }
 }
 
+/// A function that does not exist: one error that says what to do, no table of FAILED rows,
+/// for batches and for `--payload` alike.
+#[test]
+fn invoking_a_function_that_does_not_exist_says_what_to_do() {
+    let serve = Serve::start();
+    let expected = "error: no function nope in us-east-1: deploy it (`ummatics-sentiment deploy`) \
+                    or pass --function / --stage / --region\n";
+    for extra in [
+        &["I love this!", "This is terrible"][..],
+        &["--payload", r#"{"texts": ["I love this!"]}"#][..],
+    ] {
+        let output = common::with_endpoint(&mut common::cli(), &serve.endpoint)
+            .args(["--region", "us-east-1", "invoke", "--function", "nope"])
+            .args(extra)
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        assert_eq!(String::from_utf8_lossy(&output.stderr), expected);
+        assert_eq!(String::from_utf8_lossy(&output.stdout), "");
+    }
+}
+
+/// `--payload` exits 1 when the function answers with an error (a body with no `statusCode`,
+/// which used to pass as success) or with a `statusCode` of 400 or more.
+#[test]
+fn payload_exit_code_follows_the_function() {
+    let serve = Serve::start();
+    let run = |payload: &str| {
+        common::with_endpoint(&mut common::cli(), &serve.endpoint)
+            .args(["invoke", "--function", FUNCTION, "--payload", payload])
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap()
+    };
+    let ok = run(r#"{"texts": ["I love this!"]}"#);
+    assert_eq!(ok.status.code(), Some(0), "{ok:?}");
+    let bad = run(r#"{"texts": []}"#);
+    assert_eq!(bad.status.code(), Some(1), "{bad:?}");
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("\"statusCode\":400"));
+}
+
 /// The old backend's boto3 call works unchanged against `serve` (boto3 comes with moto).
 #[test]
 fn boto3_backend_example_works_against_serve() {

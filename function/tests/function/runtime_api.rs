@@ -148,7 +148,17 @@ fn invocations_get_responses_and_errors() {
         second.path, "/2018-06-01/runtime/invocation/request-1/error",
         "{second:?}"
     );
-    assert!(second.body["errorMessage"].is_string(), "{second:?}");
+    // A stable, documented error type (not lambda_runtime's Rust type path) and a message
+    // that says what the function expects.
+    assert_eq!(second.body["errorType"], "InvalidEvent", "{second:?}");
+    assert_eq!(
+        second.body["errorMessage"],
+        format!(
+            "the event is not JSON (expected ident at line 1 column 2); {}",
+            ummatics_sentiment_function::runtime::EXPECTED_EVENT
+        ),
+        "{second:?}"
+    );
 
     // next → response: bad input is a 400 in the payload, not a function error.
     let third = receive(&receiver, &mut child);
