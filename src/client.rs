@@ -1,10 +1,16 @@
 //! The batching Lambda client, usable as a library by backends: texts are split into invokes
-//! of at most `batch_size` texts **and** under Lambda's 6 MB request limit, `concurrency`
-//! invokes run at once, throttles / 5xx / function errors are retried with backoff, results
-//! come back in input order, and a batch that finally fails is reported with its index range
-//! while every other result is still returned.
+//! of at most `batch_size` texts **and** under Lambda's 6 MB request limit (each text within
+//! the function's 1 MiB per-text limit), `concurrency` invokes run at once, results come back
+//! in input order, and a batch that finally fails is reported with its index range while every
+//! other result is still returned.
+//!
+//! Retries happen here only (the SDK's own retries are turned off for this client, so one batch
+//! is never sent 3 × 4 times): throttles, 5xx and dropped connections up to `max_attempts`
+//! with backoff; failures that would recur — out of memory, timeouts, other function errors,
+//! other 4xx — at most once more; and all retries of one call share a budget.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
@@ -14,7 +20,7 @@ use base64::Engine;
 use futures_util::StreamExt;
 use serde::Serialize;
 use ummatics_sentiment_function::protocol::{
-    Response, SentimentResult, MAX_PAYLOAD_BYTES, MAX_TEXTS_PER_REQUEST,
+    Response, SentimentResult, MAX_PAYLOAD_BYTES, MAX_TEXTS_PER_REQUEST, MAX_TEXT_BYTES,
 };
 
 use crate::aws::{describe, error_code};
@@ -29,8 +35,13 @@ pub struct InvokerOptions {
     pub batch_size: usize,
     /// Invokes in flight at once.
     pub concurrency: usize,
-    /// Attempts per batch (throttles, 5xx and function errors are retried).
+    /// Attempts per batch for transient failures (throttles, 5xx, dropped connections);
+    /// failures that would recur get at most two.
     pub max_attempts: u32,
+    /// Retries one `classify` call may make in all, across its batches (a function that fails
+    /// everything is not called `max_attempts` times per batch); at least this many, or one
+    /// per five batches when that is more.
+    pub retry_budget: usize,
     /// First backoff; doubled per attempt, with jitter.
     pub backoff: Duration,
     /// Ask Lambda for the log tail (`LogType: Tail`) to read billed durations.
@@ -43,6 +54,7 @@ impl Default for InvokerOptions {
             batch_size: MAX_TEXTS_PER_REQUEST,
             concurrency: 4,
             max_attempts: 4,
+            retry_budget: 10,
             backoff: Duration::from_millis(200),
             log_tail: false,
         }
@@ -59,6 +71,13 @@ pub fn plan_batches(texts: &[String], batch_size: usize) -> Result<Vec<Range<usi
     let mut start = 0;
     let mut bytes = ENVELOPE_BYTES;
     for (i, text) in texts.iter().enumerate() {
+        if text.len() > MAX_TEXT_BYTES {
+            bail!(
+                "text {i} is {} bytes, more than the {MAX_TEXT_BYTES} bytes the function accepts \
+                 per text (its batch would be refused whole); shorten or split it",
+                text.len()
+            );
+        }
         let size = serde_json::to_string(text)?.len();
         if ENVELOPE_BYTES + size >= MAX_PAYLOAD_BYTES {
             bail!(
@@ -132,11 +151,52 @@ enum BatchError {
     NoFunction,
 }
 
+/// Whether trying a failed invoke again may help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Throttles, 5xx, dropped connections and timeouts of the connection: up to
+    /// `max_attempts`, with backoff.
+    Transient,
+    /// Would most likely recur (out of memory, the function's timeout, other function errors,
+    /// other 4xx): one more try.
+    Once,
+    /// The function answered, and the answer is wrong or a refusal: never.
+    Never,
+}
+
+impl Retry {
+    /// Attempts in all for this kind of failure.
+    fn attempts(self, max_attempts: u32) -> u32 {
+        match self {
+            Retry::Transient => max_attempts.max(1),
+            Retry::Once => max_attempts.clamp(1, 2),
+            Retry::Never => 1,
+        }
+    }
+
+    /// An SDK error's code (`None`: no answer at all — a timeout or a dropped connection).
+    pub fn for_sdk_error(code: Option<&str>) -> Retry {
+        match code {
+            None => Retry::Transient,
+            Some(code)
+                if code.contains("TooManyRequests")
+                    || code.contains("Throttl")
+                    || code.contains("ServiceException")
+                    || code.contains("ResourceNotReady")
+                    || code.starts_with("EC2")
+                    || code.starts_with("ENI") =>
+            {
+                Retry::Transient
+            }
+            Some(_) => Retry::Once,
+        }
+    }
+}
+
 /// One invoke's result, or why it failed and whether trying again may help.
 enum Attempt {
     Done(Answered),
-    Retry(String),
-    Fail(String),
+    Failed(String, Retry),
     NoFunction,
 }
 
@@ -154,8 +214,14 @@ impl BatchInvoker {
         function: impl Into<String>,
         options: InvokerOptions,
     ) -> Self {
+        // The client retries; the SDK does not (else one batch could go out 3 × 4 times).
+        let config = lambda
+            .config()
+            .to_builder()
+            .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
+            .build();
         BatchInvoker {
-            lambda,
+            lambda: aws_sdk_lambda::Client::from_conf(config),
             function: function.into(),
             options,
         }
@@ -170,11 +236,13 @@ impl BatchInvoker {
         let started = Instant::now();
         let batches = plan_batches(texts, self.options.batch_size)?;
         let invokes = batches.len();
+        let budget = AtomicUsize::new(self.options.retry_budget.max(invokes / 5));
+        let budget = &budget;
         let mut results: Vec<Option<SentimentResult>> = vec![None; texts.len()];
         let mut failures = Vec::new();
         let mut billed: Option<f64> = None;
         let mut stream = futures_util::stream::iter(batches.into_iter().map(|range| async {
-            let outcome = self.run_batch(&texts[range.clone()]).await;
+            let outcome = self.run_batch(&texts[range.clone()], budget).await;
             (range, outcome)
         }))
         .buffer_unordered(self.options.concurrency.max(1));
@@ -214,8 +282,12 @@ impl BatchInvoker {
         })
     }
 
-    /// Runs one batch with retries.
-    async fn run_batch(&self, texts: &[String]) -> Result<Answered, BatchError> {
+    /// Runs one batch, retrying as its failures allow while the call's budget lasts.
+    async fn run_batch(
+        &self,
+        texts: &[String],
+        budget: &AtomicUsize,
+    ) -> Result<Answered, BatchError> {
         let payload = serde_json::to_vec(&serde_json::json!({ "texts": texts })).map_err(|e| {
             BatchError::Failed {
                 error: e.to_string(),
@@ -225,27 +297,28 @@ impl BatchInvoker {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.invoke_once(&payload, texts.len()).await {
+            let (error, retry) = match self.invoke_once(&payload, texts.len()).await {
                 Attempt::Done(answered) => return Ok(answered),
                 Attempt::NoFunction => return Err(BatchError::NoFunction),
-                Attempt::Fail(error) => {
-                    return Err(BatchError::Failed {
-                        error,
-                        attempts: attempt,
-                    })
-                }
-                Attempt::Retry(error) if attempt >= self.options.max_attempts => {
-                    return Err(BatchError::Failed {
-                        error,
-                        attempts: attempt,
-                    })
-                }
-                Attempt::Retry(_) => {
-                    let base = self.options.backoff * 2u32.saturating_pow(attempt - 1);
-                    let jitter = rand_fraction() * base.as_secs_f64() / 2.0;
-                    tokio::time::sleep(base + Duration::from_secs_f64(jitter)).await;
-                }
+                Attempt::Failed(error, retry) => (error, retry),
+            };
+            let spent = budget
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_err();
+            if attempt >= retry.attempts(self.options.max_attempts) || spent {
+                let error = if spent && attempt < retry.attempts(self.options.max_attempts) {
+                    format!("{error} (not retried: the call's retry budget is spent)")
+                } else {
+                    error
+                };
+                return Err(BatchError::Failed {
+                    error,
+                    attempts: attempt,
+                });
             }
+            let base = self.options.backoff * 2u32.saturating_pow(attempt - 1);
+            let jitter = rand_fraction() * base.as_secs_f64() / 2.0;
+            tokio::time::sleep(base + Duration::from_secs_f64(jitter)).await;
         }
     }
 
@@ -265,23 +338,7 @@ impl BatchInvoker {
                 if error_code(&e) == Some("ResourceNotFoundException") {
                     return Attempt::NoFunction;
                 }
-                let retry = match error_code(&e) {
-                    Some(code) => {
-                        code.contains("TooManyRequests")
-                            || code.contains("Throttl")
-                            || code.contains("ServiceException")
-                            || code.contains("ResourceNotReady")
-                            || code.starts_with("EC2")
-                            || code.starts_with("ENI")
-                    }
-                    // Timeouts and dropped connections are worth another try.
-                    None => true,
-                };
-                return if retry {
-                    Attempt::Retry(text)
-                } else {
-                    Attempt::Fail(text)
-                };
+                return Attempt::Failed(text, Retry::for_sdk_error(error_code(&e)));
             }
         };
         let billed = out.log_result().and_then(billed_ms_from_log_tail);
@@ -291,15 +348,19 @@ impl BatchInvoker {
                 .ok()
                 .and_then(|v| v["errorMessage"].as_str().map(str::to_string))
                 .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
-            return Attempt::Retry(format!("function error ({kind}): {message}"));
+            // Out of memory, the function's timeout, a crash: likely to recur; tried once more.
+            return Attempt::Failed(format!("function error ({kind}): {message}"), Retry::Once);
         }
         let response: Response = match serde_json::from_slice(body) {
             Ok(r) => r,
             Err(e) => {
-                return Attempt::Fail(format!(
-                    "the function's answer is not the wire response ({e}): {}",
-                    String::from_utf8_lossy(&body[..body.len().min(200)])
-                ))
+                return Attempt::Failed(
+                    format!(
+                        "the function's answer is not the wire response ({e}): {}",
+                        String::from_utf8_lossy(&body[..body.len().min(200)])
+                    ),
+                    Retry::Never,
+                )
             }
         };
         match response.into_results() {
@@ -307,13 +368,17 @@ impl BatchInvoker {
                 results,
                 billed_ms: billed,
             }),
-            Ok(results) => Attempt::Fail(format!(
-                "the function returned {} results for {expected} texts",
-                results.len()
-            )),
-            Err((status, error)) => {
-                Attempt::Fail(format!("the function answered {status}: {error}"))
-            }
+            Ok(results) => Attempt::Failed(
+                format!(
+                    "the function returned {} results for {expected} texts",
+                    results.len()
+                ),
+                Retry::Never,
+            ),
+            Err((status, error)) => Attempt::Failed(
+                format!("the function answered {status}: {error}"),
+                Retry::Never,
+            ),
         }
     }
 }
@@ -357,13 +422,55 @@ mod tests {
             assert!(payload.len() < MAX_PAYLOAD_BYTES);
         }
         // The byte rule is exact: the planned payload size is the serialized size.
-        let tight = vec!["y".repeat(MAX_PAYLOAD_BYTES - ENVELOPE_BYTES - 3)];
-        assert_eq!(plan_batches(&tight, 50).unwrap(), vec![0..1]);
+        // Seven texts (each within the per-text limit) whose payload is one byte under the
+        // limit go in one batch; one byte more splits them.
+        let fixed = 7 * 2 + 6; // quotes and commas
+        let last = MAX_PAYLOAD_BYTES - 1 - ENVELOPE_BYTES - fixed - 6 * 900_000;
+        let mut tight: Vec<String> = (0..6).map(|_| "y".repeat(900_000)).collect();
+        tight.push("y".repeat(last));
+        assert_eq!(plan_batches(&tight, 50).unwrap(), vec![0..7]);
+        let payload = serde_json::to_vec(&serde_json::json!({ "texts": &tight })).unwrap();
+        assert_eq!(payload.len(), MAX_PAYLOAD_BYTES - 1);
+        tight[6].push('y');
+        assert_eq!(plan_batches(&tight, 50).unwrap(), vec![0..6, 6..7]);
         let too_big = vec!["a".into(), "y".repeat(MAX_PAYLOAD_BYTES)];
         let err = plan_batches(&too_big, 50).unwrap_err().to_string();
         assert!(err.contains("text 1 is"), "{err}");
         assert!(plan_batches(&texts, 51).is_err());
         assert!(plan_batches(&[], 50).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_text_over_the_function_limit_is_refused_by_the_library_naming_it() {
+        let texts = vec!["ok".to_string(), "x".repeat(MAX_TEXT_BYTES + 1)];
+        let err = plan_batches(&texts, 50).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("text 1 is {} bytes", MAX_TEXT_BYTES + 1)),
+            "{err}"
+        );
+        let at_limit = vec!["x".repeat(MAX_TEXT_BYTES)];
+        assert_eq!(plan_batches(&at_limit, 50).unwrap(), vec![0..1]);
+    }
+
+    #[test]
+    fn failures_that_would_recur_are_retried_at_most_once() {
+        assert_eq!(Retry::for_sdk_error(None), Retry::Transient);
+        assert_eq!(
+            Retry::for_sdk_error(Some("TooManyRequestsException")),
+            Retry::Transient
+        );
+        assert_eq!(
+            Retry::for_sdk_error(Some("ServiceException")),
+            Retry::Transient
+        );
+        assert_eq!(
+            Retry::for_sdk_error(Some("RequestTooLargeException")),
+            Retry::Once
+        );
+        assert_eq!(Retry::Transient.attempts(4), 4);
+        assert_eq!(Retry::Once.attempts(4), 2);
+        assert_eq!(Retry::Once.attempts(1), 1);
+        assert_eq!(Retry::Never.attempts(4), 1);
     }
 
     #[test]

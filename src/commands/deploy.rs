@@ -313,31 +313,8 @@ pub async fn run(plan: DeployPlan, global: &GlobalArgs) -> Result<ExitCode> {
         &progress,
     )
     .await?;
-    let repository_uri = repository.map(|r| r.uri).unwrap_or_else(|| {
-        format!(
-            "{}.dkr.ecr.{}.amazonaws.com/{}",
-            identity.account,
-            aws.region(),
-            aws.names.repository
-        )
-    });
-    let image_uri = match &image.digest {
-        Some(d) => format!("{repository_uri}@{d}"),
-        None => format!("{repository_uri}:{}", image.tag),
-    };
-    let f = &plan.function;
-    let params = StackParams {
-        function_name: aws.names.function.clone(),
-        image_uri: image_uri.clone(),
-        memory: f.memory_mb,
-        timeout: f.timeout_s,
-        architecture: f.arch.lambda_name().to_string(),
-        threads: threads_for_memory(f.memory_mb),
-        url_auth_type: f.url_auth.as_str().to_string(),
-        alarm_email: f.alarm_email.clone().unwrap_or_default(),
-        log_retention_days: f.log_retention_days,
-        registry: plan.registry.clone(),
-    };
+    let image_uri = image_uri(repository, &identity, &aws, &image);
+    let params = stack_params(&plan, &aws, image_uri.clone());
     let deployer = StackDeployer::new(&aws, &progress);
     let (stack_plan, outcome) = stack_step(&plan, &deployer, &params, &progress).await?;
 
@@ -355,12 +332,16 @@ pub async fn run(plan: DeployPlan, global: &GlobalArgs) -> Result<ExitCode> {
         builder: builder.kind(),
         blobs: image.blobs,
         smoke_test: image.smoke_test,
-        memory_mb: f.memory_mb,
-        timeout_s: f.timeout_s,
-        architecture: f.arch.lambda_name().to_string(),
-        estimate: sizing::estimate(sizing::measured_for(&plan.model), f.memory_mb, f.arch),
+        memory_mb: plan.function.memory_mb,
+        timeout_s: plan.function.timeout_s,
+        architecture: plan.function.arch.lambda_name().to_string(),
+        estimate: sizing::estimate(
+            sizing::measured_for(&plan.model),
+            plan.function.memory_mb,
+            plan.function.arch,
+        ),
         url: None,
-        url_auth: f.url_auth,
+        url_auth: plan.function.url_auth,
         next: "run the same command without --dry-run to apply it".into(),
     };
     if outcome != Outcome::DryRun {
@@ -379,6 +360,45 @@ pub async fn run(plan: DeployPlan, global: &GlobalArgs) -> Result<ExitCode> {
     }
     emit(global.output, &report)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the function runs: the ECR repository's URI (known without a repository in a dry
+/// run) with the image's digest, or its tag when it was not pushed yet.
+fn image_uri(
+    repository: Option<Repository>,
+    identity: &Identity,
+    aws: &Aws,
+    image: &Image,
+) -> String {
+    let repository_uri = repository.map(|r| r.uri).unwrap_or_else(|| {
+        format!(
+            "{}.dkr.ecr.{}.amazonaws.com/{}",
+            identity.account,
+            aws.region(),
+            aws.names.repository
+        )
+    });
+    match &image.digest {
+        Some(d) => format!("{repository_uri}@{d}"),
+        None => format!("{repository_uri}:{}", image.tag),
+    }
+}
+
+/// The stack's parameters and tags for this plan and image.
+fn stack_params(plan: &DeployPlan, aws: &Aws, image_uri: String) -> StackParams {
+    let f = &plan.function;
+    StackParams {
+        function_name: aws.names.function.clone(),
+        image_uri,
+        memory: f.memory_mb,
+        timeout: f.timeout_s,
+        architecture: f.arch.lambda_name().to_string(),
+        threads: threads_for_memory(f.memory_mb),
+        url_auth_type: f.url_auth.as_str().to_string(),
+        alarm_email: f.alarm_email.clone().unwrap_or_default(),
+        log_retention_days: f.log_retention_days,
+        registry: plan.registry.clone(),
+    }
 }
 
 /// Step 1: the model's files.

@@ -161,22 +161,27 @@ async fn payload_size_not_count_splits_big_texts() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_failing_batch_is_reported_and_nothing_else_is_lost() {
+async fn a_text_over_the_limit_is_refused_by_the_library_before_anything_is_sent() {
     let serve = Serve::start();
     let mut texts: Vec<String> = (0..120).map(|i| format!("text {i} is nice")).collect();
-    // The function refuses texts over 1 MiB: the batch holding text 60 (50..100) fails.
+    // The function refuses texts over 1 MiB, which would sink the whole batch 50..100: the
+    // client applies the same limit first and names the text.
     texts[60] = "a ".repeat(600_000);
     let invoker = BatchInvoker::new(serve.lambda(), FUNCTION, InvokerOptions::default());
-    let outcome = invoker.classify(&texts, |_| {}).await.unwrap();
-    assert_eq!(outcome.failures.len(), 1, "{:?}", outcome.failures);
-    let failure = &outcome.failures[0];
-    assert_eq!((failure.start, failure.end), (50, 100));
-    assert_eq!(failure.attempts, 1, "a 400 answer is not retried");
-    assert!(failure.error.contains("400"), "{}", failure.error);
-    assert!(failure.error.contains("texts[10]"), "{}", failure.error);
-    for (i, r) in outcome.results.iter().enumerate() {
-        assert_eq!(r.is_some(), !(50..100).contains(&i), "text {i}");
-    }
+    let error = invoker
+        .classify(&texts, |_| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("text 60 is 1200000 bytes, more than the 1048576 bytes"),
+        "{error}"
+    );
+    assert_eq!(
+        serve.invocations(),
+        Vec::<usize>::new(),
+        "something was sent"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
