@@ -220,3 +220,101 @@ async fn logs_history_report_lines_and_follow() {
         "old events shown: {text}"
     );
 }
+
+/// `metrics --function X` prices X with X's own memory and architecture (it used to take the
+/// stage's default function's): two functions, the same metrics, different memory sizes.
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_price_each_function_with_its_own_memory() {
+    let s = standins();
+    let id = std::process::id();
+    let small = format!("price-small-{id}");
+    let large = format!("price-large-{id}");
+    // Two zip functions (boto3 comes with moto; nothing runs them).
+    let script = format!(
+        r#"
+import io, json, zipfile, boto3
+iam = boto3.client("iam")
+role = iam.create_role(RoleName="price-role-{id}", AssumeRolePolicyDocument=json.dumps({{
+    "Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Action": "sts:AssumeRole",
+    "Principal": {{"Service": "lambda.amazonaws.com"}}}}]}}))["Role"]["Arn"]
+code = io.BytesIO()
+with zipfile.ZipFile(code, "w") as z:
+    z.writestr("app.py", "def handler(event, context):\n    return event\n")
+lam = boto3.client("lambda")
+for name, memory, arch in [("{small}", 512, "x86_64"), ("{large}", 3008, "arm64")]:
+    lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler",
+                        Code={{"ZipFile": code.getvalue()}}, MemorySize=memory, Architectures=[arch])
+"#
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .env("AWS_ENDPOINT_URL", &s.aws_endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let cw = aws_sdk_cloudwatch::Client::new(&s.sdk().await);
+    let at = DateTime::from(SystemTime::now() - Duration::from_secs(600));
+    for function in [&small, &large] {
+        let dim = Dimension::builder()
+            .name("FunctionName")
+            .value(function)
+            .build();
+        cw.put_metric_data()
+            .namespace("AWS/Lambda")
+            .metric_data(
+                MetricDatum::builder()
+                    .metric_name("Invocations")
+                    .dimensions(dim.clone())
+                    .value(1.0)
+                    .unit(StandardUnit::Count)
+                    .timestamp(at)
+                    .build(),
+            )
+            .metric_data(
+                MetricDatum::builder()
+                    .metric_name("Duration")
+                    .dimensions(dim)
+                    .value(1024.0)
+                    .unit(StandardUnit::Milliseconds)
+                    .timestamp(at)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let cost = |function: &str| {
+        json_of(s.cli("metrics").args([
+            "--output",
+            "json",
+            "metrics",
+            "--function",
+            function,
+            "--since",
+            "1h",
+        ]))["cost"]
+            .clone()
+    };
+    let (a, b) = (cost(&small), cost(&large));
+    assert_eq!(a["memory_mb"], 512, "{a:#}");
+    assert_eq!(a["architecture"], "x86_64", "{a:#}");
+    assert_eq!(b["memory_mb"], 3008, "{b:#}");
+    assert_eq!(b["architecture"], "arm64", "{b:#}");
+    // 1.024 s at 0.5 GB and at 2.9375 GB.
+    assert!(
+        (a["gb_seconds"].as_f64().unwrap() - 0.512).abs() < 1e-9,
+        "{a:#}"
+    );
+    assert!(
+        (b["gb_seconds"].as_f64().unwrap() - 3.008).abs() < 1e-9,
+        "{b:#}"
+    );
+}
