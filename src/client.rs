@@ -20,7 +20,7 @@ use base64::Engine;
 use futures_util::StreamExt;
 use serde::Serialize;
 use ummatics_sentiment_function::protocol::{
-    Response, SentimentResult, MAX_PAYLOAD_BYTES, MAX_TEXTS_PER_REQUEST, MAX_TEXT_BYTES,
+    oversize, Response, SentimentResult, MAX_PAYLOAD_BYTES, MAX_TEXTS_PER_REQUEST,
 };
 
 use crate::aws::{describe, error_code};
@@ -71,12 +71,8 @@ pub fn plan_batches(texts: &[String], batch_size: usize) -> Result<Vec<Range<usi
     let mut start = 0;
     let mut bytes = ENVELOPE_BYTES;
     for (i, text) in texts.iter().enumerate() {
-        if text.len() > MAX_TEXT_BYTES {
-            bail!(
-                "text {i} is {} bytes, more than the {MAX_TEXT_BYTES} bytes the function accepts \
-                 per text (its batch would be refused whole); shorten or split it",
-                text.len()
-            );
+        if let Some(why) = oversize(text) {
+            bail!("text {i} {why} (its batch would be refused whole); shorten or split it");
         }
         let size = serde_json::to_string(text)?.len();
         if ENVELOPE_BYTES + size >= MAX_PAYLOAD_BYTES {
@@ -403,6 +399,7 @@ pub fn billed_ms_from_log_tail(log_result: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ummatics_sentiment_function::protocol::MAX_TEXT_BYTES;
 
     #[test]
     fn batches_split_on_count_and_on_bytes() {

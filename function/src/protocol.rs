@@ -20,6 +20,18 @@ pub const MAX_TEXTS_PER_REQUEST: usize = 50;
 /// callers that send whole documents.
 pub const MAX_TEXT_BYTES: usize = 1024 * 1024;
 
+/// Why a text is over [`MAX_TEXT_BYTES`] (`None` when it is not), to follow the text's name:
+/// "texts[3] is 1200000 bytes, more than the 1048576 bytes allowed per text". One wording for
+/// the function, the CLI and the client.
+pub fn oversize(text: &str) -> Option<String> {
+    (text.len() > MAX_TEXT_BYTES).then(|| {
+        format!(
+            "is {} bytes, more than the {MAX_TEXT_BYTES} bytes allowed per text",
+            text.len()
+        )
+    })
+}
+
 /// Lambda's synchronous invoke payload limit (request and response), in bytes.
 pub const MAX_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
 
@@ -190,9 +202,8 @@ impl Request {
             match item {
                 Value::String(text) if text.len() > MAX_TEXT_BYTES => {
                     return Err(RequestError(format!(
-                        "texts[{index}] is {} bytes, more than the {MAX_TEXT_BYTES} bytes allowed per text; \
-                         shorten it (the model reads only its first 512 tokens anyway)",
-                        text.len()
+                        "texts[{index}] {}; shorten it (the model reads only its first 512 tokens anyway)",
+                        oversize(text).unwrap_or_default()
                     )))
                 }
                 Value::String(text) => out.push(text.clone()),

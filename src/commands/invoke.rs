@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use comfy_table::{Cell, CellAlignment};
 use serde::Serialize;
 use serde_json::{json, Value};
-use ummatics_sentiment_function::protocol::{Response, SentimentResult, MAX_TEXT_BYTES};
+use ummatics_sentiment_function::protocol::{oversize, Response, SentimentResult};
 
 use crate::aws::Aws;
 use crate::cli::{GlobalArgs, InvokeArgs};
@@ -135,16 +135,12 @@ pub fn read_texts(args: &InvokeArgs) -> Result<Vec<String>> {
     if texts.is_empty() {
         bail!("no texts to classify: the input is empty");
     }
-    if let Some((i, text)) = texts
+    if let Some((i, why)) = texts
         .iter()
         .enumerate()
-        .find(|(_, t)| t.len() > MAX_TEXT_BYTES)
+        .find_map(|(i, t)| Some((i, oversize(t)?)))
     {
-        bail!(
-            "text {} is {} bytes, more than the {MAX_TEXT_BYTES} bytes the function accepts per text; shorten it",
-            i + 1,
-            text.len()
-        );
+        bail!("text {} {why}; shorten it", i + 1);
     }
     Ok(texts)
 }
