@@ -298,17 +298,19 @@ impl BatchInvoker {
                 Attempt::NoFunction => return Err(BatchError::NoFunction),
                 Attempt::Failed(error, retry) => (error, retry),
             };
-            let spent = budget
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-                .is_err();
-            if attempt >= retry.attempts(self.options.max_attempts) || spent {
-                let error = if spent && attempt < retry.attempts(self.options.max_attempts) {
-                    format!("{error} (not retried: the call's retry budget is spent)")
-                } else {
-                    error
-                };
+            if attempt >= retry.attempts(self.options.max_attempts) {
                 return Err(BatchError::Failed {
                     error,
+                    attempts: attempt,
+                });
+            }
+            // Only a retry that will happen draws on the call's budget.
+            let granted = budget
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok();
+            if !granted {
+                return Err(BatchError::Failed {
+                    error: format!("{error} (not retried: the call's retry budget is spent)"),
                     attempts: attempt,
                 });
             }
