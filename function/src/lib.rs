@@ -8,6 +8,7 @@ pub mod event;
 pub mod model;
 pub mod protocol;
 pub mod runtime;
+pub mod tokens;
 pub mod weights;
 
 pub use event::{handle, Answer};

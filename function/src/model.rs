@@ -18,6 +18,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
 
 use crate::protocol::SentimentResult;
+use crate::tokens::Cutter;
 
 /// Environment variable: the longest token sequence fed to the model (default: the model window,
 /// at most 512). Longer texts are truncated.
@@ -316,6 +317,7 @@ enum Plans {
 /// A sequence classifier: tokenizer + tract plan + labels.
 pub struct Classifier {
     tokenizer: Tokenizer,
+    cutter: Cutter,
     plans: Plans,
     inputs: Vec<InputRole>,
     input_type: DatumType,
@@ -516,8 +518,10 @@ impl Classifier {
         )?;
         let optimise_time = optimise_started.elapsed();
 
+        let cutter = Cutter::for_tokenizer(&tokenizer, max_tokens);
         let mut classifier = Classifier {
             tokenizer,
+            cutter,
             plans,
             inputs,
             input_type,
@@ -570,15 +574,21 @@ impl Classifier {
     }
 
     /// Tokenises texts (with special tokens, truncated to the window).
-    pub fn encode<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Encoding>> {
-        let inputs: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
-        self.tokenizer
-            .encode_batch_fast(inputs, true)
-            .map_err(|e| anyhow!("tokenisation failed: {e}"))
+    /// The work per text is bounded by the window, not by the text's length (see
+    /// [`crate::tokens`]), and the cut-off tokens are not kept.
+    pub fn encode<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Encoding>> {
+        use rayon::prelude::*;
+        texts
+            .par_iter()
+            .map(|t| {
+                self.cutter
+                    .encode(&self.tokenizer, t.as_ref(), self.max_tokens)
+            })
+            .collect()
     }
 
     /// Labels and scores in the wire format, in input order.
-    pub fn classify<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<SentimentResult>> {
+    pub fn classify<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<SentimentResult>> {
         Ok(self
             .predict(texts)?
             .into_iter()
@@ -590,7 +600,7 @@ impl Classifier {
     }
 
     /// Full probability vectors, in input order.
-    pub fn predict<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Prediction>> {
+    pub fn predict<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Prediction>> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }

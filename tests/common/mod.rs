@@ -13,6 +13,17 @@ pub fn cli() -> Command {
     command
 }
 
+/// The same as [`cli`], as a `std::process::Command` (to spawn and wait for it oneself).
+pub fn cli_process() -> std::process::Command {
+    let mut command =
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("ummatics-sentiment"));
+    command
+        .env_remove("UMMATICS_MAX_TOKENS")
+        .env_remove("UMMATICS_THREADS")
+        .env_remove("UMMATICS_BATCH_TOKENS");
+    command
+}
+
 /// Runs the CLI with `args`, asserts it succeeded (showing its stderr if not), returns stdout.
 pub fn stdout_of<I, S>(args: I) -> String
 where
@@ -256,4 +267,29 @@ pub fn json_of(command: &mut Command) -> serde_json::Value {
             String::from_utf8_lossy(&output.stdout)
         )
     })
+}
+
+/// Runs a command to its end and returns its exit status and its own peak resident set in
+/// MiB (the kernel's `ru_maxrss` for that one child, from `wait4`; not other tests' children).
+pub fn run_measuring_peak_rss(
+    command: &mut std::process::Command,
+) -> (std::process::ExitStatus, f64) {
+    use std::os::unix::process::ExitStatusExt;
+    // Reaped below with wait4 (which, unlike Child::wait, reports the child's resources).
+    #[allow(clippy::zombie_processes)]
+    let child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain data that wait4 fills in; pid is our own child, not yet reaped.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+    (
+        std::process::ExitStatus::from_raw(status),
+        usage.ru_maxrss as f64 / 1024.0,
+    )
 }

@@ -217,3 +217,36 @@ fn default_model_is_the_embedded_one_and_needs_no_files() {
         .success()
         .stdout(predicate::str::contains("positive"));
 }
+
+/// Issue 16: the work per text is bounded by the model window. Six 1,000,000-byte texts of `!`
+/// (a million tokens each, a 6 MB request) must cost at most 64 MiB more than six texts that
+/// merely fill the window — before the bound, tokenising them in full cost ~160 MB more.
+#[test]
+fn a_six_megabyte_token_dense_request_costs_little_more_than_full_window_texts() {
+    let dir = tempfile::tempdir().unwrap();
+    let dense = dir.path().join("dense.txt");
+    let plain = dir.path().join("plain.txt");
+    std::fs::write(&dense, format!("{}\n", "!".repeat(1_000_000)).repeat(6)).unwrap();
+    std::fs::write(&plain, format!("{}\n", "good ".repeat(600)).repeat(6)).unwrap();
+    let peak = |file: &std::path::Path| {
+        let (status, mib) = common::run_measuring_peak_rss(common::cli_process().args([
+            "invoke",
+            "--local",
+            "--model",
+            MODEL,
+            "--output",
+            "json",
+            "--file",
+            file.to_str().unwrap(),
+        ]));
+        assert!(status.success(), "{status}");
+        mib
+    };
+    let (plain, dense) = (peak(&plain), peak(&dense));
+    eprintln!("peak RSS: full-window texts {plain:.0} MiB, 6 MB token-dense {dense:.0} MiB");
+    assert!(
+        dense - plain <= 64.0,
+        "6 MB of token-dense text peaked at {dense:.0} MiB, {:.0} MiB over full-window texts ({plain:.0} MiB)",
+        dense - plain
+    );
+}
