@@ -310,6 +310,18 @@ pub struct ServeArgs {
     /// Address to listen on; anything but loopback is warned about (no authentication).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
     pub host: std::net::IpAddr,
+    /// Invocations that run at once, like a function's concurrency (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: Option<u32>,
+    /// Requests that may wait for a free slot; beyond them Lambda's 429
+    /// `TooManyRequestsException` is answered, with `Retry-After` (default: twice
+    /// --concurrency).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=4096))]
+    pub queue: Option<u32>,
+    /// Longest wait for a request's headers, and again for its body, before it is refused
+    /// (`10s`, `500ms`).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub read_timeout: std::time::Duration,
     #[command(flatten)]
     pub function: FunctionArgs,
     #[command(flatten)]

@@ -2,22 +2,33 @@
 //! API (`POST /2015-03-31/functions/{name}/invocations`) and the function-URL shape
 //! (`POST /`), so any SDK pointed at it with an endpoint URL works unchanged — the backend's
 //! offline development mode.
+//!
+//! It behaves like a Lambda function with a concurrency limit, not like an open door:
+//! `--concurrency` invocations run at once, `--queue` more may wait, and the rest are answered
+//! at once with Lambda's 429 `TooManyRequestsException` (and `Retry-After`) before their body
+//! is read. A request's headers, then its body, must arrive within `--read-timeout`. So memory
+//! is bounded: the model, plus at most (concurrency + queue) bodies of at most 6 MB and their
+//! parsed events. Every refusal is a Lambda-shaped JSON error. The first Ctrl-C stops
+//! accepting and finishes what is in flight; a second one exits at once.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use anyhow::{bail, Context, Result};
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use axum::Router;
 use base64::Engine;
 use serde_json::{json, Value};
+use tokio::sync::Semaphore;
 use ummatics_sentiment_function::event::{handle, handle_http, HttpRequest, HttpResponse};
 use ummatics_sentiment_function::protocol::MAX_PAYLOAD_BYTES;
 use ummatics_sentiment_function::Classifier;
@@ -30,6 +41,40 @@ struct Served {
     function: String,
     memory_mb: u32,
     invocations: AtomicU64,
+    limits: Limits,
+    /// One permit per invocation that may run.
+    running: Semaphore,
+    /// One permit per request that may be read and wait: running + queued.
+    admitted: Arc<Semaphore>,
+}
+
+/// How much `serve` takes on at once: checked values from the flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Invocations running at once.
+    pub concurrency: usize,
+    /// Requests waiting for a slot.
+    pub queue: usize,
+    /// Longest wait for the headers, and again for the body.
+    pub read_timeout: Duration,
+}
+
+impl Limits {
+    pub fn from_args(args: &ServeArgs) -> Result<Limits> {
+        if args.read_timeout.is_zero() {
+            bail!("--read-timeout must be more than zero (e.g. 10s)");
+        }
+        let concurrency = args
+            .concurrency
+            .map_or_else(ummatics_sentiment_function::model::available_cores, |n| {
+                n as usize
+            });
+        Ok(Limits {
+            concurrency,
+            queue: args.queue.map_or(2 * concurrency, |n| n as usize),
+            read_timeout: args.read_timeout,
+        })
+    }
 }
 
 /// Lambda's error shape: `x-amzn-ErrorType` and a JSON body with `Type` and `message`.
@@ -55,10 +100,20 @@ fn request_id() -> String {
 /// `POST /2015-03-31/functions/{name}/invocations`
 async fn invoke(
     State(state): State<Arc<Served>>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let name = match name {
+        Ok(Path(name)) => name,
+        Err(e) => {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "ValidationException",
+                format!("the function name in the path is not valid: {e}"),
+            )
+        }
+    };
     let event = match check_request(&state, &name, &headers, &body) {
         Ok(event) => event,
         Err(refusal) => return refusal.into_response(),
@@ -69,6 +124,9 @@ async fn invoke(
         .and_then(Value::as_array)
         .map_or(0, Vec::len);
     let id = request_id();
+    let Ok(_slot) = state.running.acquire().await else {
+        return shutting_down();
+    };
     let started = Instant::now();
     let state2 = state.clone();
     let answer = tokio::task::spawn_blocking(move || handle(&state2.classifier, event)).await;
@@ -232,11 +290,7 @@ async fn function_url(
     body: Bytes,
 ) -> Response {
     if uri.path().starts_with("/2015-03-31/") {
-        return api_error(
-            StatusCode::NOT_FOUND,
-            "UnknownOperationException",
-            format!("{method} {} is not an operation this endpoint serves; invoke with POST /2015-03-31/functions/NAME/invocations", uri.path()),
-        );
+        return unknown_operation(method, uri).await;
     }
     if body.len() > MAX_PAYLOAD_BYTES {
         return too_large();
@@ -244,6 +298,9 @@ async fn function_url(
     let request = HttpRequest {
         method: method.to_string(),
         body: Ok(body.to_vec()),
+    };
+    let Ok(_slot) = state.running.acquire().await else {
+        return shutting_down();
     };
     let state2 = state.clone();
     let answer = tokio::task::spawn_blocking(move || {
@@ -263,6 +320,106 @@ async fn function_url(
         )
             .into_response(),
     }
+}
+
+/// Lambda's answer when no slot is free and the queue is full: 429, before the body is read.
+fn too_many_requests(limits: &Limits) -> Response {
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        [("content-type", "application/json"), ("retry-after", "1")],
+        json!({
+            "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
+            "Type": "User",
+            "message": format!(
+                "Rate Exceeded. (serve runs {} invocation(s) at once and queues {}; see --concurrency and --queue)",
+                limits.concurrency, limits.queue
+            ),
+        })
+        .to_string(),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        "x-amzn-errortype",
+        HeaderValue::from_static("TooManyRequestsException"),
+    );
+    response
+}
+
+fn shutting_down() -> Response {
+    api_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceException",
+        "serve is shutting down",
+    )
+}
+
+/// Every request passes here first: it takes a place (running or queued) or is refused with
+/// 429 unread; then its body is read, within the limit and the read timeout.
+async fn admit(State(state): State<Arc<Served>>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(_place) = state.admitted.clone().try_acquire_owned() else {
+        // The client is likely still sending: read and drop what it sends (nothing is kept)
+        // so that it gets to read the 429 instead of a reset connection.
+        tokio::spawn(discard(body, state.limits.read_timeout));
+        return too_many_requests(&state.limits);
+    };
+    // Read a little more than the limit, so "too large" is decided on the real size.
+    let read = axum::body::to_bytes(body, MAX_PAYLOAD_BYTES + 1);
+    let bytes = match tokio::time::timeout(state.limits.read_timeout, read).await {
+        Ok(Ok(bytes)) if bytes.len() <= MAX_PAYLOAD_BYTES => bytes,
+        Ok(Ok(_)) => return too_large(),
+        Ok(Err(e)) if is_length_limit(&e) => return too_large(),
+        Ok(Err(e)) => {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequestContentException",
+                format!("the request body could not be read: {e}"),
+            )
+        }
+        Err(_) => {
+            return api_error(
+                StatusCode::REQUEST_TIMEOUT,
+                "RequestTimeoutException",
+                format!(
+                    "the request body did not arrive within {} (--read-timeout)",
+                    humantime::format_duration(state.limits.read_timeout)
+                ),
+            )
+        }
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// Reads a refused request's body to its end (at most 6 MB, within the read timeout), keeping
+/// nothing.
+async fn discard(body: Body, timeout: Duration) {
+    use http_body_util::BodyExt;
+    let mut body = http_body_util::Limited::new(body, MAX_PAYLOAD_BYTES + 1);
+    let _ = tokio::time::timeout(timeout, async {
+        while let Some(Ok(_frame)) = body.frame().await {}
+    })
+    .await;
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(error) = source {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
+/// Anything but POST on the Invoke API's path.
+async fn unknown_operation(method: Method, uri: Uri) -> Response {
+    api_error(
+        StatusCode::NOT_FOUND,
+        "UnknownOperationException",
+        format!("{method} {} is not an operation this endpoint serves; invoke with POST /2015-03-31/functions/NAME/invocations", uri.path()),
+    )
 }
 
 /// Ctrl-C (SIGINT) or SIGTERM: stop accepting, finish what is in flight, exit 0.
@@ -285,18 +442,67 @@ async fn shutdown_signal() {
 /// The router, for `serve` and for tests.
 fn router(state: Arc<Served>) -> Router {
     Router::new()
-        .route("/2015-03-31/functions/{name}/invocations", post(invoke))
+        .route(
+            "/2015-03-31/functions/{name}/invocations",
+            post(invoke).fallback(unknown_operation),
+        )
         .fallback(any(function_url))
-        // Refuse bodies above the limit ourselves, with Lambda's error; read a little more
-        // than the limit so "too large" is decided on the real size.
-        .layer(DefaultBodyLimit::max(MAX_PAYLOAD_BYTES + 1024 * 1024))
+        // `admit` has read the body within the 6 MB limit already.
+        .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), admit))
         .with_state(state)
+}
+
+/// Accepts connections until the first Ctrl-C (or SIGTERM), each with the header read
+/// timeout; then finishes what is in flight. A second Ctrl-C exits at once.
+async fn accept_until_interrupted(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    read_timeout: Duration,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    eprintln!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(read_timeout)
+            .serve_connection(
+                hyper_util::rt::TokioIo::new(stream),
+                hyper_util::service::TowerToHyperService::new(app.clone()),
+            );
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A client that goes away or is too slow is its own business.
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("interrupted again: exiting without waiting");
+            std::process::exit(130);
+        }
+    });
+    graceful.shutdown().await;
 }
 
 pub async fn run(args: ServeArgs, global: &GlobalArgs) -> Result<ExitCode> {
     let function = args
         .function
         .name(&Names::for_stage(global.aws.stage.as_deref()));
+    let limits = Limits::from_args(&args)?;
     let classifier = args.model.load().await.context("cannot load the model")?;
     let addr = SocketAddr::new(args.host, args.port);
     if !args.host.is_loopback() {
@@ -315,18 +521,23 @@ pub async fn run(args: ServeArgs, global: &GlobalArgs) -> Result<ExitCode> {
         function: function.clone(),
         memory_mb: 2048,
         invocations: AtomicU64::new(0),
+        limits,
+        running: Semaphore::new(limits.concurrency),
+        admitted: Arc::new(Semaphore::new(limits.concurrency + limits.queue)),
     });
     // The first stdout line is the endpoint, so scripts and tests can read the port.
     println!("http://{local}");
-    eprintln!("serving {function} ({source}) on http://{local}");
+    eprintln!(
+        "serving {function} ({source}) on http://{local}: {} invocation(s) at once, {} queued, {} read timeout",
+        limits.concurrency,
+        limits.queue,
+        humantime::format_duration(limits.read_timeout)
+    );
     eprintln!("  Invoke API:   POST http://{local}/2015-03-31/functions/{function}/invocations");
     eprintln!("  function URL: POST http://{local}/");
     eprintln!("  e.g. AWS_ENDPOINT_URL=http://{local} ummatics-sentiment invoke \"I love this!\"");
     let served = state.clone();
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the server failed")?;
+    accept_until_interrupted(listener, router(state), limits.read_timeout).await;
     eprintln!(
         "served {} invocation(s)",
         served.invocations.load(Ordering::Relaxed)

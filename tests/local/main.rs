@@ -10,4 +10,5 @@ mod cli_eval;
 mod cli_invoke;
 mod everyday;
 mod hub;
+mod load;
 mod serve;

@@ -11,18 +11,23 @@ use ummatics_sentiment::client::{BatchInvoker, InvokerOptions};
 use ummatics_sentiment_function::{Classifier, ClassifierOptions};
 
 const MODEL: &str = "tests/fixtures/tiny-distilbert";
-const FUNCTION: &str = "serve-test";
+pub(crate) const FUNCTION: &str = "serve-test";
 
 /// A running `serve` on a free port; stopped (SIGINT) on drop, its stderr kept.
-struct Serve {
-    child: Option<Child>,
-    endpoint: String,
+pub(crate) struct Serve {
+    pub(crate) child: Option<Child>,
+    pub(crate) endpoint: String,
     log: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Serve {
-    fn start() -> Serve {
+    pub(crate) fn start() -> Serve {
+        Serve::start_with(&[])
+    }
+
+    /// `serve` with these extra arguments.
+    pub(crate) fn start_with(extra: &[&str]) -> Serve {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("serve.log");
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("ummatics-sentiment"))
@@ -35,6 +40,7 @@ impl Serve {
                 "--function",
                 FUNCTION,
             ])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -55,7 +61,7 @@ impl Serve {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
