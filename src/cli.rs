@@ -298,6 +298,9 @@ pub struct InvokeArgs {
     /// Ask for each invoke's log tail and report the billed duration.
     #[arg(long)]
     pub log: bool,
+    /// Skip the input's first N texts (to go on after an interrupted run: it says which N).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub skip: u64,
     #[command(flatten)]
     pub model: ModelArgs,
 }

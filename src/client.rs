@@ -61,38 +61,116 @@ impl Default for InvokerOptions {
     }
 }
 
+/// The batching rule, one text at a time: at most `batch_size` texts per batch, and a request
+/// payload under Lambda's 6 MB.
+#[derive(Debug, Clone)]
+pub struct Packer {
+    batch_size: usize,
+    count: usize,
+    bytes: usize,
+}
+
+impl Packer {
+    pub fn new(batch_size: usize) -> Result<Packer> {
+        if batch_size == 0 || batch_size > MAX_TEXTS_PER_REQUEST {
+            bail!("the batch size must be 1–{MAX_TEXTS_PER_REQUEST}, not {batch_size}");
+        }
+        Ok(Packer {
+            batch_size,
+            count: 0,
+            bytes: ENVELOPE_BYTES,
+        })
+    }
+
+    /// Takes text number `index` (0-based, for messages): whether it starts a new batch (the
+    /// current one is full without it), or why no request can carry it.
+    pub fn add(&mut self, index: usize, text: &str) -> std::result::Result<bool, String> {
+        if let Some(why) = oversize(text) {
+            return Err(format!(
+                "text {index} {why} (its batch would be refused whole); shorten or split it"
+            ));
+        }
+        let size = serde_json::to_string(text).map_or(usize::MAX, |json| json.len());
+        if ENVELOPE_BYTES + size >= MAX_PAYLOAD_BYTES {
+            return Err(format!(
+                "text {index} is {size} bytes as JSON: no request can carry it (Lambda takes less \
+                 than {MAX_PAYLOAD_BYTES} bytes per invoke); shorten or split it"
+            ));
+        }
+        let new = self.count > 0
+            && (self.count == self.batch_size || self.bytes + 1 + size >= MAX_PAYLOAD_BYTES);
+        if new {
+            self.count = 0;
+            self.bytes = ENVELOPE_BYTES;
+        }
+        self.bytes += usize::from(self.count > 0) + size;
+        self.count += 1;
+        Ok(new)
+    }
+
+    /// Ends the current batch (the next text starts a new one).
+    pub fn cut(&mut self) {
+        self.count = 0;
+        self.bytes = ENVELOPE_BYTES;
+    }
+}
+
 /// Splits texts into index ranges of at most `batch_size` texts whose request payload stays
 /// under the 6 MB limit. A text that cannot fit in any request is an error naming it.
 pub fn plan_batches(texts: &[String], batch_size: usize) -> Result<Vec<Range<usize>>> {
-    if batch_size == 0 || batch_size > MAX_TEXTS_PER_REQUEST {
-        bail!("the batch size must be 1–{MAX_TEXTS_PER_REQUEST}, not {batch_size}");
-    }
+    let mut packer = Packer::new(batch_size)?;
     let mut batches = Vec::new();
     let mut start = 0;
-    let mut bytes = ENVELOPE_BYTES;
     for (i, text) in texts.iter().enumerate() {
-        if let Some(why) = oversize(text) {
-            bail!("text {i} {why} (its batch would be refused whole); shorten or split it");
-        }
-        let size = serde_json::to_string(text)?.len();
-        if ENVELOPE_BYTES + size >= MAX_PAYLOAD_BYTES {
-            bail!(
-                "text {i} is {size} bytes as JSON: no request can carry it (Lambda takes less than \
-                 {MAX_PAYLOAD_BYTES} bytes per invoke); shorten or split it"
-            );
-        }
-        let comma = usize::from(i > start);
-        if i > start && (i - start == batch_size || bytes + comma + size >= MAX_PAYLOAD_BYTES) {
+        if packer.add(i, text).map_err(anyhow::Error::msg)? {
             batches.push(start..i);
             start = i;
-            bytes = ENVELOPE_BYTES;
         }
-        bytes += usize::from(i > start) + size;
     }
     if start < texts.len() {
         batches.push(start..texts.len());
     }
     Ok(batches)
+}
+
+/// Retries one call may still make, shared by its batches. A stream of batches earns one more
+/// per five batches sent.
+#[derive(Debug)]
+pub struct RetryBudget {
+    left: AtomicUsize,
+    sent: AtomicUsize,
+    earns: bool,
+}
+
+impl RetryBudget {
+    /// A fixed budget (a call whose batches are all known).
+    pub fn fixed(retries: usize) -> RetryBudget {
+        RetryBudget {
+            left: AtomicUsize::new(retries),
+            sent: AtomicUsize::new(0),
+            earns: false,
+        }
+    }
+
+    /// A budget that grows by one per five batches sent (a stream of batches).
+    pub fn growing(retries: usize) -> RetryBudget {
+        RetryBudget {
+            earns: true,
+            ..RetryBudget::fixed(retries)
+        }
+    }
+
+    fn sent_one(&self) {
+        if self.earns && (self.sent.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(5) {
+            self.left.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn grant(&self) -> bool {
+        self.left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+    }
 }
 
 /// A batch that failed after its retries.
@@ -133,14 +211,16 @@ pub struct BatchInvoker {
 }
 
 /// One batch's answer.
-struct Answered {
-    results: Vec<SentimentResult>,
+#[derive(Debug)]
+pub struct Answered {
+    pub results: Vec<SentimentResult>,
     /// Billed duration from the log tail, when asked for.
-    billed_ms: Option<f64>,
+    pub billed_ms: Option<f64>,
 }
 
 /// Why a batch has no answer.
-enum BatchError {
+#[derive(Debug)]
+pub enum BatchError {
     /// It failed, after this many attempts.
     Failed { error: String, attempts: u32 },
     /// There is no such function: no batch can succeed, so the whole call stops.
@@ -232,7 +312,7 @@ impl BatchInvoker {
         let started = Instant::now();
         let batches = plan_batches(texts, self.options.batch_size)?;
         let invokes = batches.len();
-        let budget = AtomicUsize::new(self.options.retry_budget.max(invokes / 5));
+        let budget = RetryBudget::fixed(self.options.retry_budget.max(invokes / 5));
         let budget = &budget;
         let mut results: Vec<Option<SentimentResult>> = vec![None; texts.len()];
         let mut failures = Vec::new();
@@ -258,13 +338,7 @@ impl BatchInvoker {
                     attempts,
                     error,
                 }),
-                Err(BatchError::NoFunction) => {
-                    let region = self.lambda.config().region().map(|r| r.to_string());
-                    bail!(no_function_message(
-                        &self.function,
-                        region.as_deref().unwrap_or("this region")
-                    ));
-                }
+                Err(BatchError::NoFunction) => bail!(self.no_function()),
             }
             on_batch(range.len());
         }
@@ -278,12 +352,25 @@ impl BatchInvoker {
         })
     }
 
-    /// Runs one batch, retrying as its failures allow while the call's budget lasts.
-    async fn run_batch(
+    /// What to do about the function not existing.
+    pub fn no_function(&self) -> String {
+        let region = self.lambda.config().region().map(|r| r.to_string());
+        no_function_message(&self.function, region.as_deref().unwrap_or("this region"))
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> &InvokerOptions {
+        &self.options
+    }
+
+    /// Runs one batch (planned with [`Packer`]), retrying as its failures allow while the
+    /// call's budget lasts.
+    pub async fn run_batch(
         &self,
         texts: &[String],
-        budget: &AtomicUsize,
+        budget: &RetryBudget,
     ) -> Result<Answered, BatchError> {
+        budget.sent_one();
         let payload = serde_json::to_vec(&serde_json::json!({ "texts": texts })).map_err(|e| {
             BatchError::Failed {
                 error: e.to_string(),
@@ -305,10 +392,7 @@ impl BatchInvoker {
                 });
             }
             // Only a retry that will happen draws on the call's budget.
-            let granted = budget
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-                .is_ok();
-            if !granted {
+            if !budget.grant() {
                 return Err(BatchError::Failed {
                     error: format!("{error} (not retried: the call's retry budget is spent)"),
                     attempts: attempt,

@@ -3,11 +3,13 @@
 //! through it, so a file that one command accepts, the others read the same way; every error
 //! names the file and the line.
 
+use std::io::{BufRead, Read as _};
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::ValueEnum;
 use serde_json::Value;
+use ummatics_sentiment_function::protocol::MAX_TEXT_BYTES;
 
 /// Formats with named fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -81,6 +83,20 @@ pub fn decode<'a>(name: &str, bytes: &'a [u8]) -> Result<&'a str> {
     })
 }
 
+/// Longest JSONL line read into memory: a 1 MiB text with JSON escapes and other fields.
+pub const MAX_JSONL_LINE: usize = 8 * 1024 * 1024;
+
+/// One record as it is read: where it starts, and its fields — or, for a plain line or JSONL
+/// line too long to hold, `Err` with why (its bytes were skipped, nothing kept).
+pub type Read = std::result::Result<Record, Oversize>;
+
+/// A line too long to read into memory, skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Oversize {
+    pub line: u64,
+    pub why: String,
+}
+
 /// Reads `columns` from every record of a TSV, CSV or JSONL text. Blank JSONL lines are
 /// skipped. `hint` says how to pick other columns (e.g. "pick one with --column").
 pub fn read_records(
@@ -90,28 +106,150 @@ pub fn read_records(
     columns: &[Column],
     hint: &str,
 ) -> Result<Vec<Record>> {
-    let text = decode(name, bytes)?;
-    match format {
-        DataFormat::Jsonl => read_jsonl(name, text, columns, hint),
-        DataFormat::Tsv | DataFormat::Csv => read_delimited(name, text, format, columns, hint),
+    decode(name, bytes)?;
+    records(name, Box::new(bytes), Some(format), columns, hint)?
+        .map(|r| match r? {
+            Ok(record) => Ok(record),
+            Err(o) => bail!("{name}:{}: {}", o.line, o.why),
+        })
+        .collect()
+}
+
+/// Records read one at a time from `reader` (memory: one record): plain lines when `format`
+/// is `None` (one text each, blank lines included), else TSV, CSV or JSONL `columns`.
+pub fn records<'a>(
+    name: &str,
+    reader: Box<dyn BufRead + Send + 'a>,
+    format: Option<DataFormat>,
+    columns: &[Column],
+    hint: &str,
+) -> Result<Box<dyn Iterator<Item = Result<Read>> + Send + 'a>> {
+    let name = name.to_string();
+    Ok(match format {
+        None => Box::new(Lines::new(&name, reader, MAX_TEXT_BYTES + 2).map(|l| {
+            Ok(l?.map(|(line, text)| Record {
+                line,
+                values: vec![text],
+            }))
+        })),
+        Some(DataFormat::Jsonl) => {
+            let columns: Vec<(String, bool)> = columns
+                .iter()
+                .map(|c| (c.name.to_string(), c.numbers))
+                .collect();
+            let hint = hint.to_string();
+            Box::new(
+                Lines::new(&name, reader, MAX_JSONL_LINE)
+                    .filter(|l| !matches!(l, Ok(Ok((_, text))) if text.trim().is_empty()))
+                    .map(move |l| match l? {
+                        Ok((line, text)) => {
+                            Ok(Ok(jsonl_record(&name, line, &text, &columns, &hint)?))
+                        }
+                        Err(o) => Ok(Err(o)),
+                    }),
+            )
+        }
+        Some(format) => delimited(name, reader, format, columns, hint)?,
+    })
+}
+
+/// Lines of at most `cap` bytes, as UTF-8 without their `\n` or `\r\n`; a longer line is
+/// skipped (read, not kept) and reported as [`Oversize`].
+struct Lines<'a> {
+    name: String,
+    reader: Box<dyn BufRead + Send + 'a>,
+    cap: usize,
+    line: u64,
+    offset: u64,
+    failed: bool,
+}
+
+impl<'a> Lines<'a> {
+    fn new(name: &str, reader: Box<dyn BufRead + Send + 'a>, cap: usize) -> Lines<'a> {
+        Lines {
+            name: name.to_string(),
+            reader,
+            cap,
+            line: 0,
+            offset: 0,
+            failed: false,
+        }
+    }
+
+    fn read(&mut self) -> Result<Option<std::result::Result<(u64, String), Oversize>>> {
+        let mut buf = Vec::new();
+        let n = (&mut self.reader)
+            .take(self.cap as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("cannot read {}", self.name))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.line += 1;
+        if buf.last() != Some(&b'\n') && buf.len() > self.cap {
+            let rest = self
+                .reader
+                .skip_until(b'\n')
+                .with_context(|| format!("cannot read {}", self.name))?;
+            let bytes = buf.len() + rest - usize::from(rest > 0);
+            self.offset += (buf.len() + rest) as u64;
+            return Ok(Some(Err(Oversize {
+                line: self.line,
+                why: format!(
+                    "the line is {bytes} bytes, more than the {} read per line",
+                    self.cap
+                ),
+            })));
+        }
+        let start = self.offset;
+        self.offset += buf.len() as u64;
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
+            }
+        }
+        let text = String::from_utf8(buf).map_err(|e| {
+            anyhow!(
+                "{} is not UTF-8 (invalid byte at offset {}, line {}); save it as UTF-8",
+                self.name,
+                start + e.utf8_error().valid_up_to() as u64,
+                self.line
+            )
+        })?;
+        Ok(Some(Ok((self.line, text))))
     }
 }
 
-fn read_delimited(
-    name: &str,
-    text: &str,
+impl Iterator for Lines<'_> {
+    type Item = Result<std::result::Result<(u64, String), Oversize>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let next = self.read().transpose();
+        self.failed = matches!(next, Some(Err(_)));
+        next
+    }
+}
+
+fn delimited<'a>(
+    name: String,
+    reader: Box<dyn BufRead + Send + 'a>,
     format: DataFormat,
     columns: &[Column],
     hint: &str,
-) -> Result<Vec<Record>> {
+) -> Result<Box<dyn Iterator<Item = Result<Read>> + Send + 'a>> {
     let csv = format == DataFormat::Csv;
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(if csv { b',' } else { b'\t' })
         .quoting(csv)
         .has_headers(true)
-        .from_reader(text.as_bytes());
+        .from_reader(reader);
     let headers = reader
         .headers()
+        .map_err(|e| csv_error(&name, format, e))
         .with_context(|| format!("{name}: cannot read the header line"))?
         .clone();
     let positions = columns
@@ -129,60 +267,81 @@ fn read_delimited(
                 })
         })
         .collect::<Result<Vec<usize>>>()?;
-    let mut records = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| {
-            let line = e.position().map(|p| p.line()).unwrap_or(0);
-            anyhow!("{name}:{line}: bad {}: {e}", format.name())
-        })?;
+    let mut failed = false;
+    Ok(Box::new(reader.into_records().map_while(move |record| {
+        if failed {
+            return None;
+        }
+        let record = match record {
+            Ok(record) => record,
+            Err(e) => {
+                failed = true;
+                return Some(Err(csv_error(&name, format, e)));
+            }
+        };
         let line = record.position().map(|p| p.line()).unwrap_or(0);
         let values = positions
             .iter()
             .map(|&i| record.get(i).map(str::to_string))
             .collect::<Option<Vec<String>>>()
-            .ok_or_else(|| anyhow!("{name}:{line}: the line has too few columns"))?;
-        records.push(Record { line, values });
-    }
-    Ok(records)
+            .ok_or_else(|| anyhow!("{name}:{line}: the line has too few columns"));
+        failed = values.is_err();
+        Some(values.map(|values| Ok(Record { line, values })))
+    })))
 }
 
-fn read_jsonl(name: &str, text: &str, columns: &[Column], hint: &str) -> Result<Vec<Record>> {
-    let mut records = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line_no = i as u64 + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let value: Value = serde_json::from_str(line)
-            .map_err(|e| anyhow!("{name}:{line_no}: not valid JSON ({e})"))?;
-        let Value::Object(object) = value else {
-            bail!(
-                "{name}:{line_no}: a line is one JSON object, not {}",
-                ummatics_sentiment_function::protocol::json_type(&value)
-            );
-        };
-        let values = columns
-            .iter()
-            .map(|column| match object.get(column.name) {
-                Some(Value::String(s)) => Ok(s.clone()),
-                Some(Value::Number(n)) if column.numbers => Ok(n.to_string()),
-                Some(other) => Err(anyhow!(
-                    "{name}:{line_no}: {:?} is not a string (it is {})",
-                    column.name,
-                    ummatics_sentiment_function::protocol::json_type(other)
-                )),
-                None => Err(anyhow!(
-                    "{name}:{line_no}: no {:?} field ({hint})",
-                    column.name
-                )),
-            })
-            .collect::<Result<Vec<String>>>()?;
-        records.push(Record {
-            line: line_no,
-            values,
-        });
+fn csv_error(name: &str, format: DataFormat, e: csv::Error) -> anyhow::Error {
+    let line = e.position().map(|p| p.line()).unwrap_or(0);
+    if let csv::ErrorKind::Utf8 { err, .. } = e.kind() {
+        return anyhow!(
+            "{name}:{line}: not UTF-8 (field {}); save it as UTF-8",
+            err.field() + 1
+        );
     }
-    Ok(records)
+    anyhow!("{name}:{line}: bad {}: {e}", format.name())
+}
+
+fn jsonl_record(
+    name: &str,
+    line_no: u64,
+    line: &str,
+    columns: &[(String, bool)],
+    hint: &str,
+) -> Result<Record> {
+    let value: Value = serde_json::from_str(line)
+        .map_err(|e| anyhow!("{name}:{line_no}: not valid JSON ({e})"))?;
+    let Value::Object(object) = value else {
+        bail!(
+            "{name}:{line_no}: a line is one JSON object, not {}",
+            ummatics_sentiment_function::protocol::json_type(&value)
+        );
+    };
+    let values = columns
+        .iter()
+        .map(|(column, numbers)| match object.get(column) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(Value::Number(n)) if *numbers => Ok(n.to_string()),
+            Some(other) => Err(anyhow!(
+                "{name}:{line_no}: {column:?} is not a string (it is {})",
+                ummatics_sentiment_function::protocol::json_type(other)
+            )),
+            None => Err(anyhow!("{name}:{line_no}: no {column:?} field ({hint})")),
+        })
+        .collect::<Result<Vec<String>>>()?;
+    Ok(Record {
+        line: line_no,
+        values,
+    })
+}
+
+/// The format texts are read in: by `path`'s extension, plain lines otherwise (where
+/// `--column` does not apply).
+pub fn text_format(name: &str, path: &Path, column: Option<&str>) -> Result<Option<DataFormat>> {
+    let format = DataFormat::from_path(path);
+    if format.is_none() && column.is_some() {
+        bail!("--column applies to .csv, .tsv and .jsonl files; {name} is read as plain lines");
+    }
+    Ok(format)
 }
 
 /// Texts to classify: plain lines (one text each, blank lines included), or the `column`
@@ -193,26 +352,20 @@ pub fn read_texts(
     bytes: &[u8],
     column: Option<&str>,
 ) -> Result<Vec<String>> {
-    match DataFormat::from_path(path) {
-        Some(format) => Ok(read_records(
-            name,
-            bytes,
-            format,
-            &[Column::text(column.unwrap_or("text"))],
-            "pick one with --column",
-        )?
-        .into_iter()
-        .flat_map(|r| r.values)
-        .collect()),
-        None => {
-            if column.is_some() {
-                bail!(
-                    "--column applies to .csv, .tsv and .jsonl files; {name} is read as plain lines"
-                );
-            }
-            Ok(decode(name, bytes)?.lines().map(str::to_string).collect())
-        }
-    }
+    let format = text_format(name, path, column)?;
+    decode(name, bytes)?;
+    records(
+        name,
+        Box::new(bytes),
+        format,
+        &[Column::text(column.unwrap_or("text"))],
+        "pick one with --column",
+    )?
+    .map(|r| match r? {
+        Ok(mut record) => Ok(record.values.swap_remove(0)),
+        Err(o) => bail!("{name}:{}: {}", o.line, o.why),
+    })
+    .collect()
 }
 
 #[cfg(test)]

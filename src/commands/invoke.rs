@@ -1,231 +1,633 @@
 //! `invoke`: texts in, labels out — through the deployed function (batched, concurrent,
 //! retried, order kept) or in-process with `--local`.
+//!
+//! Input and output stream: a reader thread reads texts one at a time into a bounded channel,
+//! they are packed into batches (≤ `--batch-size` texts, < 6 MB), at most `--concurrency`
+//! batches are in flight, and each batch's results are printed, in input order, as soon as it
+//! and every batch before it are done. Memory is bounded by about 2 × concurrency × one batch,
+//! whatever the input's length. Ctrl-C prints what is done and says how to resume
+//! (`--skip N`).
 
-use std::fmt;
-use std::io::{IsTerminal, Read};
-use std::path::Path;
+use std::fmt::Write as _;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use comfy_table::{Cell, CellAlignment};
-use serde::Serialize;
+use futures_util::StreamExt;
 use serde_json::{json, Value};
-use ummatics_sentiment_function::protocol::{oversize, Response, SentimentResult};
+use ummatics_sentiment_function::protocol::SentimentResult;
+use ummatics_sentiment_function::Classifier;
 
 use crate::aws::Aws;
 use crate::cli::{GlobalArgs, InvokeArgs};
-use crate::client::{no_function_message, BatchFailure, BatchInvoker, InvokerOptions};
-use crate::output::{ellipsize, render, table, OutputFormat, Progress};
+use crate::client::{
+    no_function_message, BatchError, BatchFailure, BatchInvoker, InvokerOptions, Packer,
+    RetryBudget,
+};
+use crate::input::{records, text_format, Column};
+use crate::output::{ellipsize, render, table, OutputFormat};
 
-/// What `invoke` prints: per text its result (or `None` where its batch failed).
-#[derive(Debug)]
-pub struct InvokeReport {
-    pub texts: Vec<String>,
-    pub results: Vec<Option<SentimentResult>>,
-    pub failures: Vec<BatchFailure>,
+/// Human output for up to this many texts is one table sized to its content; beyond it, rows
+/// are printed as they come in fixed-width columns.
+const TABLE_ROWS: usize = 1000;
+
+/// One input text: its position among the texts (0-based, `--skip`ped ones included), the
+/// line it starts on (1-based; for arguments, the argument's position), and the text — or
+/// why it cannot be sent.
+#[derive(Debug, Clone)]
+struct Text {
+    index: usize,
+    line: u64,
+    text: String,
+    refused: Option<String>,
 }
 
-impl Serialize for InvokeReport {
-    /// JSON output is the function's wire response, merged across invokes; when batches
-    /// failed, the body also lists them and their texts' results are `null`.
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if self.failures.is_empty() {
-            let results: Vec<SentimentResult> = self.results.iter().flatten().cloned().collect();
-            return Response::ok(results).serialize(serializer);
-        }
-        json!({
-            "statusCode": 200,
-            "body": {
-                "results": self.results,
-                "count": self.results.len(),
-                "failures": self.failures,
+/// Where the texts come from.
+enum Source {
+    Args(Vec<String>),
+    Reader {
+        name: String,
+        path: PathBuf,
+        reader: Box<dyn BufRead + Send>,
+    },
+}
+
+impl Source {
+    /// In order of precedence: arguments, `--file`, stdin.
+    fn from_args(args: &InvokeArgs) -> Result<Source> {
+        if !args.texts.is_empty() {
+            if args.file.is_some() {
+                bail!("pass texts as arguments or with --file, not both");
             }
-        })
-        .serialize(serializer)
+            return Ok(Source::Args(args.texts.clone()));
+        }
+        let stdin =
+            || -> Box<dyn BufRead + Send> { Box::new(std::io::BufReader::new(std::io::stdin())) };
+        match &args.file {
+            Some(path) if path.as_os_str() == "-" => Ok(Source::Reader {
+                name: "stdin".into(),
+                path: path.clone(),
+                reader: stdin(),
+            }),
+            Some(path) => {
+                let file = std::fs::File::open(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                Ok(Source::Reader {
+                    name: path.display().to_string(),
+                    path: path.clone(),
+                    reader: Box::new(std::io::BufReader::with_capacity(256 * 1024, file)),
+                })
+            }
+            None => {
+                if std::io::stdin().is_terminal() {
+                    bail!(
+                        "no texts to classify: pass them as arguments (`ummatics-sentiment invoke \"I love this!\"`), \
+                         with --file FILE, or on stdin, one per line"
+                    );
+                }
+                Ok(Source::Reader {
+                    name: "stdin".into(),
+                    path: PathBuf::from("-"),
+                    reader: stdin(),
+                })
+            }
+        }
+    }
+
+    /// Sends every text after the first `skip` into `tx` (blocking; run on its own thread);
+    /// a read error is sent as the last item.
+    fn send_all(
+        self,
+        column: Option<String>,
+        skip: usize,
+        tx: tokio::sync::mpsc::Sender<Result<Text>>,
+    ) {
+        let refuse = |text: &str| ummatics_sentiment_function::protocol::oversize(text);
+        match self {
+            Source::Args(texts) => {
+                for (i, text) in texts.into_iter().enumerate().skip(skip) {
+                    let refused = refuse(&text).map(|why| format!("text {i} {why}; shorten it"));
+                    let text = Text {
+                        index: i,
+                        line: i as u64 + 1,
+                        text,
+                        refused,
+                    };
+                    if tx.blocking_send(Ok(text)).is_err() {
+                        return;
+                    }
+                }
+            }
+            Source::Reader { name, path, reader } => {
+                let column = column.as_deref();
+                let read = text_format(&name, &path, column).and_then(|format| {
+                    records(
+                        &name,
+                        reader,
+                        format,
+                        &[Column::text(column.unwrap_or("text"))],
+                        "pick one with --column",
+                    )
+                });
+                let records = match read {
+                    Ok(records) => records,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                };
+                for (i, record) in records.enumerate().skip(skip) {
+                    let text = match record {
+                        Ok(Ok(mut record)) => {
+                            let text = record.values.swap_remove(0);
+                            let refused = refuse(&text).map(|why| {
+                                format!("text {i} (line {}) {why}; shorten it", record.line)
+                            });
+                            Ok(Text {
+                                index: i,
+                                line: record.line,
+                                text,
+                                refused,
+                            })
+                        }
+                        Ok(Err(o)) => Ok(Text {
+                            index: i,
+                            line: o.line,
+                            text: String::new(),
+                            refused: Some(format!(
+                                "text {i} (line {}): {}; shorten it",
+                                o.line, o.why
+                            )),
+                        }),
+                        Err(e) => Err(e),
+                    };
+                    let stop = text.is_err();
+                    if tx.blocking_send(text).is_err() || stop {
+                        return;
+                    }
+                }
+            }
+        }
     }
 }
 
-impl fmt::Display for InvokeReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut table = table(["#", "sentiment", "score", "text"]);
-        for (i, (text, result)) in self.texts.iter().zip(&self.results).enumerate() {
-            let (sentiment, score) = match result {
-                Some(r) => (r.sentiment.clone(), format!("{:.4}", r.score)),
-                None => ("FAILED".to_string(), "-".to_string()),
-            };
-            table.add_row([
-                Cell::new(i + 1).set_alignment(CellAlignment::Right),
-                Cell::new(sentiment),
-                Cell::new(score).set_alignment(CellAlignment::Right),
-                Cell::new(ellipsize(text, 72)),
-            ]);
+/// Texts sent together, or one refused text.
+struct Batch {
+    texts: Vec<Text>,
+    refused: bool,
+}
+
+/// A batch's outcome: its texts and their results, or why they have none.
+struct Done {
+    texts: Vec<Text>,
+    outcome: std::result::Result<Vec<SentimentResult>, Failure>,
+    billed_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+struct Failure {
+    error: String,
+    attempts: u32,
+}
+
+/// Why the stream of results stopped early.
+enum Stop {
+    /// The input could not be read further (the texts before are printed).
+    Input(anyhow::Error),
+    /// Nothing more can succeed (no such function, the model failed).
+    Fatal(anyhow::Error),
+}
+
+/// What classifies a batch.
+#[derive(Clone)]
+enum Engine {
+    Local(Arc<Classifier>),
+    Remote(Arc<(BatchInvoker, RetryBudget)>),
+}
+
+impl Engine {
+    async fn run(self, batch: Batch) -> Result<Done> {
+        if batch.refused {
+            let error = batch.texts[0].refused.clone().unwrap_or_default();
+            return Ok(Done {
+                texts: batch.texts,
+                outcome: Err(Failure { error, attempts: 0 }),
+                billed_ms: None,
+            });
         }
-        write!(f, "{}", render(&table))?;
-        for failure in &self.failures {
-            write!(
-                f,
-                "\ntexts {}–{} failed after {} attempt(s): {}",
-                failure.start + 1,
-                failure.end,
-                failure.attempts,
-                failure.error
-            )?;
+        let strings: Vec<String> = batch.texts.iter().map(|t| t.text.clone()).collect();
+        match self {
+            Engine::Local(classifier) => {
+                let results = tokio::task::spawn_blocking(move || classifier.classify(&strings))
+                    .await?
+                    .context("classification failed")?;
+                Ok(Done {
+                    texts: batch.texts,
+                    outcome: Ok(results),
+                    billed_ms: None,
+                })
+            }
+            Engine::Remote(remote) => {
+                let (invoker, budget) = &*remote;
+                match invoker.run_batch(&strings, budget).await {
+                    Ok(answered) => Ok(Done {
+                        texts: batch.texts,
+                        outcome: Ok(answered.results),
+                        billed_ms: answered.billed_ms,
+                    }),
+                    Err(BatchError::Failed { error, attempts }) => Ok(Done {
+                        texts: batch.texts,
+                        outcome: Err(Failure { error, attempts }),
+                        billed_ms: None,
+                    }),
+                    Err(BatchError::NoFunction) => bail!(invoker.no_function()),
+                }
+            }
+        }
+    }
+}
+
+/// Packs the texts arriving on `rx` into batches; a read error ends the stream after the
+/// batch it interrupts.
+fn batches(
+    rx: tokio::sync::mpsc::Receiver<Result<Text>>,
+    packer: Packer,
+) -> impl futures_util::Stream<Item = Result<Batch>> {
+    struct State {
+        rx: tokio::sync::mpsc::Receiver<Result<Text>>,
+        packer: Packer,
+        current: Vec<Text>,
+        queued: std::collections::VecDeque<Result<Batch>>,
+        ended: bool,
+    }
+    let state = State {
+        rx,
+        packer,
+        current: Vec::new(),
+        queued: Default::default(),
+        ended: false,
+    };
+    futures_util::stream::unfold(state, |mut s| async move {
+        loop {
+            if let Some(item) = s.queued.pop_front() {
+                return Some((item, s));
+            }
+            if s.ended {
+                return None;
+            }
+            let flush = |s: &mut State| {
+                if !s.current.is_empty() {
+                    let texts = std::mem::take(&mut s.current);
+                    s.queued.push_back(Ok(Batch {
+                        texts,
+                        refused: false,
+                    }));
+                }
+                s.packer.cut();
+            };
+            match s.rx.recv().await {
+                None => {
+                    flush(&mut s);
+                    s.ended = true;
+                }
+                Some(Err(e)) => {
+                    flush(&mut s);
+                    s.queued.push_back(Err(e));
+                    s.ended = true;
+                }
+                Some(Ok(text)) if text.refused.is_some() => {
+                    flush(&mut s);
+                    s.queued.push_back(Ok(Batch {
+                        texts: vec![text],
+                        refused: true,
+                    }));
+                }
+                Some(Ok(text)) => match s.packer.add(text.index, &text.text) {
+                    Ok(true) => {
+                        let texts = std::mem::replace(&mut s.current, vec![text]);
+                        s.queued.push_back(Ok(Batch {
+                            texts,
+                            refused: false,
+                        }));
+                    }
+                    Ok(false) => s.current.push(text),
+                    Err(why) => {
+                        flush(&mut s);
+                        let text = Text {
+                            refused: Some(why),
+                            ..text
+                        };
+                        s.queued.push_back(Ok(Batch {
+                            texts: vec![text],
+                            refused: true,
+                        }));
+                    }
+                },
+            }
+        }
+    })
+}
+
+/// Writes results as they come, in the chosen format.
+struct Printer {
+    format: OutputFormat,
+    out: std::io::BufWriter<std::io::Stdout>,
+    /// Texts printed (or, for the small human table, held to be printed).
+    done: usize,
+    failed_texts: usize,
+    failed_batches: usize,
+    /// Failed ranges, adjacent ones with the same error merged.
+    failures: Vec<BatchFailure>,
+    /// Human output: rows held until the table is known to be small.
+    held: Vec<(Text, std::result::Result<SentimentResult, String>)>,
+    streaming_rows: bool,
+}
+
+impl Printer {
+    fn new(format: OutputFormat) -> Printer {
+        Printer {
+            format,
+            out: std::io::BufWriter::new(std::io::stdout()),
+            done: 0,
+            failed_texts: 0,
+            failed_batches: 0,
+            failures: Vec::new(),
+            held: Vec::new(),
+            streaming_rows: false,
+        }
+    }
+
+    fn note_failure(&mut self, texts: &[Text], failure: &Failure) {
+        let (start, end) = (texts[0].index, texts[texts.len() - 1].index + 1);
+        self.failed_texts += texts.len();
+        self.failed_batches += 1;
+        if let Some(last) = self.failures.last_mut() {
+            if last.end == start && last.error == failure.error {
+                last.end = end;
+                last.attempts = last.attempts.max(failure.attempts);
+                return;
+            }
+        }
+        self.failures.push(BatchFailure {
+            start,
+            end,
+            attempts: failure.attempts,
+            error: failure.error.clone(),
+        });
+    }
+
+    fn print(&mut self, done: Done) -> Result<()> {
+        if let Err(failure) = &done.outcome {
+            self.note_failure(&done.texts, failure);
+        }
+        let results: Vec<std::result::Result<SentimentResult, String>> = match done.outcome {
+            Ok(results) => results.into_iter().map(Ok).collect(),
+            Err(failure) => vec![Err(failure.error); done.texts.len()],
+        };
+        for (text, result) in done.texts.into_iter().zip(results) {
+            self.row(text, result)?;
+        }
+        self.out.flush().context("cannot write the results")
+    }
+
+    fn row(
+        &mut self,
+        text: Text,
+        result: std::result::Result<SentimentResult, String>,
+    ) -> Result<()> {
+        let first = self.done == 0;
+        self.done += 1;
+        match self.format {
+            OutputFormat::Jsonl => {
+                let line = match &result {
+                    Ok(r) => json!({"index": text.index, "line": text.line, "text": text.text,
+                                    "sentiment": r.sentiment, "score": r.score}),
+                    Err(error) => json!({"index": text.index, "line": text.line, "text": text.text,
+                                         "error": error}),
+                };
+                writeln!(self.out, "{line}")?;
+            }
+            OutputFormat::Json => {
+                self.out.write_all(if first {
+                    b"{\"statusCode\":200,\"body\":{\"results\":["
+                } else {
+                    b","
+                })?;
+                match &result {
+                    Ok(r) => serde_json::to_writer(&mut self.out, r)?,
+                    Err(_) => self.out.write_all(b"null")?,
+                }
+            }
+            OutputFormat::Human => {
+                if self.streaming_rows {
+                    writeln!(self.out, "{}", human_row(&text, &result))?;
+                } else {
+                    self.held.push((text, result));
+                    if self.held.len() > TABLE_ROWS {
+                        self.streaming_rows = true;
+                        writeln!(
+                            self.out,
+                            "{:>9}   {:<9}   {:>6}   text\n{}",
+                            "#",
+                            "sentiment",
+                            "score",
+                            "─".repeat(45)
+                        )?;
+                        for (text, result) in std::mem::take(&mut self.held) {
+                            writeln!(self.out, "{}", human_row(&text, &result))?;
+                        }
+                    }
+                }
+            }
         }
         Ok(())
     }
-}
 
-impl InvokeReport {
-    /// One JSON object per input text, in input order, ready to join back by `index`.
-    fn jsonl(&self) -> String {
-        let mut out = String::new();
-        for (i, (text, result)) in self.texts.iter().zip(&self.results).enumerate() {
-            let line = match result {
-                Some(r) => {
-                    json!({"index": i, "text": text, "sentiment": r.sentiment, "score": r.score})
+    /// Closes the output: the human table or the end of the JSON document, and the failures.
+    fn finish(mut self) -> Result<()> {
+        match self.format {
+            OutputFormat::Jsonl => {}
+            OutputFormat::Json => {
+                if self.done == 0 {
+                    self.out
+                        .write_all(b"{\"statusCode\":200,\"body\":{\"results\":[")?;
                 }
-                None => {
-                    let error = self
-                        .failures
-                        .iter()
-                        .find(|f| (f.start..f.end).contains(&i))
-                        .map(|f| f.error.clone())
-                        .unwrap_or_default();
-                    json!({"index": i, "text": text, "error": error})
+                write!(self.out, "],\"count\":{}", self.done)?;
+                if !self.failures.is_empty() {
+                    write!(
+                        self.out,
+                        ",\"failures\":{}",
+                        serde_json::to_string(&self.failures)?
+                    )?;
                 }
-            };
-            out.push_str(&line.to_string());
-            out.push('\n');
+                writeln!(self.out, "}}}}")?;
+            }
+            OutputFormat::Human => {
+                if !self.streaming_rows && !self.held.is_empty() {
+                    let mut table = table(["#", "sentiment", "score", "text"]);
+                    for (text, result) in &self.held {
+                        let (sentiment, score) = cells(result);
+                        table.add_row([
+                            Cell::new(text.index + 1).set_alignment(CellAlignment::Right),
+                            Cell::new(sentiment),
+                            Cell::new(score).set_alignment(CellAlignment::Right),
+                            Cell::new(ellipsize(&text.text, 72)),
+                        ]);
+                    }
+                    writeln!(self.out, "{}", render(&table))?;
+                }
+                for f in &self.failures {
+                    writeln!(
+                        self.out,
+                        "texts {}–{} failed after {} attempt(s): {}",
+                        f.start + 1,
+                        f.end,
+                        f.attempts,
+                        f.error
+                    )?;
+                }
+            }
         }
-        out
+        self.out.flush().context("cannot write the results")
     }
 }
 
-/// Where the texts come from, in order of precedence: arguments, `--file`, stdin.
-pub fn read_texts(args: &InvokeArgs) -> Result<Vec<String>> {
-    let texts = if !args.texts.is_empty() {
-        if args.file.is_some() {
-            bail!("pass texts as arguments or with --file, not both");
-        }
-        args.texts.clone()
-    } else if let Some(path) = &args.file {
-        let (name, bytes) = if path.as_os_str() == "-" {
-            ("stdin".to_string(), read_stdin()?)
-        } else {
-            (
-                path.display().to_string(),
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
-            )
-        };
-        crate::input::read_texts(&name, path, &bytes, args.column.as_deref())?
-    } else {
-        if std::io::stdin().is_terminal() {
-            bail!(
-                "no texts to classify: pass them as arguments (`ummatics-sentiment invoke \"I love this!\"`), \
-                 with --file FILE, or on stdin, one per line"
-            );
-        }
-        crate::input::read_texts(
-            "stdin",
-            Path::new("-"),
-            &read_stdin()?,
-            args.column.as_deref(),
-        )?
-    };
-    if texts.is_empty() {
-        bail!("no texts to classify: the input is empty");
+fn cells(result: &std::result::Result<SentimentResult, String>) -> (String, String) {
+    match result {
+        Ok(r) => (r.sentiment.clone(), format!("{:.4}", r.score)),
+        Err(_) => ("FAILED".to_string(), "-".to_string()),
     }
-    if let Some((i, why)) = texts
-        .iter()
-        .enumerate()
-        .find_map(|(i, t)| Some((i, oversize(t)?)))
-    {
-        bail!("text {} {why}; shorten it", i + 1);
-    }
-    Ok(texts)
 }
 
-fn read_stdin() -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut bytes)
-        .context("cannot read stdin")?;
-    Ok(bytes)
+fn human_row(text: &Text, result: &std::result::Result<SentimentResult, String>) -> String {
+    let (sentiment, score) = cells(result);
+    let mut row = String::new();
+    let _ = write!(
+        row,
+        "{:>9}   {sentiment:<9}   {score:>6}   {}",
+        text.index + 1,
+        ellipsize(&text.text, 72)
+    );
+    row.trim_end().to_string()
 }
 
 pub async fn run(args: InvokeArgs, global: &GlobalArgs) -> Result<ExitCode> {
     if let Some(payload) = &args.payload {
         return raw_payload(&args, payload, global).await;
     }
-    let texts = read_texts(&args)?;
-    let report = if args.local {
+    let source = Source::from_args(&args)?;
+    let skip = args.skip as usize;
+    let batch_size = args.batch_size as usize;
+    let (engine, concurrency, function) = if args.local {
         let classifier = args.model.load().await?;
-        let texts2 = texts.clone();
-        let results = tokio::task::spawn_blocking(move || -> Result<_> {
-            classifier
-                .classify(&texts2)
-                .context("classification failed")
-        })
-        .await??;
-        InvokeReport {
-            texts,
-            results: results.into_iter().map(Some).collect(),
-            failures: Vec::new(),
-        }
+        (Engine::Local(Arc::new(classifier)), 1, None)
     } else {
         let aws = Aws::load(&global.aws).await;
         let function = args.function.name(&aws.names);
-        let invoker = BatchInvoker::new(
-            aws.lambda(),
-            &function,
-            InvokerOptions {
-                batch_size: args.batch_size as usize,
-                concurrency: args.concurrency as usize,
-                log_tail: args.log,
-                ..InvokerOptions::default()
-            },
-        );
-        let progress = Progress::new();
-        let bar = (texts.len() > 200)
-            .then(|| progress.count("classifying", texts.len() as u64))
-            .flatten();
-        let outcome = invoker
-            .classify(&texts, |n| {
-                if let Some(bar) = &bar {
-                    bar.inc(n as u64);
+        let options = InvokerOptions {
+            batch_size,
+            concurrency: args.concurrency as usize,
+            log_tail: args.log,
+            ..InvokerOptions::default()
+        };
+        let budget = RetryBudget::growing(options.retry_budget);
+        let invoker = BatchInvoker::new(aws.lambda(), &function, options);
+        (
+            Engine::Remote(Arc::new((invoker, budget))),
+            args.concurrency as usize,
+            Some(function),
+        )
+    };
+    let packer = Packer::new(batch_size)?;
+    // Texts read ahead: enough to keep every batch in flight busy, no more.
+    let (tx, rx) = tokio::sync::mpsc::channel(batch_size * concurrency);
+    let column = args.column.clone();
+    std::thread::spawn(move || source.send_all(column, skip, tx));
+
+    let started = Instant::now();
+    let mut results = std::pin::pin!(batches(rx, packer)
+        .map(|batch| {
+            let engine = engine.clone();
+            async move {
+                match batch {
+                    Ok(batch) => engine.run(batch).await.map_err(Stop::Fatal),
+                    Err(e) => Err(Stop::Input(e)),
                 }
-            })
-            .await?;
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
-        eprintln!(
-            "{} texts, {} invoke(s) of {function}, {:.2} s{}{}",
-            texts.len(),
-            outcome.invokes,
-            outcome.wall.as_secs_f64(),
-            outcome
-                .billed_ms
-                .map(|ms| format!(", billed {ms:.0} ms"))
-                .unwrap_or_default(),
-            if outcome.failures.is_empty() {
-                String::new()
-            } else {
-                format!(", {} batch(es) FAILED", outcome.failures.len())
             }
-        );
-        InvokeReport {
-            texts,
-            results: outcome.results,
-            failures: outcome.failures,
+        })
+        .buffered(concurrency));
+    let mut printer = Printer::new(global.output);
+    let (mut invokes, mut billed) = (0usize, None::<f64>);
+    let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
+    let stopped: Option<Stop> = loop {
+        tokio::select! {
+            next = results.next() => match next {
+                None => break None,
+                Some(Ok(done)) => {
+                    invokes += usize::from(done.texts.first().is_some_and(|t| t.refused.is_none()));
+                    if let Some(ms) = done.billed_ms {
+                        *billed.get_or_insert(0.0) += ms;
+                    }
+                    printer.print(done)?;
+                }
+                Some(Err(e)) => break Some(e),
+            },
+            _ = &mut interrupt => {
+                let next = skip + printer.done;
+                printer.finish()?;
+                eprintln!(
+                    "interrupted: the first {next} text(s) of the input are printed; to go on, rerun with --skip {next}"
+                );
+                return Ok(ExitCode::from(130));
+            }
         }
     };
-    match global.output {
-        OutputFormat::Human => println!("{report}"),
-        OutputFormat::Json => println!("{}", serde_json::to_string(&report)?),
-        OutputFormat::Jsonl => print!("{}", report.jsonl()),
+    let (done, failed, failed_batches) =
+        (printer.done, printer.failed_texts, printer.failed_batches);
+    if let Some(Stop::Fatal(e)) = stopped {
+        if done == 0 {
+            return Err(e);
+        }
+        printer.finish()?;
+        return Err(e.context(format!(
+            "stopped after {} text(s) of the input (printed); rerun with --skip {} to go on",
+            skip + done,
+            skip + done
+        )));
     }
-    Ok(if report.failures.is_empty() {
+    if stopped.is_none() && done == 0 {
+        bail!(if skip > 0 {
+            format!("no texts to classify: the input has {skip} or fewer texts, all skipped (--skip {skip})")
+        } else {
+            "no texts to classify: the input is empty".to_string()
+        });
+    }
+    printer.finish()?;
+    if let Some(function) = function {
+        eprintln!(
+            "{done} texts, {invokes} invoke(s) of {function}, {:.2} s{}{}",
+            started.elapsed().as_secs_f64(),
+            billed
+                .map(|ms| format!(", billed {ms:.0} ms"))
+                .unwrap_or_default(),
+            if failed == 0 {
+                String::new()
+            } else {
+                format!(", {failed_batches} batch(es) FAILED ({failed} texts)")
+            }
+        );
+    }
+    if let Some(Stop::Input(e)) = stopped {
+        let next = skip + done;
+        return Err(e.context(format!(
+            "stopped after {next} text(s) of the input (printed); fix the input and rerun with --skip {next} to go on"
+        )));
+    }
+    Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -250,3 +250,134 @@ fn a_six_megabyte_token_dense_request_costs_little_more_than_full_window_texts()
         dense - plain
     );
 }
+
+/// Issue 16: input and output stream. 20,000 texts of 1,000 bytes (20 MB) peak no higher than
+/// 2,000 of them (2 MB) give or take 16 MiB — holding every text and result, as before, cost
+/// about five times the input.
+#[test]
+fn memory_does_not_grow_with_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = format!("{}\n", "x".repeat(999));
+    let small = dir.path().join("small.txt");
+    let large = dir.path().join("large.txt");
+    std::fs::write(&small, line.repeat(2_000)).unwrap();
+    std::fs::write(&large, line.repeat(20_000)).unwrap();
+    let peak = |file: &std::path::Path| {
+        let (status, mib) = common::run_measuring_peak_rss(common::cli_process().args([
+            "invoke",
+            "--local",
+            "--model",
+            MODEL,
+            "--output",
+            "jsonl",
+            "--file",
+            file.to_str().unwrap(),
+        ]));
+        assert!(status.success(), "{status}");
+        mib
+    };
+    let (small, large) = (peak(&small), peak(&large));
+    eprintln!("peak RSS: 2,000 texts {small:.0} MiB, 20,000 texts {large:.0} MiB");
+    assert!(
+        large - small <= 16.0,
+        "20 MB of input peaked at {large:.0} MiB, {:.0} MiB over 2 MB of it",
+        large - small
+    );
+}
+
+/// JSONL output gives each text's position (`index`, 0-based, what `--skip` counts) and the
+/// line it came from (`line`, blank JSONL lines included).
+#[test]
+fn skip_and_line_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.jsonl");
+    std::fs::write(
+        &file,
+        "{\"text\": \"a\"}\n\n{\"text\": \"b\"}\n{\"text\": \"c\"}\n",
+    )
+    .unwrap();
+    let stdout = stdout_of([
+        "invoke",
+        "--local",
+        "--model",
+        MODEL,
+        "--output",
+        "jsonl",
+        "--skip",
+        "1",
+        "--file",
+        file.to_str().unwrap(),
+    ]);
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen: Vec<(u64, u64, &str)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["index"].as_u64().unwrap(),
+                l["line"].as_u64().unwrap(),
+                l["text"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(seen, [(1, 3, "b"), (2, 4, "c")]);
+    cli()
+        .args([
+            "invoke", "--local", "--model", MODEL, "--skip", "3", "--file",
+        ])
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("all skipped (--skip 3)"));
+}
+
+/// Ctrl-C prints what is done, in order, and says where to go on from.
+#[test]
+fn an_interrupted_invoke_says_where_to_resume() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("many.txt");
+    std::fs::write(&file, format!("{}\n", "x".repeat(999)).repeat(50_000)).unwrap();
+    let mut child = common::cli_process()
+        .args([
+            "invoke", "--local", "--model", MODEL, "--output", "jsonl", "--file",
+        ])
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut indices = Vec::new();
+    let mut line = String::new();
+    while indices.len() < 100 && stdout.read_line(&mut line).unwrap() > 0 {
+        let value: Value = serde_json::from_str(&line).unwrap();
+        indices.push(value["index"].as_u64().unwrap());
+        line.clear();
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    while stdout.read_line(&mut line).unwrap() > 0 {
+        let value: Value = serde_json::from_str(&line).unwrap();
+        indices.push(value["index"].as_u64().unwrap());
+        line.clear();
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    let n = indices.len() as u64;
+    assert!(n < 50_000, "it was not interrupted");
+    assert_eq!(
+        indices,
+        (0..n).collect::<Vec<_>>(),
+        "in order, none missing"
+    );
+    assert!(
+        stderr.contains(&format!("rerun with --skip {n}")),
+        "{stderr}"
+    );
+}
