@@ -253,11 +253,18 @@ mod tests {
     }
 
     fn bert(max_tokens: usize) -> Tokenizer {
-        truncated(Tokenizer::from_file(BERT).unwrap(), max_tokens)
+        static BASE: std::sync::OnceLock<Tokenizer> = std::sync::OnceLock::new();
+        let base = BASE.get_or_init(|| Tokenizer::from_file(BERT).unwrap());
+        truncated(base.clone(), max_tokens)
     }
 
-    /// A byte-level BPE (GPT-2/RoBERTa style) trained here on a few sentences.
+    /// A byte-level BPE (GPT-2/RoBERTa style) trained here on a few sentences (once).
     fn byte_level(max_tokens: usize) -> Tokenizer {
+        static BASE: std::sync::OnceLock<Tokenizer> = std::sync::OnceLock::new();
+        truncated(BASE.get_or_init(train_byte_level).clone(), max_tokens)
+    }
+
+    fn train_byte_level() -> Tokenizer {
         let mut tokenizer = Tokenizer::new(BPE::default());
         tokenizer.with_pre_tokenizer(Some(ByteLevel::default()));
         let mut trainer = TrainerWrapper::BpeTrainer(
@@ -276,7 +283,7 @@ mod tests {
         tokenizer
             .add_special_tokens([tokenizers::AddedToken::from("<mask>", true)])
             .unwrap();
-        truncated(tokenizer, max_tokens)
+        tokenizer
     }
 
     /// Pieces that make cuts interesting: runs of punctuation and spaces, accents as combining
