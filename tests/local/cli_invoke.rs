@@ -228,20 +228,7 @@ fn a_six_megabyte_token_dense_request_costs_little_more_than_full_window_texts()
     let plain = dir.path().join("plain.txt");
     std::fs::write(&dense, format!("{}\n", "!".repeat(1_000_000)).repeat(6)).unwrap();
     std::fs::write(&plain, format!("{}\n", "good ".repeat(600)).repeat(6)).unwrap();
-    let peak = |file: &std::path::Path| {
-        let (status, mib) = common::run_measuring_peak_rss(common::cli_process().args([
-            "invoke",
-            "--local",
-            "--model",
-            MODEL,
-            "--output",
-            "json",
-            "--file",
-            file.to_str().unwrap(),
-        ]));
-        assert!(status.success(), "{status}");
-        mib
-    };
+    let peak = |file: &std::path::Path| peak_rss_of_local_invoke(file, "json");
     let (plain, dense) = (peak(&plain), peak(&dense));
     eprintln!("peak RSS: full-window texts {plain:.0} MiB, 6 MB token-dense {dense:.0} MiB");
     assert!(
@@ -262,20 +249,7 @@ fn memory_does_not_grow_with_the_input() {
     let large = dir.path().join("large.txt");
     std::fs::write(&small, line.repeat(2_000)).unwrap();
     std::fs::write(&large, line.repeat(20_000)).unwrap();
-    let peak = |file: &std::path::Path| {
-        let (status, mib) = common::run_measuring_peak_rss(common::cli_process().args([
-            "invoke",
-            "--local",
-            "--model",
-            MODEL,
-            "--output",
-            "jsonl",
-            "--file",
-            file.to_str().unwrap(),
-        ]));
-        assert!(status.success(), "{status}");
-        mib
-    };
+    let peak = |file: &std::path::Path| peak_rss_of_local_invoke(file, "jsonl");
     let (small, large) = (peak(&small), peak(&large));
     eprintln!("peak RSS: 2,000 texts {small:.0} MiB, 20,000 texts {large:.0} MiB");
     assert!(
@@ -380,4 +354,20 @@ fn an_interrupted_invoke_says_where_to_resume() {
         stderr.contains(&format!("rerun with --skip {n}")),
         "{stderr}"
     );
+}
+
+/// Peak RSS (MiB) of `invoke --local` on the fixture model over `file`; it must succeed.
+fn peak_rss_of_local_invoke(file: &std::path::Path, output: &str) -> f64 {
+    let (status, mib) = common::run_measuring_peak_rss(common::cli_process().args([
+        "invoke",
+        "--local",
+        "--model",
+        MODEL,
+        "--output",
+        output,
+        "--file",
+        file.to_str().unwrap(),
+    ]));
+    assert!(status.success(), "{status}");
+    mib
 }
