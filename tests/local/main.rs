@@ -9,6 +9,7 @@ mod cli_bench;
 mod cli_eval;
 mod cli_invoke;
 mod everyday;
+mod faults;
 mod hub;
 mod load;
 mod serve;

@@ -10,3 +10,4 @@ mod handler;
 mod model_dir;
 mod parity;
 mod runtime_api;
+mod wire_props;
