@@ -26,10 +26,16 @@ pub struct AwsArgs {
     pub profile: Option<String>,
     /// Send every AWS call to this endpoint (LocalStack, moto, a VPC endpoint); per-service
     /// AWS_ENDPOINT_URL_<SERVICE> variables are honoured too.
-    #[arg(long, global = true, value_name = "URL", env = "AWS_ENDPOINT_URL")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "AWS_ENDPOINT_URL",
+        hide_env_values = true
+    )]
     pub endpoint_url: Option<String>,
     /// Attempts per AWS call, retries of throttling and transient errors included.
-    #[arg(long, global = true, value_name = "N", env = "UMMATICS_AWS_MAX_ATTEMPTS",
+    #[arg(long, global = true, value_name = "N", env = "UMMATICS_AWS_MAX_ATTEMPTS", hide_env_values = true,
           default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10), hide = true)]
     pub max_attempts: u32,
 }

@@ -38,28 +38,86 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check what deploy needs: AWS credentials, region, Docker, Rust + musl target, the model.
+    #[command(
+        after_help = "Examples:\n  ummatics-sentiment doctor\n  ummatics-sentiment doctor --arch arm64 --stage prod\n  ummatics-sentiment --output json doctor"
+    )]
     Doctor(DoctorArgs),
     /// Build the function image, push it to ECR and create or update the stack.
+    #[command(
+        after_help = "Examples:\n  ummatics-sentiment deploy                       # the built-in model, IAM-auth URL\n  ummatics-sentiment deploy --stage prod --memory 2048 --alarm-email ops@example.com --yes\n  ummatics-sentiment deploy --dry-run --arch arm64    # show the plan, change nothing"
+    )]
     Deploy(DeployArgs),
     /// Show the deployed stack, function, URL and images.
+    #[command(
+        after_help = "Examples:\n  ummatics-sentiment info\n  ummatics-sentiment info --stage prod --output json"
+    )]
     Info,
     /// Print the least-privilege IAM policy a backend needs to invoke the function.
+    #[command(
+        after_help = "Examples:\n  ummatics-sentiment policy > invoke-policy.json\n  ummatics-sentiment policy --stage prod"
+    )]
     Policy,
     /// Delete the stack, the image repository and the logs: nothing billable is left.
+    #[command(
+        after_help = "Examples:\n  ummatics-sentiment destroy\n  ummatics-sentiment destroy --stage dev --yes"
+    )]
     Destroy(DestroyArgs),
     /// Classify texts: through the deployed function, or in-process with --local.
+    #[command(
+        after_help = "Examples:\n  ummatics-sentiment invoke --local \"I love this!\" \"This is terrible\"\n  ummatics-sentiment --output jsonl invoke --file reviews.txt > results.jsonl\n  ummatics-sentiment invoke --payload '{\"texts\": [\"I love this!\"]}'"
+    )]
     Invoke(InvokeArgs),
     /// Run the function locally behind the Lambda Invoke API (for SDKs) and a function URL.
+    #[command(
+        after_help = "Examples:\n  ummatics-sentiment serve                        # http://127.0.0.1:3001\n  AWS_ENDPOINT_URL=http://127.0.0.1:3001 ummatics-sentiment invoke \"I love this!\"\n  ummatics-sentiment serve --port 0 --concurrency 4 --queue 8"
+    )]
     Serve(ServeArgs),
     /// The function's CloudWatch metrics and what they cost (GB-s, requests, dollars).
+    #[command(
+        after_help = "Examples:\n  ummatics-sentiment metrics\n  ummatics-sentiment metrics --since 7d --period 1d\n  ummatics-sentiment --output json metrics --stage prod"
+    )]
     Metrics(MetricsArgs),
     /// The function's logs: from now on by default, --since for history, --follow to tail.
+    #[command(
+        after_help = "Examples:\n  ummatics-sentiment logs --follow\n  ummatics-sentiment logs --since 1h --filter ERROR"
+    )]
     Logs(LogsArgs),
     /// Measure a model on a labelled data set: accuracy, per-class precision/recall/F1.
+    #[command(
+        after_help = "Examples:\n  ummatics-sentiment eval --data sst2-dev.tsv\n  ummatics-sentiment eval --data reviews.csv --text-column review --label-column sentiment\n  ummatics-sentiment eval --data sst2-dev.tsv --function ummatics-sentiment-analysis"
+    )]
     Eval(EvalArgs),
     /// Measure the model in this process: cold start (load / optimise / first run), warm
     /// texts/s, per-batch p50/p95 latency, peak memory.
+    #[command(
+        after_help = "Examples:\n  ummatics-sentiment bench --texts sst2-dev.tsv\n  ummatics-sentiment bench --texts sst2-dev.tsv --threads 1 --rounds 3 --output json"
+    )]
     Bench(BenchArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    #[command(
+        after_help = "Examples:\n  ummatics-sentiment completions bash > /etc/bash_completion.d/ummatics-sentiment\n  ummatics-sentiment completions zsh > ~/.zfunc/_ummatics-sentiment\n  ummatics-sentiment completions fish > ~/.config/fish/completions/ummatics-sentiment.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per command into a directory.
+    #[command(
+        after_help = "Examples:\n  ummatics-sentiment man > ummatics-sentiment.1 && man ./ummatics-sentiment.1\n  ummatics-sentiment man --dir /usr/local/share/man/man1"
+    )]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write `ummatics-sentiment.1` and a page per subcommand (`ummatics-sentiment-deploy.1`, …)
+    /// into this directory instead of printing the main page.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Image builders.
@@ -207,8 +265,14 @@ impl ModelArgs {
 /// Which deployed function a command talks to.
 #[derive(Debug, Clone, Args)]
 pub struct FunctionArgs {
-    /// The function (default: the stage's function name, `ummatics-sentiment-analysis[-STAGE]`).
-    #[arg(long, value_name = "NAME")]
+    /// The function (default: the stage's function name, `ummatics-sentiment-analysis[-STAGE]`);
+    /// the old backend's SENTIMENT_LAMBDA_FUNCTION is honoured.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "SENTIMENT_LAMBDA_FUNCTION",
+        hide_env_values = true
+    )]
     pub function: Option<String>,
 }
 

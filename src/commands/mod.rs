@@ -15,6 +15,7 @@ pub mod logs;
 pub mod metrics;
 pub mod policy;
 pub mod serve;
+pub mod shell;
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -32,5 +33,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(args) => logs::run(args, &cli.global).await,
         Command::Eval(args) => eval::run(args, &cli.global).await,
         Command::Bench(args) => bench::run(args, &cli.global).await,
+        Command::Completions(args) => shell::completions(&args),
+        Command::Man(args) => shell::man(&args),
     }
 }

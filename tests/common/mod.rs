@@ -9,7 +9,8 @@ pub fn cli() -> Command {
     command
         .env_remove("UMMATICS_MAX_TOKENS")
         .env_remove("UMMATICS_THREADS")
-        .env_remove("UMMATICS_BATCH_TOKENS");
+        .env_remove("UMMATICS_BATCH_TOKENS")
+        .env_remove("SENTIMENT_LAMBDA_FUNCTION");
     command
 }
 
@@ -20,7 +21,8 @@ pub fn cli_process() -> std::process::Command {
     command
         .env_remove("UMMATICS_MAX_TOKENS")
         .env_remove("UMMATICS_THREADS")
-        .env_remove("UMMATICS_BATCH_TOKENS");
+        .env_remove("UMMATICS_BATCH_TOKENS")
+        .env_remove("SENTIMENT_LAMBDA_FUNCTION");
     command
 }
 

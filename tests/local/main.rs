@@ -7,6 +7,7 @@ mod common;
 
 mod cli_bench;
 mod cli_eval;
+mod cli_help;
 mod cli_invoke;
 mod everyday;
 mod faults;

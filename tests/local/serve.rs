@@ -394,7 +394,7 @@ fn boto3_backend_example_works_against_serve() {
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("UMMATICS_FUNCTION", FUNCTION)
+        .env("SENTIMENT_LAMBDA_FUNCTION", FUNCTION)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -410,6 +410,74 @@ fn boto3_backend_example_works_against_serve() {
         assert!(line.starts_with(&want.sentiment), "{line} vs {want:?}");
     }
     assert_eq!(serve.invocations(), vec![2]);
+}
+
+/// The old backend's switch: `USE_LAMBDA_SENTIMENT=false` sends the same call to the local
+/// model behind `serve` (no AWS settings at all); with nothing listening, or a value that is
+/// neither true nor false, it says what to do.
+#[test]
+fn python_backend_uses_the_local_model_when_lambda_is_off() {
+    let serve = Serve::start();
+    let run = |use_lambda: &str, url: &str| {
+        Command::new("python3")
+            .args(["examples/python_backend.py", "I love this!"])
+            .env_remove("AWS_ENDPOINT_URL")
+            .env("USE_LAMBDA_SENTIMENT", use_lambda)
+            .env("SENTIMENT_LOCAL_URL", url)
+            .env("SENTIMENT_LAMBDA_FUNCTION", FUNCTION)
+            .output()
+            .unwrap()
+    };
+    let out = run("false", &serve.endpoint);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want = local(&["I love this!".to_string()]);
+    assert!(stdout.starts_with(&want[0].sentiment), "{stdout}");
+    assert_eq!(serve.invocations(), vec![1]);
+
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let out = run("no", &url);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no local model answers at"), "{stderr}");
+    assert!(stderr.contains("ummatics-sentiment serve"), "{stderr}");
+
+    let out = run("maybe", &serve.endpoint);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("USE_LAMBDA_SENTIMENT='maybe' is neither true nor false"),
+        "{stderr}"
+    );
+}
+
+/// `SENTIMENT_LAMBDA_FUNCTION`, the old backend's setting, names the function for `invoke`
+/// when `--function` is not given; the flag still wins.
+#[test]
+fn the_old_backends_function_variable_is_honoured() {
+    let serve = Serve::start();
+    let output = common::with_endpoint(&mut common::cli(), &serve.endpoint)
+        .env("SENTIMENT_LAMBDA_FUNCTION", FUNCTION)
+        .args(["invoke", "I love this!"])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(serve.invocations(), vec![1]);
+    let output = common::with_endpoint(&mut common::cli(), &serve.endpoint)
+        .env("SENTIMENT_LAMBDA_FUNCTION", FUNCTION)
+        .args(["invoke", "--function", "other", "I love this!"])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no function other"));
 }
 
 /// `eval --function` scores the deployed function the way `eval` scores a local model: the
