@@ -173,6 +173,11 @@ pub struct DeployArgs {
     /// Make the function URL public (auth NONE). Default: AWS_IAM (signed requests only).
     #[arg(long)]
     pub public_url: bool,
+    /// The most instances of the function that run at once (Lambda's reserved concurrency);
+    /// beyond it callers get 429. Default: none, or 10 with --public-url, so that anyone's
+    /// traffic can cost at most the printed worst case per hour.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub reserved_concurrency: Option<u32>,
     /// Email address notified when the function reports errors.
     #[arg(long, value_name = "ADDRESS")]
     pub alarm_email: Option<String>,

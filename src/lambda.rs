@@ -173,6 +173,79 @@ pub struct FunctionInfo {
     pub last_modified: Option<String>,
     pub state: Option<String>,
     pub url: Option<String>,
+    /// Who may call the URL (`None`: no URL).
+    pub url_auth: Option<UrlAuth>,
+    /// The function's reserved concurrency: the most instances that run at once (`None`: no
+    /// cap, the account's unreserved pool).
+    pub reserved_concurrency: Option<i32>,
+    /// For a public URL: whether the resource policy grants what AWS requires.
+    pub public_access: Option<PublicAccess>,
+}
+
+/// The statements a public (`NONE`) function URL needs in the function's resource policy:
+/// since October 2025 both `lambda:InvokeFunctionUrl` and `lambda:InvokeFunction` (the latter
+/// with the `lambda:InvokedViaFunctionUrl` condition), else AWS answers 403
+/// (<https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html>).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PublicAccess {
+    pub invoke_function_url: bool,
+    pub invoke_function: bool,
+}
+
+impl PublicAccess {
+    /// Both statements are there.
+    pub fn complete(self) -> bool {
+        self.invoke_function_url && self.invoke_function
+    }
+
+    /// Reads a resource policy document (GetPolicy's `Policy`): statements that allow the
+    /// public principal `*` each action. AWS writes the URL conditions under `Condition`
+    /// (`lambda:FunctionUrlAuthType`, `lambda:InvokedViaFunctionUrl`); moto keeps the
+    /// AddPermission fields (`FunctionUrlAuthType`, `InvokedViaFunctionUrl`) as they came —
+    /// both are read.
+    pub fn from_policy(policy: &serde_json::Value) -> PublicAccess {
+        let statements: Vec<&serde_json::Value> = match &policy["Statement"] {
+            serde_json::Value::Array(list) => list.iter().collect(),
+            one @ serde_json::Value::Object(_) => vec![one],
+            _ => Vec::new(),
+        };
+        let public = |s: &serde_json::Value| {
+            s["Effect"] == "Allow" && (s["Principal"] == "*" || s["Principal"]["AWS"] == "*")
+        };
+        let actions = |s: &serde_json::Value| -> Vec<String> {
+            match &s["Action"] {
+                serde_json::Value::String(a) => vec![a.clone()],
+                serde_json::Value::Array(list) => list
+                    .iter()
+                    .filter_map(|a| a.as_str().map(str::to_string))
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        let truthy = |v: &serde_json::Value| v == &serde_json::json!(true) || v == "true";
+        let via_url = |s: &serde_json::Value| {
+            truthy(&s["Condition"]["Bool"]["lambda:InvokedViaFunctionUrl"])
+                || truthy(&s["InvokedViaFunctionUrl"])
+        };
+        let mut access = PublicAccess {
+            invoke_function_url: false,
+            invoke_function: false,
+        };
+        for s in statements.into_iter().filter(|s| public(s)) {
+            for action in actions(s) {
+                match action.as_str() {
+                    "lambda:InvokeFunctionUrl" => access.invoke_function_url = true,
+                    "lambda:InvokeFunction" if via_url(s) => access.invoke_function = true,
+                    "lambda:*" => {
+                        access.invoke_function_url = true;
+                        access.invoke_function = true;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        access
+    }
 }
 
 impl FunctionInfo {
@@ -194,7 +267,18 @@ pub async fn function_info(aws: &Aws, name: &str) -> Result<Option<FunctionInfo>
     let config = out
         .configuration()
         .context("GetFunction returned no configuration")?;
+    let reserved_concurrency = out
+        .concurrency()
+        .and_then(|c| c.reserved_concurrent_executions());
     let image_uri = out.code().and_then(|c| c.image_uri()).map(str::to_string);
+    let url = function_url(aws, name).await?;
+    let public_access = match &url {
+        Some(FunctionUrl {
+            auth: UrlAuth::None,
+            ..
+        }) => Some(public_access(aws, name).await?),
+        _ => None,
+    };
     let image_digest = image_uri
         .as_deref()
         .and_then(|u| u.split_once('@'))
@@ -213,13 +297,23 @@ pub async fn function_info(aws: &Aws, name: &str) -> Result<Option<FunctionInfo>
         image_digest,
         last_modified: config.last_modified().map(str::to_string),
         state: config.state().map(|s| s.as_str().to_string()),
-        url: function_url(aws, name).await?,
+        url_auth: url.as_ref().map(|u| u.auth),
+        url: url.map(|u| u.url),
+        reserved_concurrency,
+        public_access,
     }))
+}
+
+/// A function URL and who may call it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionUrl {
+    pub url: String,
+    pub auth: UrlAuth,
 }
 
 /// The function URL, read from Lambda (not a stack output: moto cannot serve that); none →
 /// `None`.
-pub async fn function_url(aws: &Aws, function: &str) -> Result<Option<String>> {
+pub async fn function_url(aws: &Aws, function: &str) -> Result<Option<FunctionUrl>> {
     match aws
         .lambda()
         .get_function_url_config()
@@ -227,15 +321,84 @@ pub async fn function_url(aws: &Aws, function: &str) -> Result<Option<String>> {
         .send()
         .await
     {
-        Ok(out) => Ok(Some(out.function_url().to_string())),
+        Ok(out) => Ok(Some(FunctionUrl {
+            url: out.function_url().to_string(),
+            auth: match out.auth_type() {
+                aws_sdk_lambda::types::FunctionUrlAuthType::None => UrlAuth::None,
+                _ => UrlAuth::AwsIam,
+            },
+        })),
         Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(None),
         Err(e) => Err(anyhow!(describe(&e))).context("cannot read the function URL"),
     }
 }
 
+/// What the function's resource policy grants the public (no policy: nothing).
+pub async fn public_access(aws: &Aws, function: &str) -> Result<PublicAccess> {
+    let policy = match aws
+        .lambda()
+        .get_policy()
+        .function_name(function)
+        .send()
+        .await
+    {
+        Ok(out) => out.policy().unwrap_or("{}").to_string(),
+        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => "{}".to_string(),
+        Err(e) => {
+            return Err(anyhow!(describe(&e)))
+                .with_context(|| format!("cannot read the resource policy of {function}"))
+        }
+    };
+    let policy: serde_json::Value = serde_json::from_str(&policy)
+        .with_context(|| format!("the resource policy of {function} is not JSON"))?;
+    Ok(PublicAccess::from_policy(&policy))
+}
+
+/// The most a public function URL can cost in an hour of compute: every one of `cap`
+/// instances busy for the whole hour at `memory_mb` (requests are billed on top, per million).
+pub fn worst_case_compute_per_hour(cap: u32, memory_mb: u32, arch: Arch) -> f64 {
+    f64::from(cap) * 3600.0 * f64::from(memory_mb) / 1024.0 * arch.price_per_gb_s()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_public_url_needs_both_statements_in_aws_or_motos_shape() {
+        use serde_json::json;
+        let aws = json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "url", "Effect": "Allow", "Principal": "*",
+             "Action": "lambda:InvokeFunctionUrl", "Resource": "arn",
+             "Condition": {"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}}},
+            {"Sid": "invoke", "Effect": "Allow", "Principal": "*",
+             "Action": "lambda:InvokeFunction", "Resource": "arn",
+             "Condition": {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}}}]});
+        assert!(PublicAccess::from_policy(&aws).complete());
+        let moto = json!({"Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunctionUrl",
+             "FunctionUrlAuthType": "NONE"},
+            {"Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction",
+             "InvokedViaFunctionUrl": true}]});
+        assert!(PublicAccess::from_policy(&moto).complete());
+        // The template before October 2025's change: the URL action only → 403 on AWS.
+        let old = json!({"Statement": [{"Effect": "Allow", "Principal": "*",
+            "Action": "lambda:InvokeFunctionUrl"}]});
+        let access = PublicAccess::from_policy(&old);
+        assert!(access.invoke_function_url && !access.invoke_function);
+        // InvokeFunction for everyone without the URL condition is not what is asked for.
+        let open = json!({"Statement": [{"Effect": "Allow", "Principal": "*",
+            "Action": "lambda:InvokeFunction"}]});
+        assert!(!PublicAccess::from_policy(&open).invoke_function);
+        assert!(!PublicAccess::from_policy(&json!({})).invoke_function_url);
+    }
+
+    #[test]
+    fn worst_case_cost_is_every_capped_instance_busy_all_hour() {
+        // 10 × 3600 s × 2 GB × $0.0000166667 = $1.20.
+        let cost = worst_case_compute_per_hour(10, 2048, Arch::X86_64);
+        assert!((cost - 1.2).abs() < 0.001, "{cost}");
+    }
 
     #[test]
     fn threads_follow_lambdas_vcpus() {

@@ -33,6 +33,8 @@ pub struct StackParams {
     pub architecture: String,
     pub threads: u32,
     pub url_auth_type: String,
+    /// Lambda's reserved concurrency (`None`: no cap, the template's -1).
+    pub reserved_concurrency: Option<u32>,
     pub alarm_email: String,
     pub log_retention_days: u32,
     /// `--registry`: where the images went instead of the ECR endpoint (a stack tag).
@@ -50,6 +52,11 @@ impl StackParams {
             ("Architecture", self.architecture.clone()),
             ("Threads", self.threads.to_string()),
             ("UrlAuthType", self.url_auth_type.clone()),
+            (
+                "ReservedConcurrency",
+                self.reserved_concurrency
+                    .map_or_else(|| "-1".to_string(), |n| n.to_string()),
+            ),
             ("AlarmEmail", self.alarm_email.clone()),
             ("LogRetentionDays", self.log_retention_days.to_string()),
         ]
@@ -588,6 +595,7 @@ mod tests {
             architecture: "x86_64".into(),
             threads: 2,
             url_auth_type: "AWS_IAM".into(),
+            reserved_concurrency: None,
             alarm_email: String::new(),
             log_retention_days: 14,
             registry: None,

@@ -19,9 +19,11 @@ use crate::image::ecr::{self, Repository};
 use crate::image::oci::{self, OciImage};
 use crate::image::registry::Registry;
 use crate::image::{Bootstrap, BuildContext};
-use crate::lambda::{function_info, threads_for_memory, Arch, UrlAuth};
+use crate::lambda::{
+    function_info, prices, threads_for_memory, worst_case_compute_per_hour, Arch, UrlAuth,
+};
 use crate::models::{ModelFiles, ModelSpec};
-use crate::output::{ask, emit, human_bytes, Progress};
+use crate::output::{ask, emit, human_bytes, usd, usd_price, Progress};
 use crate::sizing;
 use crate::stack::{Failure, Plan, PlanKind, StackDeployer, StackParams, StackState};
 
@@ -92,9 +94,14 @@ pub struct FunctionSettings {
     pub timeout_s: u32,
     pub arch: Arch,
     pub url_auth: UrlAuth,
+    /// Lambda's reserved concurrency (`None`: no cap).
+    pub reserved_concurrency: Option<u32>,
     pub alarm_email: Option<String>,
     pub log_retention_days: u32,
 }
+
+/// The cap a public URL gets when `--reserved-concurrency` is not given.
+pub const DEFAULT_PUBLIC_CAP: u32 = 10;
 
 /// Preview, or apply (after asking, or not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +156,11 @@ impl DeployPlan {
                 } else {
                     UrlAuth::AwsIam
                 },
+                // A public URL is never left without a cap: anyone could use the account's
+                // whole concurrency, and run up its bill.
+                reserved_concurrency: args
+                    .reserved_concurrency
+                    .or(args.public_url.then_some(DEFAULT_PUBLIC_CAP)),
                 alarm_email: args.alarm_email,
                 log_retention_days: args.log_retention_days,
             },
@@ -215,6 +227,10 @@ pub struct DeployReport {
     pub estimate: sizing::Estimate,
     pub url: Option<String>,
     pub url_auth: UrlAuth,
+    /// The most instances at once (`None`: no cap).
+    pub reserved_concurrency: Option<u32>,
+    /// With a cap: the most an hour of compute can cost (every instance busy all hour).
+    pub worst_case_usd_per_hour: Option<f64>,
     pub next: String,
 }
 
@@ -246,6 +262,13 @@ impl fmt::Display for DeployReport {
         match &self.url {
             Some(url) => writeln!(f, "  url       {url} (auth {})", self.url_auth.as_str())?,
             None => writeln!(f, "  url       none")?,
+        }
+        if let Some(cap) = self.reserved_concurrency {
+            write!(f, "  cap       {cap} at once (reserved concurrency)")?;
+            match self.worst_case_usd_per_hour {
+                Some(usd_h) => writeln!(f, "; compute at most {}/hour", usd(usd_h))?,
+                None => writeln!(f)?,
+            }
         }
         write!(f, "next: {}", self.next)
     }
@@ -292,10 +315,11 @@ fn confirm(question: &str) -> Result<bool> {
 pub async fn run(plan: DeployPlan, global: &GlobalArgs) -> Result<ExitCode> {
     let progress = Progress::new();
     if plan.function.url_auth == UrlAuth::None {
-        progress.line(
+        progress.line(format!(
             "warning: --public-url makes the function URL callable by anyone (auth NONE); \
-             every call is billed to this account",
-        );
+             every call is billed to this account. {}",
+            worst_case_line(&plan.function)
+        ));
     }
     let model = model_step(&plan, &progress).await?;
     let bootstrap = bootstrap_step(&plan, &progress).await?;
@@ -342,6 +366,8 @@ pub async fn run(plan: DeployPlan, global: &GlobalArgs) -> Result<ExitCode> {
         ),
         url: None,
         url_auth: plan.function.url_auth,
+        reserved_concurrency: plan.function.reserved_concurrency,
+        worst_case_usd_per_hour: worst_case(&plan.function),
         next: "run the same command without --dry-run to apply it".into(),
     };
     if outcome != Outcome::DryRun {
@@ -384,6 +410,28 @@ fn image_uri(
     }
 }
 
+/// The most an hour of compute can cost with the cap (`None`: no cap).
+fn worst_case(f: &FunctionSettings) -> Option<f64> {
+    f.reserved_concurrency
+        .map(|cap| worst_case_compute_per_hour(cap, f.memory_mb, f.arch))
+}
+
+/// What a public URL can cost, said before anything is deployed.
+fn worst_case_line(f: &FunctionSettings) -> String {
+    match (f.reserved_concurrency, worst_case(f)) {
+        (Some(cap), Some(usd_h)) => format!(
+            "At most {cap} instances run at once (--reserved-concurrency): compute costs at most \
+             {}/hour at {} MB ({cap} × 3600 s × {:.2} GB × {} per GB-s), plus {} per 1M requests",
+            usd(usd_h),
+            f.memory_mb,
+            f64::from(f.memory_mb) / 1024.0,
+            usd_price(f.arch.price_per_gb_s()),
+            usd_price(prices::PER_REQUEST * 1_000_000.0),
+        ),
+        _ => "No concurrency cap: the account's whole concurrency is the limit".to_string(),
+    }
+}
+
 /// The stack's parameters and tags for this plan and image.
 fn stack_params(plan: &DeployPlan, aws: &Aws, image_uri: String) -> StackParams {
     let f = &plan.function;
@@ -395,6 +443,7 @@ fn stack_params(plan: &DeployPlan, aws: &Aws, image_uri: String) -> StackParams 
         architecture: f.arch.lambda_name().to_string(),
         threads: threads_for_memory(f.memory_mb),
         url_auth_type: f.url_auth.as_str().to_string(),
+        reserved_concurrency: f.reserved_concurrency,
         alarm_email: f.alarm_email.clone().unwrap_or_default(),
         log_retention_days: f.log_retention_days,
         registry: plan.registry.clone(),

@@ -10,7 +10,7 @@ use crate::aws::Aws;
 use crate::cli::GlobalArgs;
 use crate::image::ecr::{self, ImageInfo, Repository};
 use crate::image::registry::Registry;
-use crate::lambda::{function_info, FunctionInfo};
+use crate::lambda::{function_info, FunctionInfo, UrlAuth};
 use crate::output::{emit, human_bytes};
 use crate::stack::{describe_stack, StackState, TAG_REGISTRY};
 
@@ -77,7 +77,39 @@ impl fmt::Display for InfoReport {
                     "  modified  {}",
                     fun.last_modified.as_deref().unwrap_or("-")
                 )?;
-                writeln!(f, "  url       {}", fun.url.as_deref().unwrap_or("none"))?;
+                match (&fun.url, fun.url_auth) {
+                    (Some(url), Some(auth)) => {
+                        writeln!(f, "  url       {url} (auth {})", auth.as_str())?
+                    }
+                    _ => writeln!(f, "  url       none")?,
+                }
+                match fun.public_access {
+                    Some(access) if !access.complete() => writeln!(
+                        f,
+                        "  warning   the public URL's policy lacks {}: AWS answers 403 \
+                         (since October 2025 a public URL needs lambda:InvokeFunctionUrl and \
+                         lambda:InvokeFunction); deploy again to add it",
+                        if access.invoke_function_url {
+                            "lambda:InvokeFunction"
+                        } else {
+                            "lambda:InvokeFunctionUrl"
+                        }
+                    )?,
+                    _ => {}
+                }
+                match (fun.reserved_concurrency, fun.url_auth) {
+                    (Some(cap), _) => {
+                        writeln!(f, "  cap       {cap} at once (reserved concurrency)")?
+                    }
+                    (None, Some(UrlAuth::None)) => writeln!(
+                        f,
+                        "  cap       none: anyone can use the account's whole concurrency; \
+                         deploy --reserved-concurrency N"
+                    )?,
+                    (None, _) => {
+                        writeln!(f, "  cap       none (the account's unreserved concurrency)")?
+                    }
+                }
             }
             None => writeln!(f, "function    none")?,
         }

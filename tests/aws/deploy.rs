@@ -209,6 +209,74 @@ async fn full_flow_doctor_deploy_info_redeploy_update_destroy() {
     assert_eq!(none["removed"].as_array().unwrap().len(), 0);
 }
 
+/// A public URL: both statements AWS requires since October 2025 in the function's resource
+/// policy, and a concurrency cap by default, read back from Lambda (not from our report). A
+/// stack of its own: moto does not add resources whose condition turns true on a stack update
+/// (AWS does), so switching an existing stack to public cannot be checked here.
+#[tokio::test(flavor = "multi_thread")]
+async fn public_url_grants_both_permissions_and_caps_concurrency() {
+    let s = standins();
+    let stage = "public";
+    s.destroy(stage);
+    let function = "ummatics-sentiment-analysis-public";
+    let public = deploy(&s, stage, &["--public-url"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&public.stderr);
+    assert!(public.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("At most 10 instances run at once"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("compute costs at most $1.04/hour"),
+        "{stderr}"
+    );
+    let public: serde_json::Value = serde_json::from_slice(&public.stdout).unwrap();
+    assert_eq!(public["reserved_concurrency"], 10);
+    let lambda = aws_sdk_lambda::Client::new(&s.sdk().await);
+    let policy = lambda
+        .get_policy()
+        .function_name(function)
+        .send()
+        .await
+        .unwrap();
+    let policy: serde_json::Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+    let statements = policy["Statement"].as_array().unwrap();
+    let public_statement = |action: &str| {
+        statements
+            .iter()
+            .find(|st| st["Action"] == action && st["Principal"] == "*" && st["Effect"] == "Allow")
+            .unwrap_or_else(|| panic!("no public {action} statement: {policy:#}"))
+    };
+    let url = public_statement("lambda:InvokeFunctionUrl");
+    // moto keeps AddPermission's fields; AWS writes them as conditions.
+    assert!(
+        url["FunctionUrlAuthType"] == "NONE"
+            || url["Condition"]["StringEquals"]["lambda:FunctionUrlAuthType"] == "NONE",
+        "{url}"
+    );
+    let invoke = public_statement("lambda:InvokeFunction");
+    assert!(
+        invoke["InvokedViaFunctionUrl"] == true
+            || invoke["Condition"]["Bool"]["lambda:InvokedViaFunctionUrl"] == "true",
+        "{invoke}"
+    );
+    let config = lambda
+        .get_function()
+        .function_name(function)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        config
+            .concurrency()
+            .and_then(|c| c.reserved_concurrent_executions()),
+        Some(10)
+    );
+    let info = json_of(s.cli(stage).args(["--output", "json", "info"]));
+    assert_eq!(info["function"]["reserved_concurrency"], 10, "{info:#}");
+    s.destroy(stage);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn rollback_complete_stack_is_recreated() {
     let s = standins();
@@ -311,6 +379,26 @@ async fn dry_run_changes_nothing() {
         .unwrap()
         .iter()
         .any(|p| p["name"] == "UrlAuthType" && p["to"] == "NONE"));
+    // ... with a concurrency cap by default, and its worst case per hour said up front.
+    assert!(plan["plan"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == "ReservedConcurrency" && p["to"] == "10"));
+    assert_eq!(plan["reserved_concurrency"], 10);
+    assert!(plan["worst_case_usd_per_hour"].as_f64().unwrap() > 0.0);
+    let out = deploy(
+        &s,
+        stage,
+        &["--dry-run", "--public-url", "--reserved-concurrency", "3"],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("At most 3 instances run at once"),
+        "{stderr}"
+    );
 
     // Without --yes and without a terminal to ask on: refused before anything is done.
     let mut no_yes = s.cli(stage);
