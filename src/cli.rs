@@ -188,6 +188,15 @@ pub struct DeployArgs {
     /// the ECR token is still the credential.
     #[arg(long, value_name = "HOST:PORT")]
     pub registry: Option<String>,
+    /// Before anything is built or pushed, score the model on this labelled file (`eval`'s
+    /// formats: TSV/CSV/JSONL with `text` and `label`) and refuse the deploy when it scores
+    /// below --min-accuracy, or below the live release's score on the same file.
+    #[arg(long, value_name = "FILE")]
+    pub gate: Option<PathBuf>,
+    /// The accuracy --gate requires, as a fraction (0.90) or a percentage (90%).
+    #[arg(long, value_name = "FRACTION", default_value = "0.90", requires = "gate",
+          value_parser = parse_fraction)]
+    pub min_accuracy: f64,
     /// Show what would change and stop: nothing is created, pushed or updated.
     #[arg(long)]
     pub dry_run: bool,
@@ -198,6 +207,25 @@ pub struct DeployArgs {
     /// 30 s in a log, and cargo's last lines if the build fails).
     #[arg(long, short = 'v')]
     pub verbose: bool,
+}
+
+/// A fraction in (0, 1], written `0.9` or `90%`.
+fn parse_fraction(raw: &str) -> Result<f64, String> {
+    let (number, scale) = match raw.trim().strip_suffix('%') {
+        Some(percent) => (percent, 100.0),
+        None => (raw.trim(), 1.0),
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a number; write e.g. 0.90 or 90%"))?;
+    let fraction = value / scale;
+    if !(fraction > 0.0 && fraction <= 1.0) {
+        return Err(format!(
+            "{raw:?} is not an accuracy between 0 and 1 (or 0% and 100%)"
+        ));
+    }
+    Ok(fraction)
 }
 
 /// The retention periods CloudWatch Logs accepts.

@@ -23,6 +23,29 @@ pub const TAG_TOOL: &str = "ummatics-sentiment:tool";
 /// `--registry` (the function's image URI still names the ECR repository).
 pub const TAG_REGISTRY: &str = "ummatics-sentiment:registry";
 
+/// Stack tags recording the gate the live release passed (`deploy --gate`): the SHA-256 of the
+/// labelled file, and the accuracy on it.
+pub const TAG_GATE_DATA: &str = "ummatics-sentiment:gate-data-sha256";
+pub const TAG_GATE_ACCURACY: &str = "ummatics-sentiment:gate-accuracy";
+
+/// What a release scored on a gate file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GateRecord {
+    pub data_sha256: String,
+    /// The accuracy, written with six decimals (a tag value is a string).
+    pub accuracy: String,
+}
+
+impl GateRecord {
+    /// The record in a stack's tags, if the live release passed a gate.
+    pub fn from_tags(tags: &BTreeMap<String, String>) -> Option<GateRecord> {
+        Some(GateRecord {
+            data_sha256: tags.get(TAG_GATE_DATA)?.clone(),
+            accuracy: tags.get(TAG_GATE_ACCURACY)?.clone(),
+        })
+    }
+}
+
 /// The template's parameters, as deploy sets them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StackParams {
@@ -39,6 +62,8 @@ pub struct StackParams {
     pub log_retention_days: u32,
     /// `--registry`: where the images went instead of the ECR endpoint (a stack tag).
     pub registry: Option<String>,
+    /// `--gate`: what this release scored (stack tags).
+    pub gate: Option<GateRecord>,
 }
 
 impl StackParams {
@@ -71,6 +96,10 @@ impl StackParams {
         let mut tags = BTreeMap::from([(TAG_TOOL.to_string(), "ummatics-sentiment".to_string())]);
         if let Some(registry) = &self.registry {
             tags.insert(TAG_REGISTRY.to_string(), registry.clone());
+        }
+        if let Some(gate) = &self.gate {
+            tags.insert(TAG_GATE_DATA.to_string(), gate.data_sha256.clone());
+            tags.insert(TAG_GATE_ACCURACY.to_string(), gate.accuracy.clone());
         }
         tags
     }
@@ -599,6 +628,7 @@ mod tests {
             alarm_email: String::new(),
             log_retention_days: 14,
             registry: None,
+            gate: None,
         };
         for key in params.to_map().keys() {
             assert!(

@@ -1,4 +1,4 @@
-//! `deploy`: a sequence of named steps — model → bootstrap → builder (the Docker engine, or an
+//! `deploy`: a sequence of named steps — model → gate (with `--gate`) → bootstrap → builder (the Docker engine, or an
 //! OCI image written directly with no daemon) → AWS account → ECR repository → image (smoke
 //! test, push) → CloudFormation change set → report. Each step shows live progress; a redeploy
 //! of the same inputs pushes nothing and updates nothing.
@@ -10,10 +10,13 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
+use ummatics_sentiment_function::{Classifier, ClassifierOptions};
 
 use crate::aws::{Aws, Identity};
 use crate::bootstrap::{self, Runner};
 use crate::cli::{BuilderChoice, DeployArgs, GlobalArgs};
+use crate::evaluation::{accuracy, predict_all, read_examples};
 use crate::image::docker::{context_summary, Engine};
 use crate::image::ecr::{self, Repository};
 use crate::image::oci::{self, OciImage};
@@ -25,7 +28,9 @@ use crate::lambda::{
 use crate::models::{ModelFiles, ModelSpec};
 use crate::output::{ask, emit, human_bytes, usd, usd_price, Progress};
 use crate::sizing;
-use crate::stack::{Failure, Plan, PlanKind, StackDeployer, StackParams, StackState};
+use crate::stack::{
+    describe_stack, Failure, GateRecord, Plan, PlanKind, StackDeployer, StackParams, StackState,
+};
 
 /// What `deploy` was asked to do, checked: the command line turned into domain values in one
 /// place ([`DeployPlan::from_args`]), so the steps never see clap's structs.
@@ -40,7 +45,28 @@ pub struct DeployPlan {
     /// Push here instead of the ECR endpoint.
     pub registry: Option<String>,
     pub function: FunctionSettings,
+    /// `--gate`: score the model before anything is built or pushed.
+    pub gate: Option<Gate>,
     pub mode: Mode,
+}
+
+/// The accuracy gate: a labelled file and the accuracy it requires.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gate {
+    pub data: PathBuf,
+    pub min_accuracy: f64,
+}
+
+/// What the gate measured, for the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct GateReport {
+    pub data: String,
+    pub data_sha256: String,
+    pub examples: usize,
+    pub accuracy: f64,
+    pub min_accuracy: f64,
+    /// The live release's accuracy on the same file, when it passed a gate on it.
+    pub live_accuracy: Option<f64>,
 }
 
 /// Where the function binary comes from.
@@ -164,6 +190,10 @@ impl DeployPlan {
                 alarm_email: args.alarm_email,
                 log_retention_days: args.log_retention_days,
             },
+            gate: args.gate.map(|data| Gate {
+                data,
+                min_accuracy: args.min_accuracy,
+            }),
             mode,
         })
     }
@@ -231,6 +261,8 @@ pub struct DeployReport {
     pub reserved_concurrency: Option<u32>,
     /// With a cap: the most an hour of compute can cost (every instance busy all hour).
     pub worst_case_usd_per_hour: Option<f64>,
+    /// `--gate`: what the model scored.
+    pub gate: Option<GateReport>,
     pub next: String,
 }
 
@@ -253,6 +285,16 @@ impl fmt::Display for DeployReport {
             self.memory_mb, self.timeout_s, self.architecture
         )?;
         writeln!(f, "  estimate  {}", self.estimate)?;
+        if let Some(g) = &self.gate {
+            writeln!(
+                f,
+                "  gate      {:.2} % on {} ({} examples; required {:.2} %)",
+                g.accuracy * 100.0,
+                g.data,
+                g.examples,
+                g.min_accuracy * 100.0
+            )?;
+        }
         writeln!(
             f,
             "  image     {}{}",
@@ -322,9 +364,13 @@ pub async fn run(plan: DeployPlan, global: &GlobalArgs) -> Result<ExitCode> {
         ));
     }
     let model = model_step(&plan, &progress).await?;
+    let aws = Aws::load(&global.aws).await;
+    let gate = match &plan.gate {
+        Some(gate) => Some(gate_step(gate, &model, &aws, &progress).await?),
+        None => None,
+    };
     let bootstrap = bootstrap_step(&plan, &progress).await?;
     let builder = builder_step(&plan, &bootstrap, &model, &progress).await?;
-    let aws = Aws::load(&global.aws).await;
     let identity = account_step(&aws, &progress).await?;
     let repository = repository_step(&plan, &aws, &progress).await?;
     let image = image_step(
@@ -338,7 +384,11 @@ pub async fn run(plan: DeployPlan, global: &GlobalArgs) -> Result<ExitCode> {
     )
     .await?;
     let image_uri = image_uri(repository, &identity, &aws, &image);
-    let params = stack_params(&plan, &aws, image_uri.clone());
+    let mut params = stack_params(&plan, &aws, image_uri.clone());
+    params.gate = gate.as_ref().map(|g| GateRecord {
+        data_sha256: g.data_sha256.clone(),
+        accuracy: format!("{:.6}", g.accuracy),
+    });
     let deployer = StackDeployer::new(&aws, &progress);
     let (stack_plan, outcome) = stack_step(&plan, &deployer, &params, &progress).await?;
 
@@ -368,6 +418,7 @@ pub async fn run(plan: DeployPlan, global: &GlobalArgs) -> Result<ExitCode> {
         url_auth: plan.function.url_auth,
         reserved_concurrency: plan.function.reserved_concurrency,
         worst_case_usd_per_hour: worst_case(&plan.function),
+        gate,
         next: "run the same command without --dry-run to apply it".into(),
     };
     if outcome != Outcome::DryRun {
@@ -447,7 +498,93 @@ fn stack_params(plan: &DeployPlan, aws: &Aws, image_uri: String) -> StackParams 
         alarm_email: f.alarm_email.clone().unwrap_or_default(),
         log_retention_days: f.log_retention_days,
         registry: plan.registry.clone(),
+        gate: None,
     }
+}
+
+/// Step 2 with `--gate`: the model as it will ship, scored in this process on the gate file;
+/// refused (nothing built, pushed or changed) below the threshold or below the live release's
+/// score on the same file.
+async fn gate_step(
+    gate: &Gate,
+    model: &ModelFiles,
+    aws: &Aws,
+    progress: &Progress,
+) -> Result<GateReport> {
+    let step = progress.step("gate");
+    let bytes = std::fs::read(&gate.data)
+        .with_context(|| format!("--gate: cannot read {}", gate.data.display()))?;
+    let data_sha256 = hex::encode(Sha256::digest(&bytes));
+    let live = describe_stack(aws, &aws.names.stack)
+        .await?
+        .and_then(|stack| GateRecord::from_tags(&stack.tags))
+        .filter(|record| record.data_sha256 == data_sha256)
+        .and_then(|record| record.accuracy.parse::<f64>().ok());
+    let (files, data) = (model.clone(), gate.data.clone());
+    let scored = tokio::task::spawn_blocking(move || -> Result<(usize, f64)> {
+        // The files as the function reads them: a model directory.
+        let dir = tempfile::tempdir().context("cannot make a temporary directory")?;
+        for file in &files.files {
+            std::fs::write(dir.path().join(&file.name), &file.bytes)
+                .with_context(|| format!("cannot write {}", file.name))?;
+        }
+        let classifier = Classifier::load(dir.path(), &ClassifierOptions::default())?;
+        let examples = read_examples(&data, None, "text", "label", classifier.labels())?;
+        let predicted = predict_all(&classifier, &examples)?;
+        Ok((examples.len(), accuracy(&examples, &predicted)))
+    })
+    .await?;
+    let (examples, accuracy) = match scored {
+        Ok(scored) => scored,
+        Err(e) => {
+            step.fail("could not score the model");
+            return Err(e.context(format!("--gate {}", gate.data.display())));
+        }
+    };
+    let report = GateReport {
+        data: gate.data.display().to_string(),
+        data_sha256,
+        examples,
+        accuracy,
+        min_accuracy: gate.min_accuracy,
+        live_accuracy: live,
+    };
+    let percent = |x: f64| format!("{:.2} %", x * 100.0);
+    if accuracy < gate.min_accuracy {
+        step.fail(format!(
+            "{} < {} required",
+            percent(accuracy),
+            percent(gate.min_accuracy)
+        ));
+        bail!(
+            "the model scores {} on {} ({examples} examples), below --min-accuracy {}: \
+             nothing was deployed",
+            percent(accuracy),
+            report.data,
+            percent(gate.min_accuracy)
+        );
+    }
+    if let Some(live) = live.filter(|&live| accuracy < live) {
+        step.fail(format!("{} < {} live", percent(accuracy), percent(live)));
+        bail!(
+            "the model scores {} on {} ({examples} examples), below the live release's {} on \
+             the same file: nothing was deployed",
+            percent(accuracy),
+            report.data,
+            percent(live)
+        );
+    }
+    step.done(format!(
+        "{} on {} ({examples} examples; required {}{})",
+        percent(accuracy),
+        report.data,
+        percent(gate.min_accuracy),
+        match live {
+            Some(live) => format!(", live release {}", percent(live)),
+            None => String::new(),
+        }
+    ));
+    Ok(report)
 }
 
 /// Step 1: the model's files.

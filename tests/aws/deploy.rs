@@ -434,7 +434,7 @@ async fn dry_run_changes_nothing() {
 fn bad_flags_fail_before_any_aws_call() {
     let s = standins();
     let closed = "http://127.0.0.1:9";
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 9] = [
         (&["deploy", "--memory", "100"], "128..=10240"),
         (&["deploy", "--timeout", "901"], "1..=900"),
         (&["deploy", "--arch", "mips"], "invalid value 'mips'"),
@@ -446,6 +446,22 @@ fn bad_flags_fail_before_any_aws_call() {
         (
             &["deploy", "--alarm-email", "nope"],
             "\"nope\" is not an email address",
+        ),
+        (&["deploy", "--min-accuracy", "0.9"], "--gate <FILE>"),
+        (
+            &["deploy", "--gate", "x.tsv", "--min-accuracy", "1.5"],
+            "not an accuracy between 0 and 1",
+        ),
+        (
+            &[
+                "deploy",
+                "--yes",
+                "--model",
+                "mini",
+                "--gate",
+                "/nonexistent/gate.tsv",
+            ],
+            "--gate: cannot read /nonexistent/gate.tsv",
         ),
     ];
     for (args, expected) in cases {
@@ -548,4 +564,112 @@ fn template_passes_cfn_lint() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `deploy --gate`: the model is scored in-process before anything is built or pushed; below
+/// the threshold, or below what the live release scored on the same file, nothing changes.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_accuracy_gate_passes_refuses_on_threshold_and_on_regression() {
+    let s = standins();
+    let stage = "gate";
+    s.destroy(stage);
+    let stack = "ummatics-sentiment-stack-gate";
+    let repo = "ummatics-sentiment-gate";
+    let data = "tests/fixtures/sst2-dev.tsv";
+
+    // Threshold: the bundled mini model (82 %) against 95 % — refused, nothing made.
+    let uploads = s.registry_uploads(repo);
+    let out = deploy(&s, stage, &["--gate", data, "--min-accuracy", "95%"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("below --min-accuracy 95.00 %: nothing was deployed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the model scores 8"), "{stderr}");
+    let cfn = aws_sdk_cloudformation::Client::new(&s.sdk().await);
+    assert!(cfn
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .is_err());
+    assert_eq!(s.registry_uploads(repo), uploads, "something was pushed");
+
+    // Pass: deployed, with the score recorded on the stack.
+    let passed = json_of(&mut deploy(
+        &s,
+        stage,
+        &["--gate", data, "--min-accuracy", "0.8"],
+    ));
+    assert_eq!(passed["outcome"], "created", "{passed:#}");
+    let accuracy = passed["gate"]["accuracy"].as_f64().unwrap();
+    assert!((0.8..0.9).contains(&accuracy), "{accuracy}");
+    assert_eq!(passed["gate"]["examples"], 872);
+    assert!(passed["gate"]["live_accuracy"].is_null());
+    let tags: std::collections::BTreeMap<String, String> = cfn
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .unwrap()
+        .stacks()[0]
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        tags["ummatics-sentiment:gate-accuracy"],
+        format!("{accuracy:.6}")
+    );
+    assert_eq!(tags["ummatics-sentiment:gate-data-sha256"].len(), 64);
+
+    // Regression: a weaker model (the tiny test fixture, about chance) passes a low threshold
+    // but scores below the live release on the same file — refused, the stack untouched.
+    let events = stack_events(&s, stack).await;
+    let uploads = s.registry_uploads(repo);
+    let mut weaker = s.deploy(stage, &[]);
+    weaker.args([
+        "--model",
+        "tests/fixtures/tiny-distilbert",
+        "--gate",
+        data,
+        "--min-accuracy",
+        "0.01",
+    ]);
+    let out = weaker.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "below the live release's {:.2} % on the same file: nothing was deployed",
+            accuracy * 100.0
+        )),
+        "{stderr}"
+    );
+    assert_eq!(stack_events(&s, stack).await, events, "the stack changed");
+    assert_eq!(s.registry_uploads(repo), uploads, "something was pushed");
+
+    // The same file with other bytes is another file: no comparison with the live release.
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other.tsv");
+    let mut text = std::fs::read_to_string(data).unwrap();
+    text.push_str("a fine film\t1\n");
+    std::fs::write(&other, text).unwrap();
+    let plan = json_of(&mut deploy(
+        &s,
+        stage,
+        &[
+            "--dry-run",
+            "--gate",
+            other.to_str().unwrap(),
+            "--min-accuracy",
+            "0.5",
+        ],
+    ));
+    assert!(plan["gate"]["live_accuracy"].is_null(), "{plan:#}");
+    assert_eq!(plan["gate"]["examples"], 873);
+    s.destroy(stage);
 }
