@@ -7,7 +7,7 @@
 //! so which batches fault is fixed while the order requests arrive in is not.
 
 use crate::common;
-use crate::serve::{Serve, FUNCTION};
+use crate::serve::{lambda_at, Serve, FUNCTION};
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -398,20 +398,12 @@ fn the_library_client_reports_failed_ranges_and_keeps_positions() {
     let want = expected();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let outcome = runtime.block_on(async {
-        let config = aws_sdk_lambda::Config::builder()
-            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
-            .endpoint_url(&proxy.endpoint)
-            .region(aws_sdk_lambda::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_lambda::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .build();
         let options = InvokerOptions {
             concurrency: 8,
             backoff: Duration::from_millis(20),
             ..InvokerOptions::default()
         };
-        BatchInvoker::new(aws_sdk_lambda::Client::from_conf(config), FUNCTION, options)
+        BatchInvoker::new(lambda_at(&proxy.endpoint), FUNCTION, options)
             .classify(texts, |_| {})
             .await
             .unwrap()

@@ -84,15 +84,7 @@ impl Serve {
     }
 
     fn lambda(&self) -> aws_sdk_lambda::Client {
-        let config = aws_sdk_lambda::Config::builder()
-            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(aws_sdk_lambda::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_lambda::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .build();
-        aws_sdk_lambda::Client::from_conf(config)
+        lambda_at(&self.endpoint)
     }
 
     /// Ctrl-C: drains and exits 0.
@@ -104,6 +96,19 @@ impl Serve {
             .unwrap();
         child.wait().unwrap()
     }
+}
+
+/// An SDK Lambda client for `endpoint` (a `serve`, or something in front of it).
+pub(crate) fn lambda_at(endpoint: &str) -> aws_sdk_lambda::Client {
+    let config = aws_sdk_lambda::Config::builder()
+        .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_lambda::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_lambda::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .build();
+    aws_sdk_lambda::Client::from_conf(config)
 }
 
 impl Drop for Serve {
