@@ -44,20 +44,33 @@ pub fn read_examples(
     label_column: &str,
     labels: &[String],
 ) -> Result<Vec<Example>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse_examples(path, &bytes, format, text_column, label_column, labels)
+}
+
+/// The examples in `bytes`, the contents of `path` (which names the format when `format` does
+/// not, and the file in errors).
+pub fn parse_examples(
+    path: &Path,
+    bytes: &[u8],
+    format: Option<DataFormat>,
+    text_column: &str,
+    label_column: &str,
+    labels: &[String],
+) -> Result<Vec<Example>> {
     let Some(format) = format.or_else(|| DataFormat::from_path(path)) else {
         bail!(
             "cannot tell the format of {} from its name; pass --format tsv, csv or jsonl",
             path.display()
         );
     };
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         bail!("{} is empty: it holds no examples", path.display());
     }
     let name = path.display().to_string();
     let examples = read_records(
         &name,
-        &bytes,
+        bytes,
         format,
         &[Column::text(text_column), Column::label(label_column)],
         "name the columns with --text-column / --label-column",

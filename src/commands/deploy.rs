@@ -16,7 +16,7 @@ use ummatics_sentiment_function::{Classifier, ClassifierOptions};
 use crate::aws::{Aws, Identity};
 use crate::bootstrap::{self, Runner};
 use crate::cli::{BuilderChoice, DeployArgs, GlobalArgs};
-use crate::evaluation::{accuracy, predict_all, read_examples};
+use crate::evaluation::{accuracy, parse_examples, predict_all};
 use crate::image::docker::{context_summary, Engine};
 use crate::image::ecr::{self, Repository};
 use crate::image::oci::{self, OciImage};
@@ -520,6 +520,7 @@ async fn gate_step(
         .and_then(|stack| GateRecord::from_tags(&stack.tags))
         .filter(|record| record.data_sha256 == data_sha256)
         .and_then(|record| record.accuracy.parse::<f64>().ok());
+    // The bytes hashed are the bytes scored.
     let (files, data) = (model.clone(), gate.data.clone());
     let scored = tokio::task::spawn_blocking(move || -> Result<(usize, f64)> {
         // The files as the function reads them: a model directory.
@@ -529,7 +530,7 @@ async fn gate_step(
                 .with_context(|| format!("cannot write {}", file.name))?;
         }
         let classifier = Classifier::load(dir.path(), &ClassifierOptions::default())?;
-        let examples = read_examples(&data, None, "text", "label", classifier.labels())?;
+        let examples = parse_examples(&data, &bytes, None, "text", "label", classifier.labels())?;
         let predicted = predict_all(&classifier, &examples)?;
         Ok((examples.len(), accuracy(&examples, &predicted)))
     })
