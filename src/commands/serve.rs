@@ -391,15 +391,14 @@ async fn admit(State(state): State<Arc<Served>>, request: Request, next: Next) -
         .await
 }
 
-/// Reads a refused request's body to its end (at most 6 MB, within the read timeout), keeping
-/// nothing.
-async fn discard(body: Body, timeout: Duration) {
+/// Reads a refused request's body to its end, keeping nothing: at most 6 MB, for as long as it
+/// keeps arriving (each piece within the read timeout). A deadline for the whole body would
+/// cut off a client that is slow only because the machine is busy — the moment a 429 is
+/// answered — and closing with its bytes unread resets the connection before it reads the 429.
+async fn discard(body: Body, idle: Duration) {
     use http_body_util::BodyExt;
     let mut body = http_body_util::Limited::new(body, MAX_PAYLOAD_BYTES + 1);
-    let _ = tokio::time::timeout(timeout, async {
-        while let Some(Ok(_frame)) = body.frame().await {}
-    })
-    .await;
+    while let Ok(Some(Ok(_frame))) = tokio::time::timeout(idle, body.frame()).await {}
 }
 
 fn is_length_limit(e: &axum::Error) -> bool {
