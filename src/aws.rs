@@ -41,7 +41,7 @@ pub struct AwsArgs {
 }
 
 /// Stage names end up in function, stack and repository names: keep to what all three allow.
-fn parse_stage(s: &str) -> Result<String, String> {
+pub fn parse_stage(s: &str) -> Result<String, String> {
     let ok = !s.is_empty()
         && s.len() <= 16
         && s.chars()

@@ -44,14 +44,15 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Build the function image, push it to ECR and create or update the stack.
     #[command(
-        after_help = "Examples:\n  ummatics-sentiment deploy                       # the built-in model, IAM-auth URL\n  ummatics-sentiment deploy --stage prod --memory 2048 --alarm-email ops@example.com --yes\n  ummatics-sentiment deploy --dry-run --arch arm64    # show the plan, change nothing"
+        after_help = "Examples:\n  ummatics-sentiment deploy                       # the built-in model, IAM-auth URL\n  ummatics-sentiment deploy --stage prod --yes    # [stages.prod] of ./ummatics-sentiment.toml\n  ummatics-sentiment deploy --dry-run --arch arm64    # show the plan, change nothing"
     )]
     Deploy(DeployArgs),
-    /// Show the deployed stack, function, URL and images.
+    /// Show the deployed stack, function, URL, dashboard and images, and the stage's settings
+    /// from the configuration file.
     #[command(
-        after_help = "Examples:\n  ummatics-sentiment info\n  ummatics-sentiment info --stage prod --output json"
+        after_help = "Examples:\n  ummatics-sentiment info\n  ummatics-sentiment info --stage prod --output json\n  ummatics-sentiment info --stage prod --config deploy/ummatics-sentiment.toml"
     )]
-    Info,
+    Info(InfoArgs),
     /// Print the least-privilege IAM policy a backend needs to invoke the function.
     #[command(
         after_help = "Examples:\n  ummatics-sentiment policy > invoke-policy.json\n  ummatics-sentiment policy --stage prod"
@@ -140,23 +141,12 @@ pub struct DoctorArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct DeployArgs {
-    /// The model to bake into the image: `minilm` (the default), `mini`, a directory, or a
-    /// Hugging Face id (downloaded once into the Hugging Face cache).
-    #[arg(long, value_name = "MODEL", default_value = Embedded::DEFAULT.spec())]
-    pub model: ModelSpec,
-    /// Function memory in MB. The default is the cheapest per text by measurement
-    /// (BENCHMARKS.md): Lambda gives one vCPU at 1769 MB; below it cost per text is the same
-    /// and answers are slower, above it the second vCPU costs more than it speeds up.
-    #[arg(long, value_name = "MB", default_value_t = crate::sizing::DEFAULT_MEMORY_MB,
-          value_parser = clap::value_parser!(u32).range(128..=10240))]
-    pub memory: u32,
-    /// Function timeout in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60,
-          value_parser = clap::value_parser!(u32).range(1..=900))]
-    pub timeout: u32,
-    /// Instruction set of the function.
-    #[arg(long, value_enum, default_value_t = Arch::X86_64)]
-    pub arch: Arch,
+    /// The stage's settings from a file (default: ./ummatics-sentiment.toml when present).
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Settings that the configuration file may also give; a flag beats the file.
+    #[command(flatten)]
+    pub settings: SettingFlags,
     /// A prebuilt static `bootstrap` binary instead of building one with cargo.
     #[arg(long, value_name = "PATH")]
     pub bootstrap: Option<PathBuf>,
@@ -170,33 +160,10 @@ pub struct DeployArgs {
     /// Base image for the function image (default: scratch, which needs no pull).
     #[arg(long, value_name = "IMAGE", default_value = "scratch")]
     pub base_image: String,
-    /// Make the function URL public (auth NONE). Default: AWS_IAM (signed requests only).
-    #[arg(long)]
-    pub public_url: bool,
-    /// The most instances of the function that run at once (Lambda's reserved concurrency);
-    /// beyond it callers get 429. Default: none, or 10 with --public-url, so that anyone's
-    /// traffic can cost at most the printed worst case per hour.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10000))]
-    pub reserved_concurrency: Option<u32>,
-    /// Email address notified when the function reports errors.
-    #[arg(long, value_name = "ADDRESS")]
-    pub alarm_email: Option<String>,
-    /// Days the function's logs are kept.
-    #[arg(long, value_name = "DAYS", default_value_t = 14, value_parser = parse_retention)]
-    pub log_retention_days: u32,
     /// Push to this registry (HOST:PORT, or a URL) instead of the ECR endpoint, e.g. a mirror;
     /// the ECR token is still the credential.
     #[arg(long, value_name = "HOST:PORT")]
     pub registry: Option<String>,
-    /// Before anything is built or pushed, score the model on this labelled file (`eval`'s
-    /// formats: TSV/CSV/JSONL with `text` and `label`) and refuse the deploy when it scores
-    /// below --min-accuracy, or below the live release's score on the same file.
-    #[arg(long, value_name = "FILE")]
-    pub gate: Option<PathBuf>,
-    /// The accuracy --gate requires, as a fraction (0.90) or a percentage (90%).
-    #[arg(long, value_name = "FRACTION", default_value = "0.90", requires = "gate",
-          value_parser = parse_fraction)]
-    pub min_accuracy: f64,
     /// Show what would change and stop: nothing is created, pushed or updated.
     #[arg(long)]
     pub dry_run: bool,
@@ -209,8 +176,66 @@ pub struct DeployArgs {
     pub verbose: bool,
 }
 
+/// `--config FILE`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigArg {
+    /// The configuration file: defaults and `[stages.NAME]` tables for deploy's settings
+    /// (default: ummatics-sentiment.toml in the current directory, when there is one).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Deploy's settings that `ummatics-sentiment.toml` may also give: each is `None` unless the
+/// flag is on the command line, so that the flag, the file and the default can be told apart
+/// (`config::StageSettings::resolve`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct SettingFlags {
+    /// The model to bake into the image: `minilm` (the default), `mini`, a directory, or a
+    /// Hugging Face id (downloaded once into the Hugging Face cache).
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<ModelSpec>,
+    /// Function memory in MB (default 1769). The default is the cheapest per text by
+    /// measurement (BENCHMARKS.md): Lambda gives one vCPU at 1769 MB; below it cost per text
+    /// is the same and answers are slower, above it the second vCPU costs more than it speeds
+    /// up.
+    #[arg(long, value_name = "MB",
+          value_parser = clap::value_parser!(u32).range(*crate::lambda::MEMORY_MB.start() as i64..=*crate::lambda::MEMORY_MB.end() as i64))]
+    pub memory: Option<u32>,
+    /// Function timeout in seconds (default 60).
+    #[arg(long, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u32).range(*crate::lambda::TIMEOUT_S.start() as i64..=*crate::lambda::TIMEOUT_S.end() as i64))]
+    pub timeout: Option<u32>,
+    /// Instruction set of the function (default x86_64).
+    #[arg(long, value_enum)]
+    pub arch: Option<Arch>,
+    /// Make the function URL public (auth NONE); `--public-url=false` overrides a file's
+    /// `public-url = true`. Default: AWS_IAM (signed requests only).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true")]
+    pub public_url: Option<bool>,
+    /// The most instances of the function that run at once (Lambda's reserved concurrency);
+    /// beyond it callers get 429. Default: none, or 10 with --public-url, so that anyone's
+    /// traffic can cost at most the printed worst case per hour.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub reserved_concurrency: Option<u32>,
+    /// Email address notified when the function reports errors.
+    #[arg(long, value_name = "ADDRESS")]
+    pub alarm_email: Option<String>,
+    /// Days the function's logs are kept (default 14).
+    #[arg(long, value_name = "DAYS", value_parser = parse_retention)]
+    pub log_retention_days: Option<u32>,
+    /// Before anything is built or pushed, score the model on this labelled file (`eval`'s
+    /// formats: TSV/CSV/JSONL with `text` and `label`) and refuse the deploy when it scores
+    /// below --min-accuracy, or below the live release's score on the same file.
+    #[arg(long, value_name = "FILE")]
+    pub gate: Option<PathBuf>,
+    /// The accuracy --gate requires, as a fraction (0.90, the default) or a percentage (90%).
+    #[arg(long, value_name = "FRACTION", value_parser = parse_fraction)]
+    pub min_accuracy: Option<f64>,
+}
+
 /// A fraction in (0, 1], written `0.9` or `90%`.
-fn parse_fraction(raw: &str) -> Result<f64, String> {
+pub fn parse_fraction(raw: &str) -> Result<f64, String> {
     let (number, scale) = match raw.trim().strip_suffix('%') {
         Some(percent) => (percent, 100.0),
         None => (raw.trim(), 1.0),
@@ -234,7 +259,7 @@ pub const LOG_RETENTION_DAYS: [u32; 22] = [
     3288, 3653,
 ];
 
-fn parse_retention(s: &str) -> Result<u32, String> {
+pub fn parse_retention(s: &str) -> Result<u32, String> {
     let days: u32 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a number of days"))?;
@@ -245,6 +270,14 @@ fn parse_retention(s: &str) -> Result<u32, String> {
             "CloudWatch Logs keeps logs for one of {LOG_RETENTION_DAYS:?} days, not {days}"
         ))
     }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InfoArgs {
+    /// The configuration file whose settings for this stage are shown beside what is deployed
+    /// (default: ummatics-sentiment.toml in the current directory, when there is one).
+    #[command(flatten)]
+    pub config: ConfigArg,
 }
 
 #[derive(Debug, Clone, Args)]

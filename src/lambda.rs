@@ -10,6 +10,12 @@ use serde::Serialize;
 
 use crate::aws::{describe, error_code, Aws};
 
+/// The memory sizes Lambda accepts, in MB.
+pub const MEMORY_MB: std::ops::RangeInclusive<u32> = 128..=10240;
+
+/// The timeouts Lambda accepts, in seconds.
+pub const TIMEOUT_S: std::ops::RangeInclusive<u32> = 1..=900;
+
 /// Lambda's instruction-set choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Arch {
@@ -17,6 +23,12 @@ pub enum Arch {
     X86_64,
     #[value(name = "arm64", alias = "aarch64")]
     Arm64,
+}
+
+impl serde::Serialize for Arch {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.lambda_name())
+    }
 }
 
 impl Arch {

@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod config;
 pub mod evaluation;
 pub mod image;
 pub mod input;

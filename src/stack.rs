@@ -146,6 +146,44 @@ impl StackState {
     }
 }
 
+/// The stack's CloudWatch dashboard, read from its resources (stacks deployed by versions
+/// before the dashboard have none).
+pub async fn dashboard(aws: &Aws, stack: &str) -> Result<Option<Dashboard>> {
+    let out = aws
+        .cloudformation()
+        .describe_stack_resources()
+        .stack_name(stack)
+        .send()
+        .await
+        .map_err(|e| anyhow!(describe(&e)))
+        .with_context(|| format!("cannot list the resources of stack {stack}"))?;
+    Ok(out
+        .stack_resources()
+        .iter()
+        .find(|r| {
+            r.resource_type() == Some("AWS::CloudWatch::Dashboard")
+                && r.physical_resource_id().is_some_and(|id| !id.is_empty())
+        })
+        .and_then(|r| r.physical_resource_id())
+        .map(|name| Dashboard {
+            url: dashboard_url(&aws.region(), name),
+            name: name.to_string(),
+        }))
+}
+
+/// A CloudWatch dashboard and its console link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dashboard {
+    pub name: String,
+    pub url: String,
+}
+
+/// The console link of a CloudWatch dashboard (dashboard names are `[A-Za-z0-9_-]`, so the
+/// name needs no escaping).
+pub fn dashboard_url(region: &str, name: &str) -> String {
+    format!("https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#dashboards/dashboard/{name}")
+}
+
 /// One resource change a change set would make.
 #[derive(Debug, Clone, Serialize)]
 pub struct ResourceChange {
@@ -613,6 +651,14 @@ pub async fn describe_stack(aws: &Aws, name: &str) -> Result<Option<StackState>>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dashboard_link_names_region_and_dashboard() {
+        assert_eq!(
+            dashboard_url("eu-west-1", "sentiment-prod"),
+            "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#dashboards/dashboard/sentiment-prod"
+        );
+    }
 
     #[test]
     fn parameters_cover_the_template() {

@@ -16,6 +16,7 @@ use ummatics_sentiment_function::{Classifier, ClassifierOptions};
 use crate::aws::{Aws, Identity};
 use crate::bootstrap::{self, Runner};
 use crate::cli::{BuilderChoice, DeployArgs, GlobalArgs};
+use crate::config::{Config, SettingsTable, StageSettings, FILE_NAME};
 use crate::evaluation::{accuracy, parse_examples, predict_all};
 use crate::image::docker::{context_summary, Engine};
 use crate::image::ecr::{self, Repository};
@@ -29,7 +30,8 @@ use crate::models::{ModelFiles, ModelSpec};
 use crate::output::{ask, emit, human_bytes, usd, usd_price, Progress};
 use crate::sizing;
 use crate::stack::{
-    describe_stack, Failure, GateRecord, Plan, PlanKind, StackDeployer, StackParams, StackState,
+    dashboard, describe_stack, Dashboard, Failure, GateRecord, Plan, PlanKind, StackDeployer,
+    StackParams, StackState,
 };
 
 /// What `deploy` was asked to do, checked: the command line turned into domain values in one
@@ -48,6 +50,10 @@ pub struct DeployPlan {
     /// `--gate`: score the model before anything is built or pushed.
     pub gate: Option<Gate>,
     pub mode: Mode,
+    /// The configuration file read, if any.
+    pub config: Option<ConfigUsed>,
+    /// Every setting with where it came from (flag, file line, default).
+    pub settings: StageSettings,
 }
 
 /// The accuracy gate: a labelled file and the accuracy it requires.
@@ -138,12 +144,9 @@ pub enum Mode {
 
 impl DeployPlan {
     /// Checks the flags: every mistake is reported before anything is built or called.
-    pub fn from_args(args: DeployArgs) -> Result<DeployPlan> {
-        if let Some(email) = &args.alarm_email {
-            if !email.contains('@') || email.contains(char::is_whitespace) {
-                bail!("--alarm-email {email:?} is not an email address");
-            }
-        }
+    pub fn from_args(args: DeployArgs, stage: Option<&str>) -> Result<DeployPlan> {
+        let config = Config::find(args.config.config.as_deref(), stage)?;
+        let settings = StageSettings::resolve(&args.settings, config.as_ref())?;
         let mode = match (args.dry_run, args.yes) {
             (true, _) => Mode::DryRun,
             (false, true) => Mode::Apply { ask: false },
@@ -161,8 +164,9 @@ impl DeployPlan {
                 base_image.name()
             );
         }
+        let s = settings.clone();
         Ok(DeployPlan {
-            model: args.model,
+            model: s.model.value,
             bootstrap: match args.bootstrap {
                 Some(path) => BootstrapSource::Prebuilt(path),
                 None => BootstrapSource::Build {
@@ -174,29 +178,50 @@ impl DeployPlan {
             smoke_test: !args.no_smoke_test,
             registry: args.registry,
             function: FunctionSettings {
-                memory_mb: args.memory,
-                timeout_s: args.timeout,
-                arch: args.arch,
-                url_auth: if args.public_url {
+                memory_mb: s.memory_mb.value,
+                timeout_s: s.timeout_s.value,
+                arch: s.arch.value,
+                url_auth: if s.public_url.value {
                     UrlAuth::None
                 } else {
                     UrlAuth::AwsIam
                 },
                 // A public URL is never left without a cap: anyone could use the account's
                 // whole concurrency, and run up its bill.
-                reserved_concurrency: args
+                reserved_concurrency: s
                     .reserved_concurrency
-                    .or(args.public_url.then_some(DEFAULT_PUBLIC_CAP)),
-                alarm_email: args.alarm_email,
-                log_retention_days: args.log_retention_days,
+                    .value
+                    .or(s.public_url.value.then_some(DEFAULT_PUBLIC_CAP)),
+                alarm_email: s.alarm_email.value,
+                log_retention_days: s.log_retention_days.value,
             },
-            gate: args.gate.map(|data| Gate {
+            gate: s.gate.value.map(|data| Gate {
                 data,
-                min_accuracy: args.min_accuracy,
+                min_accuracy: s.min_accuracy.value,
             }),
             mode,
+            config: config.map(|c| ConfigUsed {
+                path: c.path().to_path_buf(),
+                stage: c.stage().map(str::to_string),
+                other_stages: match (stage, c.stage()) {
+                    (Some(_), None) => c.stages.clone(),
+                    _ => Vec::new(),
+                },
+            }),
+            settings,
         })
     }
+}
+
+/// The configuration file a deploy read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigUsed {
+    pub path: PathBuf,
+    /// The `[stages.NAME]` table used, when the file has one for this stage.
+    pub stage: Option<String>,
+    /// With `--stage NAME` and no table for it: the stages the file does name (a typo shows).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_stages: Vec<String>,
 }
 
 /// What a deploy did to the stack.
@@ -257,12 +282,18 @@ pub struct DeployReport {
     pub estimate: sizing::Estimate,
     pub url: Option<String>,
     pub url_auth: UrlAuth,
+    /// The stack's CloudWatch dashboard (none in a dry run).
+    pub dashboard: Option<Dashboard>,
     /// The most instances at once (`None`: no cap).
     pub reserved_concurrency: Option<u32>,
     /// With a cap: the most an hour of compute can cost (every instance busy all hour).
     pub worst_case_usd_per_hour: Option<f64>,
     /// `--gate`: what the model scored.
     pub gate: Option<GateReport>,
+    /// The configuration file read, if any.
+    pub config: Option<ConfigUsed>,
+    /// Every setting with where it came from: `flag`, `FILE:LINE [stages.NAME]` or `default`.
+    pub settings: StageSettings,
     pub next: String,
 }
 
@@ -305,6 +336,9 @@ impl fmt::Display for DeployReport {
             Some(url) => writeln!(f, "  url       {url} (auth {})", self.url_auth.as_str())?,
             None => writeln!(f, "  url       none")?,
         }
+        if let Some(d) = &self.dashboard {
+            writeln!(f, "  dashboard {}", d.url)?;
+        }
         if let Some(cap) = self.reserved_concurrency {
             write!(f, "  cap       {cap} at once (reserved concurrency)")?;
             match self.worst_case_usd_per_hour {
@@ -313,6 +347,31 @@ impl fmt::Display for DeployReport {
             }
         }
         write!(f, "next: {}", self.next)
+    }
+}
+
+/// Where the settings below it come from.
+fn settings_heading(config: Option<&ConfigUsed>) -> String {
+    match config {
+        None => format!("settings (flags and defaults; no {FILE_NAME} here):"),
+        Some(ConfigUsed {
+            path,
+            stage: Some(stage),
+            ..
+        }) => format!(
+            "settings (flags, {} [stages.{stage}], defaults):",
+            path.display()
+        ),
+        Some(ConfigUsed {
+            path, other_stages, ..
+        }) if !other_stages.is_empty() => format!(
+            "settings (flags, {}, defaults; it has no table for this stage, only [stages.{}]):",
+            path.display(),
+            other_stages.join("], [stages.")
+        ),
+        Some(ConfigUsed { path, .. }) => {
+            format!("settings (flags, {}, defaults):", path.display())
+        }
     }
 }
 
@@ -356,6 +415,10 @@ fn confirm(question: &str) -> Result<bool> {
 
 pub async fn run(plan: DeployPlan, global: &GlobalArgs) -> Result<ExitCode> {
     let progress = Progress::new();
+    progress.line(settings_heading(plan.config.as_ref()));
+    for line in SettingsTable(&plan.settings).to_string().lines() {
+        progress.line(line);
+    }
     if plan.function.url_auth == UrlAuth::None {
         progress.line(format!(
             "warning: --public-url makes the function URL callable by anyone (auth NONE); \
@@ -415,10 +478,13 @@ pub async fn run(plan: DeployPlan, global: &GlobalArgs) -> Result<ExitCode> {
             plan.function.arch,
         ),
         url: None,
+        dashboard: None,
         url_auth: plan.function.url_auth,
         reserved_concurrency: plan.function.reserved_concurrency,
         worst_case_usd_per_hour: worst_case(&plan.function),
         gate,
+        config: plan.config.clone(),
+        settings: plan.settings.clone(),
         next: "run the same command without --dry-run to apply it".into(),
     };
     if outcome != Outcome::DryRun {
@@ -433,6 +499,7 @@ pub async fn run(plan: DeployPlan, global: &GlobalArgs) -> Result<ExitCode> {
             })?;
         report.function_arn = Some(function.arn).filter(|arn| !arn.is_empty());
         report.url = function.url;
+        report.dashboard = dashboard(&aws, &aws.names.stack).await?;
         report.next = next_command(global);
     }
     emit(global.output, &report)?;

@@ -7,23 +7,107 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::aws::Aws;
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, InfoArgs, SettingFlags};
+use crate::config::{Config, SettingsTable, Source, StageSettings};
 use crate::image::ecr::{self, ImageInfo, Repository};
 use crate::image::registry::Registry;
 use crate::lambda::{function_info, FunctionInfo, UrlAuth};
 use crate::output::{emit, human_bytes};
-use crate::stack::{describe_stack, StackState, TAG_REGISTRY};
+use crate::stack::{dashboard, describe_stack, Dashboard, StackState, TAG_REGISTRY};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct InfoReport {
     pub region: String,
     pub stack_name: String,
     pub stack: Option<StackState>,
+    /// The stack's CloudWatch dashboard and its console link.
+    pub dashboard: Option<Dashboard>,
     pub function: Option<FunctionInfo>,
     pub repository: Option<Repository>,
     pub images: Vec<ImageInfo>,
     /// When deploy pushed to another registry (`--registry`): its images there.
     pub registry: Option<RegistryImages>,
+    /// The configuration file's settings for this stage, and where the function differs.
+    pub config: Option<ConfiguredStage>,
+}
+
+/// What `ummatics-sentiment.toml` says for this stage (file over defaults), beside what runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfiguredStage {
+    pub path: String,
+    pub stage: Option<String>,
+    pub settings: StageSettings,
+    /// Settings the file gives that the deployed function does not have (deploy applies them).
+    pub differences: Vec<Difference>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Difference {
+    pub setting: &'static str,
+    pub configured: String,
+    pub deployed: String,
+    pub source: Source,
+}
+
+impl ConfiguredStage {
+    fn new(config: &Config, settings: StageSettings, function: Option<&FunctionInfo>) -> Self {
+        let mut differences = Vec::new();
+        if let Some(fun) = function {
+            let deployed_auth = fun.url_auth.map(|a| a == UrlAuth::None);
+            let mut check = |setting, configured: String, deployed: String, source: &Source| {
+                // Only what the file says: a default is not a request to change anything.
+                if configured != deployed && *source != Source::Default {
+                    differences.push(Difference {
+                        setting,
+                        configured,
+                        deployed,
+                        source: source.clone(),
+                    });
+                }
+            };
+            check(
+                "memory",
+                settings.memory_mb.value.to_string(),
+                fun.memory_mb.to_string(),
+                &settings.memory_mb.source,
+            );
+            check(
+                "timeout",
+                settings.timeout_s.value.to_string(),
+                fun.timeout_s.to_string(),
+                &settings.timeout_s.source,
+            );
+            check(
+                "arch",
+                settings.arch.value.lambda_name().to_string(),
+                fun.architecture.clone(),
+                &settings.arch.source,
+            );
+            if let Some(public) = deployed_auth {
+                check(
+                    "public-url",
+                    settings.public_url.value.to_string(),
+                    public.to_string(),
+                    &settings.public_url.source,
+                );
+            }
+            if let Some(cap) = settings.reserved_concurrency.value {
+                check(
+                    "reserved-concurrency",
+                    cap.to_string(),
+                    fun.reserved_concurrency
+                        .map_or("none".into(), |n| n.to_string()),
+                    &settings.reserved_concurrency.source,
+                );
+            }
+        }
+        ConfiguredStage {
+            path: config.path().display().to_string(),
+            stage: config.stage().map(str::to_string),
+            settings,
+            differences,
+        }
+    }
 }
 
 /// The images in the registry deploy was given with `--registry` (recorded as a stack tag).
@@ -113,6 +197,23 @@ impl fmt::Display for InfoReport {
             }
             None => writeln!(f, "function    none")?,
         }
+        if let Some(d) = &self.dashboard {
+            writeln!(f, "dashboard   {}", d.url)?;
+        }
+        if let Some(c) = &self.config {
+            match &c.stage {
+                Some(stage) => writeln!(f, "config      {} [stages.{stage}]", c.path)?,
+                None => writeln!(f, "config      {}", c.path)?,
+            }
+            write!(f, "{}", SettingsTable(&c.settings))?;
+            for d in &c.differences {
+                writeln!(
+                    f,
+                    "  differs   {} is {} in the file ({}) but {} deployed: deploy to apply it",
+                    d.setting, d.configured, d.source, d.deployed
+                )?;
+            }
+        }
         if let Some(r) = &self.registry {
             writeln!(
                 f,
@@ -158,9 +259,19 @@ impl fmt::Display for InfoReport {
     }
 }
 
-pub async fn run(global: &GlobalArgs) -> Result<ExitCode> {
+pub async fn run(args: InfoArgs, global: &GlobalArgs) -> Result<ExitCode> {
+    // The file is checked before any AWS call: a bad line is reported as such.
+    let config = Config::find(args.config.config.as_deref(), global.aws.stage.as_deref())?;
+    let settings = match &config {
+        Some(c) => Some(StageSettings::resolve(&SettingFlags::default(), Some(c))?),
+        None => None,
+    };
     let aws = Aws::load(&global.aws).await;
     let stack = describe_stack(&aws, &aws.names.stack).await?;
+    let dashboard = match &stack {
+        Some(_) => dashboard(&aws, &aws.names.stack).await?,
+        None => None,
+    };
     let function = function_info(&aws, &aws.names.function).await?;
     let repository = ecr::repository(&aws, &aws.names.repository).await?;
     let images = match &repository {
@@ -176,10 +287,15 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode> {
         &InfoReport {
             region: aws.region(),
             stack_name: aws.names.stack.clone(),
+            dashboard,
             stack,
-            function,
             repository,
             images,
+            config: config
+                .as_ref()
+                .zip(settings)
+                .map(|(c, s)| ConfiguredStage::new(c, s, function.as_ref())),
+            function,
             registry,
         },
     )?;

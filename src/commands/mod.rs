@@ -22,9 +22,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Doctor(args) => doctor::run(args, &cli.global).await,
         Command::Deploy(args) => {
-            deploy::run(deploy::DeployPlan::from_args(args)?, &cli.global).await
+            deploy::run(
+                deploy::DeployPlan::from_args(args, cli.global.aws.stage.as_deref())?,
+                &cli.global,
+            )
+            .await
         }
-        Command::Info => info::run(&cli.global).await,
+        Command::Info(args) => info::run(args, &cli.global).await,
         Command::Policy => policy::run(&cli.global).await,
         Command::Destroy(args) => destroy::run(args, &cli.global).await,
         Command::Invoke(args) => invoke::run(args, &cli.global).await,

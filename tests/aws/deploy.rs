@@ -123,6 +123,53 @@ async fn full_flow_doctor_deploy_info_redeploy_update_destroy() {
     assert_eq!(info["function"]["image_digest"], digest.as_str());
     assert_eq!(info["repository"]["name"], repo);
 
+    // The dashboard: in CloudWatch (read back, not from our report), linked from info and deploy.
+    assert_eq!(info["dashboard"]["name"], function, "{info:#}");
+    assert_eq!(info["dashboard"], first["dashboard"]);
+    let link = info["dashboard"]["url"].as_str().unwrap();
+    assert!(
+        link.ends_with(&format!("#dashboards/dashboard/{function}")),
+        "{link}"
+    );
+    let body = aws_sdk_cloudwatch::Client::new(&s.sdk().await)
+        .get_dashboard()
+        .dashboard_name(function)
+        .send()
+        .await
+        .unwrap()
+        .dashboard_body
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&body).expect("the dashboard body is JSON");
+    let widgets = body["widgets"].as_array().unwrap();
+    let shown: Vec<String> = widgets
+        .iter()
+        .flat_map(|w| w["properties"]["metrics"].as_array().unwrap())
+        .map(|m| m.to_string())
+        .collect();
+    for (metric, stat) in [
+        ("Invocations", ""),
+        ("Errors", ""),
+        ("Throttles", ""),
+        ("Duration", "p50"),
+        ("Duration", "p95"),
+        ("Duration", "Maximum"),
+        ("ConcurrentExecutions", ""),
+    ] {
+        assert!(
+            shown.iter().any(|m| m
+                .contains(&format!("\"{metric}\",\"FunctionName\",\"{function}\""))
+                && m.contains(stat)),
+            "no {metric} {stat} for {function} in {shown:#?}"
+        );
+    }
+    // The cost per day: this function's memory and x86_64's price per GB-s.
+    assert!(
+        shown
+            .iter()
+            .any(|m| m.contains("duration / 1000 * 1769 / 1024 * 0.0000166667")),
+        "{shown:#?}"
+    );
+
     // Unchanged redeploy: no upload, no stack update.
     let uploads = s.registry_uploads(repo);
     let events = stack_events(&s, stack).await;
@@ -447,7 +494,10 @@ fn bad_flags_fail_before_any_aws_call() {
             &["deploy", "--alarm-email", "nope"],
             "\"nope\" is not an email address",
         ),
-        (&["deploy", "--min-accuracy", "0.9"], "--gate <FILE>"),
+        (
+            &["deploy", "--min-accuracy", "0.9"],
+            "no gate file is given",
+        ),
         (
             &["deploy", "--gate", "x.tsv", "--min-accuracy", "1.5"],
             "not an accuracy between 0 and 1",

@@ -6,6 +6,7 @@
 mod common;
 
 mod arm64;
+mod config;
 mod deploy;
 mod observe;
 mod oci;

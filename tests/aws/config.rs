@@ -1,0 +1,174 @@
+//! `ummatics-sentiment.toml`: a stage's settings from the file found in the current directory,
+//! a flag beating it, each value's source in deploy's and info's reports, the deployed
+//! function carrying the file's values (read back from Lambda), and info pointing at a setting
+//! the file changed since.
+
+use crate::common::{json_of, standins};
+
+fn source_of<'a>(report: &'a serde_json::Value, setting: &str) -> &'a str {
+    report["settings"][setting]["source"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no source for {setting}: {report:#}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stage_table_in_the_config_file_sets_the_deploy_and_info_shows_where_from() {
+    let s = standins();
+    let stage = "cfgfile";
+    s.destroy(stage);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ummatics-sentiment.toml");
+    let write = |memory: u32| {
+        std::fs::write(
+            &file,
+            format!(
+                "model = \"mini\"\nmemory = 2048\ntimeout = 20\n\n[stages.other]\nmemory = 4096\n\n\
+                 [stages.{stage}]\nmemory = {memory}\nlog-retention-days = 30\n"
+            ),
+        )
+        .unwrap()
+    };
+    write(2560);
+
+    // Found in the current directory; --timeout beats the file's 20.
+    let report = json_of(
+        s.deploy(stage, &["--timeout", "45"])
+            .current_dir(dir.path()),
+    );
+    assert_eq!(report["outcome"], "created", "{report:#}");
+    assert_eq!(report["memory_mb"], 2560);
+    assert_eq!(report["timeout_s"], 45);
+    assert_eq!(report["config"]["stage"], stage);
+    assert_eq!(
+        source_of(&report, "memory_mb"),
+        format!("ummatics-sentiment.toml:9 [stages.{stage}]")
+    );
+    assert_eq!(source_of(&report, "timeout_s"), "flag");
+    assert_eq!(source_of(&report, "model"), "ummatics-sentiment.toml:1");
+    assert_eq!(
+        source_of(&report, "log_retention_days"),
+        format!("ummatics-sentiment.toml:10 [stages.{stage}]")
+    );
+    assert_eq!(source_of(&report, "arch"), "default");
+
+    // What Lambda and CloudWatch Logs hold, not what the report says.
+    let sdk = s.sdk().await;
+    let function = aws_sdk_lambda::Client::new(&sdk)
+        .get_function()
+        .function_name(report["function_name"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let config = function.configuration().unwrap();
+    assert_eq!(config.memory_size(), Some(2560));
+    assert_eq!(config.timeout(), Some(45));
+    let groups = aws_sdk_cloudwatchlogs::Client::new(&sdk)
+        .describe_log_groups()
+        .log_group_name_prefix(format!(
+            "/aws/lambda/{}",
+            report["function_name"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(groups.log_groups()[0].retention_in_days(), Some(30));
+
+    // info: the file's settings for this stage with their lines. The timeout differs (the
+    // deploy's flag beat the file), and says so; memory does not.
+    let info = json_of(
+        s.cli(stage)
+            .args(["--output", "json", "info"])
+            .current_dir(dir.path()),
+    );
+    assert_eq!(info["config"]["stage"], stage, "{info:#}");
+    assert_eq!(info["config"]["settings"]["memory_mb"]["value"], 2560);
+    let differences = info["config"]["differences"].as_array().unwrap();
+    assert_eq!(differences.len(), 1, "{info:#}");
+    assert_eq!(differences[0]["setting"], "timeout");
+    assert_eq!(differences[0]["configured"], "20");
+    assert_eq!(differences[0]["deployed"], "45");
+    assert_eq!(differences[0]["source"], "ummatics-sentiment.toml:3");
+
+    // The file changes; info (human) points at it before anyone deploys.
+    write(3072);
+    let out = s
+        .cli(stage)
+        .arg("info")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "memory is 3072 in the file (ummatics-sentiment.toml:9 [stages.{stage}]) but 2560 deployed"
+        )),
+        "{text}"
+    );
+
+    // --config names another file; a stage it has no table for says which it has.
+    let elsewhere = dir.path().join("other.toml");
+    std::fs::write(&elsewhere, "memory = 1769\n[stages.prod]\ntimeout = 30\n").unwrap();
+    let out = s
+        .deploy(stage, &["--dry-run", "--config"])
+        .arg(&elsewhere)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("it has no table for this stage, only [stages.prod]"),
+        "{stderr}"
+    );
+    let dry: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(dry["memory_mb"], 1769);
+    assert_eq!(dry["outcome"], "dry-run");
+
+    s.destroy(stage);
+}
+
+/// A bad file stops deploy and info before any AWS call (the endpoint is a closed port), with
+/// the file, the line and the key; nothing is deployed.
+#[test]
+fn a_bad_config_file_names_the_line_and_stops_before_aws() {
+    let s = standins();
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "memory = 2048\n[stages.bad]\nmemroy = 1\n",
+            "ummatics-sentiment.toml:3: unknown field `memroy`",
+        ),
+        (
+            "[stages.bad]\ntimeout = 901\n",
+            "ummatics-sentiment.toml:2: timeout: 901 is out of range",
+        ),
+        (
+            "public-url = \"yes\"\n",
+            "ummatics-sentiment.toml:1: invalid type: string \"yes\", expected a boolean",
+        ),
+        ("gate = \"missing.tsv\"\n", "--gate: cannot read"),
+    ];
+    for (text, expected) in cases {
+        std::fs::write(dir.path().join("ummatics-sentiment.toml"), text).unwrap();
+        for command in [&["deploy", "--yes"][..], &["info"]] {
+            if command == ["info"] && expected.starts_with("--gate") {
+                continue; // info does not read the gate file
+            }
+            let out = s
+                .cli("bad")
+                .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+                .args(command)
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{command:?} {text:?} succeeded");
+            assert!(stderr.contains(expected), "{command:?} {text:?}: {stderr}");
+            assert!(
+                !stderr.contains("dispatch failure"),
+                "{text:?} reached AWS: {stderr}"
+            );
+        }
+    }
+}
