@@ -28,7 +28,6 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::aws::parse_stage;
-use crate::cli::{parse_fraction, parse_retention, SettingFlags};
 use crate::lambda::{Arch, MEMORY_MB, TIMEOUT_S};
 use crate::models::{Embedded, ModelSpec};
 use crate::sizing::DEFAULT_MEMORY_MB;
@@ -55,6 +54,93 @@ struct Table {
     min_accuracy: Option<Spanned<toml::Value>>,
     /// Only at the top level.
     stages: Option<Spanned<BTreeMap<String, Spanned<Table>>>>,
+}
+
+/// Deploy's settings that `ummatics-sentiment.toml` may also give: each is `None` unless the
+/// flag is on the command line, so that the flag, the file and the default can be told apart
+/// (`config::StageSettings::resolve`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SettingFlags {
+    /// The model to bake into the image: `minilm` (the default), `mini`, a directory, or a
+    /// Hugging Face id (downloaded once into the Hugging Face cache).
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<ModelSpec>,
+    /// Function memory in MB (default 1769). The default is the cheapest per text by
+    /// measurement (BENCHMARKS.md): Lambda gives one vCPU at 1769 MB; below it cost per text
+    /// is the same and answers are slower, above it the second vCPU costs more than it speeds
+    /// up.
+    #[arg(long, value_name = "MB",
+          value_parser = clap::value_parser!(u32).range(*MEMORY_MB.start() as i64..=*MEMORY_MB.end() as i64))]
+    pub memory: Option<u32>,
+    /// Function timeout in seconds (default 60).
+    #[arg(long, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u32).range(*TIMEOUT_S.start() as i64..=*TIMEOUT_S.end() as i64))]
+    pub timeout: Option<u32>,
+    /// Instruction set of the function (default x86_64).
+    #[arg(long, value_enum)]
+    pub arch: Option<Arch>,
+    /// Make the function URL public (auth NONE); `--public-url=false` overrides a file's
+    /// `public-url = true`. Default: AWS_IAM (signed requests only).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true")]
+    pub public_url: Option<bool>,
+    /// The most instances of the function that run at once (Lambda's reserved concurrency);
+    /// beyond it callers get 429. Default: none, or 10 with --public-url, so that anyone's
+    /// traffic can cost at most the printed worst case per hour.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub reserved_concurrency: Option<u32>,
+    /// Email address notified when the function reports errors.
+    #[arg(long, value_name = "ADDRESS")]
+    pub alarm_email: Option<String>,
+    /// Days the function's logs are kept (default 14).
+    #[arg(long, value_name = "DAYS", value_parser = parse_retention)]
+    pub log_retention_days: Option<u32>,
+    /// Before anything is built or pushed, score the model on this labelled file (`eval`'s
+    /// formats: TSV/CSV/JSONL with `text` and `label`) and refuse the deploy when it scores
+    /// below --min-accuracy, or below the live release's score on the same file.
+    #[arg(long, value_name = "FILE")]
+    pub gate: Option<PathBuf>,
+    /// The accuracy --gate requires, as a fraction (0.90, the default) or a percentage (90%).
+    #[arg(long, value_name = "FRACTION", value_parser = parse_fraction)]
+    pub min_accuracy: Option<f64>,
+}
+
+/// A fraction in (0, 1], written `0.9` or `90%`.
+pub fn parse_fraction(raw: &str) -> Result<f64, String> {
+    let (number, scale) = match raw.trim().strip_suffix('%') {
+        Some(percent) => (percent, 100.0),
+        None => (raw.trim(), 1.0),
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a number; write e.g. 0.90 or 90%"))?;
+    let fraction = value / scale;
+    if !(fraction > 0.0 && fraction <= 1.0) {
+        return Err(format!(
+            "{raw:?} is not an accuracy between 0 and 1 (or 0% and 100%)"
+        ));
+    }
+    Ok(fraction)
+}
+
+/// The retention periods CloudWatch Logs accepts.
+pub const LOG_RETENTION_DAYS: [u32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+pub fn parse_retention(s: &str) -> Result<u32, String> {
+    let days: u32 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of days"))?;
+    if LOG_RETENTION_DAYS.contains(&days) {
+        Ok(days)
+    } else {
+        Err(format!(
+            "CloudWatch Logs keeps logs for one of {LOG_RETENTION_DAYS:?} days, not {days}"
+        ))
+    }
 }
 
 /// A configuration file, read and parsed, for one stage.

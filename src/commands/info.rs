@@ -7,8 +7,8 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::aws::Aws;
-use crate::cli::{GlobalArgs, InfoArgs, SettingFlags};
-use crate::config::{Config, SettingsTable, Source, StageSettings};
+use crate::cli::{GlobalArgs, InfoArgs};
+use crate::config::{Config, SettingFlags, SettingsTable, Source, StageSettings};
 use crate::image::ecr::{self, ImageInfo, Repository};
 use crate::image::registry::Registry;
 use crate::lambda::{function_info, FunctionInfo, UrlAuth};
