@@ -3,7 +3,7 @@
 //! function carrying the file's values (read back from Lambda), and info pointing at a setting
 //! the file changed since.
 
-use crate::common::{json_of, standins};
+use crate::common::{assert_refused_before_aws, json_of, standins};
 
 fn source_of<'a>(report: &'a serde_json::Value, setting: &str) -> &'a str {
     report["settings"][setting]["source"]
@@ -155,19 +155,10 @@ fn a_bad_config_file_names_the_line_and_stops_before_aws() {
             if command == ["info"] && expected.starts_with("--gate") {
                 continue; // info does not read the gate file
             }
-            let out = s
-                .cli("bad")
-                .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-                .args(command)
-                .current_dir(dir.path())
-                .output()
-                .unwrap();
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(!out.status.success(), "{command:?} {text:?} succeeded");
-            assert!(stderr.contains(expected), "{command:?} {text:?}: {stderr}");
-            assert!(
-                !stderr.contains("dispatch failure"),
-                "{text:?} reached AWS: {stderr}"
+            assert_refused_before_aws(
+                s.cli("bad").args(command).current_dir(dir.path()),
+                &format!("{command:?} with {text:?}"),
+                expected,
             );
         }
     }

@@ -2,7 +2,7 @@
 //! (AWS), Debian's dockerd (a real image build) and docker-registry (a real push with the ECR
 //! token as basic auth). Each test uses its own --stage so they run side by side.
 
-use crate::common::{json_of, standins, StandIns};
+use crate::common::{assert_refused_before_aws, json_of, standins, StandIns};
 
 /// The bundled model: the image self-test needs a model that knows sentiment.
 const MODEL: &str = "mini";
@@ -480,7 +480,6 @@ async fn dry_run_changes_nothing() {
 #[test]
 fn bad_flags_fail_before_any_aws_call() {
     let s = standins();
-    let closed = "http://127.0.0.1:9";
     let cases: [(&[&str], &str); 9] = [
         (&["deploy", "--memory", "100"], "128..=10240"),
         (&["deploy", "--timeout", "901"], "1..=900"),
@@ -515,32 +514,17 @@ fn bad_flags_fail_before_any_aws_call() {
         ),
     ];
     for (args, expected) in cases {
-        let out = s
-            .cli("badflags")
-            .env("AWS_ENDPOINT_URL", closed)
-            .args(args)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{args:?} succeeded");
-        assert!(stderr.contains(expected), "{args:?}: {stderr}");
-        assert!(
-            !stderr.contains("dispatch failure"),
-            "{args:?} reached AWS: {stderr}"
-        );
+        assert_refused_before_aws(s.cli("badflags").args(args), &format!("{args:?}"), expected);
     }
     // A dynamically linked bootstrap cannot run FROM scratch: refused before AWS too. (The
     // test build is static musl, so a system binary stands for a dynamic one.)
-    let me = std::path::PathBuf::from("/bin/sh");
-    let out = s
-        .cli("badflags")
-        .env("AWS_ENDPOINT_URL", closed)
-        .args(["deploy", "--yes", "--model", MODEL, "--bootstrap"])
-        .arg(&me)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("dynamically linked"), "{stderr}");
+    assert_refused_before_aws(
+        s.cli("badflags")
+            .args(["deploy", "--yes", "--model", MODEL, "--bootstrap"])
+            .arg("/bin/sh"),
+        "a dynamic bootstrap",
+        "dynamically linked",
+    );
 }
 
 #[test]

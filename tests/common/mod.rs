@@ -253,6 +253,22 @@ pub fn with_endpoint<'a>(command: &'a mut Command, endpoint: &str) -> &'a mut Co
         .env("AWS_REGION", "us-east-1")
 }
 
+/// Runs `command` with AWS at a closed port and asserts that it fails, saying `expected`, before
+/// any AWS call (reaching AWS would show as a connection error instead). `what` names the case.
+pub fn assert_refused_before_aws(command: &mut Command, what: &str, expected: &str) {
+    let out = command
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{what} succeeded");
+    assert!(stderr.contains(expected), "{what}: {stderr}");
+    assert!(
+        !stderr.contains("dispatch failure"),
+        "{what} reached AWS: {stderr}"
+    );
+}
+
 /// Runs a command, asserts success (showing stderr if not), returns parsed JSON stdout.
 pub fn json_of(command: &mut Command) -> serde_json::Value {
     let output = command.output().unwrap();
