@@ -144,6 +144,9 @@ impl Aws {
     pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
         aws_sdk_cloudwatch::Client::new(&self.config)
     }
+    pub fn budgets(&self) -> aws_sdk_budgets::Client {
+        aws_sdk_budgets::Client::new(&self.config)
+    }
 
     /// Who the credentials belong to (STS GetCallerIdentity).
     pub async fn caller_identity(&self) -> Result<Identity> {

@@ -59,7 +59,18 @@ pub enum Command {
         after_help = "Examples:\n  ummatics-sentiment policy > invoke-policy.json\n  ummatics-sentiment policy --stage prod"
     )]
     Policy,
-    /// Delete the stack, the image repository and the logs: nothing billable is left.
+    /// The stage's releases, newest first, the live one marked (every deploy that changed
+    /// the stack is one).
+    #[command(
+        after_help = "Examples:\n  ummatics-sentiment releases\n  ummatics-sentiment releases --stage prod --output json"
+    )]
+    Releases,
+    /// Put an earlier release live again in one stack update: no rebuild, no push, same URL.
+    #[command(
+        after_help = "Examples:\n  ummatics-sentiment rollback              # to the release before the live one\n  ummatics-sentiment rollback --to 3 --yes\n  ummatics-sentiment rollback --stage prod --dry-run"
+    )]
+    Rollback(RollbackArgs),
+    /// Delete the stack, the image repository, the logs and the budget: nothing billable is left.
     #[command(
         after_help = "Examples:\n  ummatics-sentiment destroy\n  ummatics-sentiment destroy --stage dev --yes"
     )]
@@ -192,6 +203,19 @@ pub struct InfoArgs {
     /// (default: ummatics-sentiment.toml in the current directory, when there is one).
     #[command(flatten)]
     pub config: ConfigArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RollbackArgs {
+    /// The release to put live (`releases` lists them); default: the one before the live one.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub to: Option<u32>,
+    /// Apply without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Show what would change, change nothing.
+    #[arg(long, conflicts_with = "yes")]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Args)]

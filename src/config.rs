@@ -49,6 +49,8 @@ struct Table {
     public_url: Option<Spanned<bool>>,
     reserved_concurrency: Option<Spanned<i64>>,
     alarm_email: Option<Spanned<String>>,
+    budget: Option<Spanned<toml::Value>>,
+    budget_email: Option<Spanned<String>>,
     log_retention_days: Option<Spanned<i64>>,
     gate: Option<Spanned<String>>,
     min_accuracy: Option<Spanned<toml::Value>>,
@@ -92,6 +94,14 @@ pub struct SettingFlags {
     /// Email address notified when the function reports errors.
     #[arg(long, value_name = "ADDRESS")]
     pub alarm_email: Option<String>,
+    /// A monthly AWS Budgets cost budget in US dollars over the function's services (Lambda,
+    /// ECR, CloudWatch), e-mailing at 80 % forecast and 100 % actual spend. `0` removes it;
+    /// left out, a budget an earlier deploy made stays.
+    #[arg(long, value_name = "USD", value_parser = crate::budget::parse_usd)]
+    pub budget: Option<f64>,
+    /// Where --budget's alerts go (default: --alarm-email).
+    #[arg(long, value_name = "ADDRESS")]
+    pub budget_email: Option<String>,
     /// Days the function's logs are kept (default 14).
     #[arg(long, value_name = "DAYS", value_parser = parse_retention)]
     pub log_retention_days: Option<u32>,
@@ -423,6 +433,10 @@ pub struct StageSettings {
     /// `None`: no cap given (a public URL then gets deploy's default cap).
     pub reserved_concurrency: Sourced<Option<u32>>,
     pub alarm_email: Sourced<Option<String>>,
+    /// US dollars a month; `Some(0.0)`: remove the budget; `None`: leave it as it is.
+    pub budget_usd: Sourced<Option<f64>>,
+    /// Where the budget's alerts go (`None`: the alarm e-mail).
+    pub budget_email: Sourced<Option<String>>,
     pub log_retention_days: Sourced<u32>,
     pub gate: Sourced<Option<PathBuf>>,
     pub min_accuracy: Sourced<f64>,
@@ -495,6 +509,35 @@ impl StageSettings {
                         .map_err(|e| at.error("alarm-email", e))
                 },
             )?,
+            budget_usd: layer(flags.budget.map(Some), file!(budget), None, |v, at| {
+                let written = match v {
+                    toml::Value::Float(f) => f.to_string(),
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::String(s) => s.clone(),
+                    other => {
+                        return Err(at.error(
+                            "budget",
+                            format!(
+                                "a {} is not an amount: write 5, 12.50 or \"$5\"",
+                                other.type_str()
+                            ),
+                        ))
+                    }
+                };
+                crate::budget::parse_usd(&written)
+                    .map(Some)
+                    .map_err(|e| at.error("budget", e))
+            })?,
+            budget_email: layer(
+                flags.budget_email.clone().map(Some),
+                file!(budget_email),
+                None,
+                |raw, at| {
+                    check_email(raw)
+                        .map(Some)
+                        .map_err(|e| at.error("budget-email", e))
+                },
+            )?,
             log_retention_days: layer(
                 flags.log_retention_days,
                 file!(log_retention_days),
@@ -542,6 +585,25 @@ impl StageSettings {
         if let Some(email) = &flags.alarm_email {
             check_email(email).map_err(|e| anyhow!("--alarm-email {e}"))?;
         }
+        if let Some(email) = &flags.budget_email {
+            check_email(email).map_err(|e| anyhow!("--budget-email {e}"))?;
+        }
+        let budgeted = settings.budget_usd.value.is_some_and(|usd| usd > 0.0);
+        if budgeted && settings.budget_email.value.is_none() && settings.alarm_email.value.is_none()
+        {
+            bail!(
+                "budget ({}) e-mails its alerts, and no address is given: add --budget-email \
+                 ADDRESS (or `budget-email = \"ADDRESS\"` in the file)",
+                settings.budget_usd.source
+            );
+        }
+        if !budgeted && settings.budget_email.value.is_some() {
+            bail!(
+                "budget-email ({}) is where --budget's alerts go, and no budget is given: add \
+                 --budget USD (or `budget = 5` in the file)",
+                settings.budget_email.source
+            );
+        }
         if settings.gate.value.is_none() && settings.min_accuracy.source != Source::Default {
             bail!(
                 "min-accuracy ({}) is the accuracy --gate requires, and no gate file is given: \
@@ -586,6 +648,20 @@ impl StageSettings {
                 "alarm-email",
                 opt(&self.alarm_email.value),
                 &self.alarm_email.source,
+            ),
+            (
+                "budget",
+                match self.budget_usd.value {
+                    None => "none (an existing one stays)".to_string(),
+                    Some(usd) if usd == 0.0 => "none (removed)".to_string(),
+                    Some(usd) => format!("${usd:.2}/month"),
+                },
+                &self.budget_usd.source,
+            ),
+            (
+                "budget-email",
+                opt(&self.budget_email.value),
+                &self.budget_email.source,
             ),
             (
                 "log-retention-days",

@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod bootstrap;
+pub mod budget;
 pub mod cli;
 pub mod client;
 pub mod commands;
@@ -14,6 +15,7 @@ pub mod lambda;
 pub mod models;
 pub mod output;
 pub mod process;
+pub mod release;
 pub mod sizing;
 pub mod stack;
 pub mod when;

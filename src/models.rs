@@ -256,6 +256,21 @@ impl ModelFiles {
     pub fn total_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.bytes.len() as u64).sum()
     }
+
+    /// One SHA-256 for the whole model: over each file's name and its own SHA-256, in name
+    /// order, so the same files give the same digest wherever they were read from.
+    pub fn sha256(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut files: Vec<&ModelFile> = self.files.iter().collect();
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut all = Sha256::new();
+        for file in files {
+            all.update(file.name.as_bytes());
+            all.update([0]);
+            all.update(Sha256::digest(&file.bytes));
+        }
+        hex::encode(all.finalize())
+    }
 }
 
 /// Downloads (or finds in the cache) a Hub model's ONNX export, config and tokenizer.

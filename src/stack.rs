@@ -6,13 +6,47 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, Parameter, Tag};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::aws::{describe, Aws};
+use crate::budget::BudgetSpec;
 use crate::output::Progress;
 
 /// `templates/stack.yaml`, built into the binary.
 pub const TEMPLATE: &str = include_str!("../templates/stack.yaml");
+
+/// Where the template's `Metadata` section starts in what deploy sends: after [`TEMPLATE`].
+const METADATA_SECTION: &str = "\nMetadata:\n";
+
+/// [`TEMPLATE`] with one `Metadata` entry whose value is `json` (one line), as a YAML
+/// single-quoted string. CloudFormation keeps a template's body as sent, so GetTemplate gives
+/// it back for [`template_metadata`].
+pub fn template_with_metadata(key: &str, json: &str) -> String {
+    format!(
+        "{}{METADATA_SECTION}  {key}: '{}'\n",
+        TEMPLATE.trim_end_matches('\n'),
+        json.replace('\'', "''")
+    )
+}
+
+/// The value [`template_with_metadata`] wrote under `key`, if the body has it.
+pub fn template_metadata(body: &str, key: &str) -> Option<String> {
+    let (_, metadata) = body.rsplit_once(METADATA_SECTION)?;
+    let prefix = format!("  {key}: '");
+    metadata.lines().find_map(|line| {
+        let quoted = line.strip_prefix(&prefix)?.strip_suffix('\'')?;
+        Some(quoted.replace("''", "'"))
+    })
+}
+
+/// A template body without what [`template_with_metadata`] added: what decides whether the
+/// stack's resources would change.
+fn template_resources(body: &str) -> &str {
+    match body.rsplit_once(METADATA_SECTION) {
+        Some((resources, _)) => resources,
+        None => body.trim_end_matches('\n'),
+    }
+}
 
 /// How often stack state is polled while CloudFormation works.
 const POLL: Duration = Duration::from_secs(2);
@@ -28,8 +62,21 @@ pub const TAG_REGISTRY: &str = "ummatics-sentiment:registry";
 pub const TAG_GATE_DATA: &str = "ummatics-sentiment:gate-data-sha256";
 pub const TAG_GATE_ACCURACY: &str = "ummatics-sentiment:gate-accuracy";
 
+/// Stack tags recording the budget deploy set (`deploy --budget`): its monthly limit and the
+/// address its alerts go to (Budgets cannot read subscribers back everywhere).
+pub const TAG_BUDGET_USD: &str = "ummatics-sentiment:budget-usd";
+pub const TAG_BUDGET_EMAIL: &str = "ummatics-sentiment:budget-email";
+
+/// The budget recorded in a stack's tags.
+pub fn budget_from_tags(tags: &BTreeMap<String, String>) -> Option<BudgetSpec> {
+    Some(BudgetSpec::new(
+        tags.get(TAG_BUDGET_USD)?.parse().ok()?,
+        tags.get(TAG_BUDGET_EMAIL)?.clone(),
+    ))
+}
+
 /// What a release scored on a gate file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GateRecord {
     pub data_sha256: String,
     /// The accuracy, written with six decimals (a tag value is a string).
@@ -47,7 +94,7 @@ impl GateRecord {
 }
 
 /// The template's parameters, as deploy sets them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StackParams {
     pub function_name: String,
     pub image_uri: String,
@@ -64,6 +111,8 @@ pub struct StackParams {
     pub registry: Option<String>,
     /// `--gate`: what this release scored (stack tags).
     pub gate: Option<GateRecord>,
+    /// `--budget`: the stage's budget (stack tags).
+    pub budget: Option<BudgetSpec>,
 }
 
 impl StackParams {
@@ -100,6 +149,10 @@ impl StackParams {
         if let Some(gate) = &self.gate {
             tags.insert(TAG_GATE_DATA.to_string(), gate.data_sha256.clone());
             tags.insert(TAG_GATE_ACCURACY.to_string(), gate.accuracy.clone());
+        }
+        if let Some(budget) = &self.budget {
+            tags.insert(TAG_BUDGET_USD.to_string(), budget.amount());
+            tags.insert(TAG_BUDGET_EMAIL.to_string(), budget.email.clone());
         }
         tags
     }
@@ -314,15 +367,22 @@ impl<'a> StackDeployer<'a> {
         }
     }
 
-    /// Makes a change set for these parameters (or finds there is nothing to change).
-    pub async fn plan(&self, params: &StackParams, existing: Option<&StackState>) -> Result<Plan> {
+    /// Makes a change set for these parameters and template body (or finds there is nothing
+    /// to change: the same parameters, tags and resources; the template's `Metadata` alone is
+    /// no change, and CloudFormation would not take it alone).
+    pub async fn plan(
+        &self,
+        params: &StackParams,
+        existing: Option<&StackState>,
+        template: &str,
+    ) -> Result<Plan> {
         let parameters = parameter_changes(params, existing);
         let updating = existing.is_some_and(|s| s.status != "REVIEW_IN_PROGRESS");
         let same_tags = existing.is_some_and(|s| s.tags == params.tags());
         if updating
             && parameters.is_empty()
             && same_tags
-            && self.deployed_template().await? == TEMPLATE
+            && template_resources(&self.deployed_template().await?) == template_resources(template)
         {
             return Ok(Plan::nothing(parameters));
         }
@@ -331,7 +391,7 @@ impl<'a> StackDeployer<'a> {
         } else {
             PlanKind::Create
         };
-        let change_set = self.create_change_set(kind, params).await?;
+        let change_set = self.create_change_set(kind, params, template).await?;
         match self.wait_for_change_set(&change_set).await? {
             Some(resources) => Ok(Plan {
                 kind,
@@ -344,7 +404,12 @@ impl<'a> StackDeployer<'a> {
     }
 
     /// Creates a change set to `kind` the stack with these parameters; returns its name.
-    async fn create_change_set(&self, kind: PlanKind, params: &StackParams) -> Result<String> {
+    async fn create_change_set(
+        &self,
+        kind: PlanKind,
+        params: &StackParams,
+        template: &str,
+    ) -> Result<String> {
         let change_set = format!(
             "ummatics-{}",
             std::time::SystemTime::now()
@@ -361,7 +426,7 @@ impl<'a> StackDeployer<'a> {
                 PlanKind::Update => ChangeSetType::Update,
                 _ => ChangeSetType::Create,
             })
-            .template_body(TEMPLATE)
+            .template_body(template)
             .set_parameters(Some(params.to_parameters()))
             .set_tags(Some(
                 params
@@ -418,7 +483,8 @@ impl<'a> StackDeployer<'a> {
         }
     }
 
-    async fn deployed_template(&self) -> Result<String> {
+    /// The template body the stack runs, as it was sent.
+    pub async fn deployed_template(&self) -> Result<String> {
         let out = self
             .aws
             .cloudformation()
@@ -648,6 +714,53 @@ pub async fn describe_stack(aws: &Aws, name: &str) -> Result<Option<StackState>>
     }))
 }
 
+/// The plan, as people read it.
+pub fn print_plan(plan: &Plan, progress: &Progress) {
+    if plan.kind == PlanKind::None {
+        progress.line("no changes: the stack already runs these settings and this image");
+        return;
+    }
+    for p in &plan.parameters {
+        progress.line(format!(
+            "  {:<18} {} → {}",
+            p.name,
+            p.from.as_deref().unwrap_or("(new)"),
+            if p.to.is_empty() { "(empty)" } else { &p.to }
+        ));
+    }
+    for r in &plan.resources {
+        progress.line(format!(
+            "  {:<8} {:<22} {}{}",
+            r.action,
+            r.logical_id,
+            r.resource_type,
+            match r.replacement.as_deref() {
+                Some("True") => " (replaced)",
+                Some("Conditional") => " (may be replaced)",
+                _ => "",
+            }
+        ));
+    }
+}
+
+/// The failed resources and their reasons, as one error.
+pub fn failure_message(stack: &str, status: &str, failures: &[Failure]) -> String {
+    let mut text = format!("stack {stack} ended in {status}");
+    if failures.is_empty() {
+        text.push_str(" (CloudFormation gave no resource-level reason; see the stack events)");
+    }
+    for f in failures {
+        text.push_str(&format!(
+            "\n  {} ({}) {}: {}",
+            f.logical_id, f.resource_type, f.status, f.reason
+        ));
+    }
+    if status == "ROLLBACK_COMPLETE" {
+        text.push_str("\nfix the cause above and deploy again: the failed stack will be deleted and created anew");
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -675,6 +788,7 @@ mod tests {
             log_retention_days: 14,
             registry: None,
             gate: None,
+            budget: None,
         };
         for key in params.to_map().keys() {
             assert!(

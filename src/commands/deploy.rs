@@ -15,6 +15,7 @@ use ummatics_sentiment_function::{Classifier, ClassifierOptions};
 
 use crate::aws::{Aws, Identity};
 use crate::bootstrap::{self, Runner};
+use crate::budget::{self, BudgetAction, BudgetSpec, BudgetState};
 use crate::cli::{BuilderChoice, DeployArgs, GlobalArgs};
 use crate::config::{Config, SettingsTable, StageSettings, FILE_NAME};
 use crate::evaluation::{accuracy, parse_examples, predict_all};
@@ -28,10 +29,11 @@ use crate::lambda::{
 };
 use crate::models::{ModelFiles, ModelSpec};
 use crate::output::{ask, emit, human_bytes, usd, usd_price, Progress};
+use crate::release::{self, ModelRecord, Release, ReleaseLog};
 use crate::sizing;
 use crate::stack::{
-    dashboard, describe_stack, Dashboard, Failure, GateRecord, Plan, PlanKind, StackDeployer,
-    StackParams, StackState,
+    budget_from_tags, dashboard, describe_stack, failure_message, print_plan, Dashboard,
+    GateRecord, Plan, PlanKind, StackDeployer, StackParams, StackState,
 };
 
 /// What `deploy` was asked to do, checked: the command line turned into domain values in one
@@ -54,6 +56,66 @@ pub struct DeployPlan {
     pub config: Option<ConfigUsed>,
     /// Every setting with where it came from (flag, file line, default).
     pub settings: StageSettings,
+    /// `--budget`: what to do with the stage's AWS Budgets budget.
+    pub budget: BudgetChoice,
+}
+
+/// What deploy does with the stage's budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BudgetChoice {
+    /// Not asked for: a budget an earlier deploy made stays as it is.
+    Keep,
+    /// `--budget 0`.
+    Remove,
+    Set(BudgetSpec),
+}
+
+/// The release a deploy made or left live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ReleaseReport {
+    pub number: u32,
+    /// Made by this deploy.
+    pub new: bool,
+}
+
+/// What happened to the budget, for the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct BudgetReport {
+    pub name: String,
+    pub action: BudgetAction,
+    /// The limit and address (`None` once removed, or kept without a record of them).
+    pub spec: Option<BudgetSpec>,
+    /// What Budgets says now: limit, spend this month (none in a dry run or once removed).
+    pub state: Option<BudgetState>,
+}
+
+impl fmt::Display for BudgetReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let action = match self.action {
+            BudgetAction::Created => "created",
+            BudgetAction::Replaced => "replaced",
+            BudgetAction::Unchanged => "unchanged",
+            BudgetAction::Kept => "kept from an earlier deploy; --budget 0 removes it",
+            BudgetAction::Removed => "removed",
+            BudgetAction::WouldCreate => "would be created",
+            BudgetAction::WouldReplace => "would be replaced",
+            BudgetAction::WouldRemove => "would be removed",
+        };
+        match (&self.spec, &self.state) {
+            (Some(spec), _) => write!(
+                f,
+                "${}/month, alerts to {} ({action})",
+                spec.amount(),
+                spec.email
+            )?,
+            (None, Some(state)) => write!(f, "${:.2}/month ({action})", state.limit_usd)?,
+            (None, None) => write!(f, "{} ({action})", self.name)?,
+        }
+        if let Some(spent) = self.state.as_ref().and_then(|s| s.actual_usd) {
+            write!(f, "; ${spent:.2} spent this month")?;
+        }
+        Ok(())
+    }
 }
 
 /// The accuracy gate: a labelled file and the accuracy it requires.
@@ -192,7 +254,7 @@ impl DeployPlan {
                     .reserved_concurrency
                     .value
                     .or(s.public_url.value.then_some(DEFAULT_PUBLIC_CAP)),
-                alarm_email: s.alarm_email.value,
+                alarm_email: s.alarm_email.value.clone(),
                 log_retention_days: s.log_retention_days.value,
             },
             gate: s.gate.value.map(|data| Gate {
@@ -208,6 +270,17 @@ impl DeployPlan {
                     _ => Vec::new(),
                 },
             }),
+            budget: match s.budget_usd.value {
+                None => BudgetChoice::Keep,
+                Some(usd) if usd == 0.0 => BudgetChoice::Remove,
+                Some(usd) => BudgetChoice::Set(BudgetSpec::new(
+                    usd,
+                    s.budget_email
+                        .value
+                        .or(s.alarm_email.value)
+                        .context("a budget needs an e-mail address: pass --budget-email")?,
+                )),
+            },
             settings,
         })
     }
@@ -290,6 +363,10 @@ pub struct DeployReport {
     pub worst_case_usd_per_hour: Option<f64>,
     /// `--gate`: what the model scored.
     pub gate: Option<GateReport>,
+    /// `--budget`, or a budget an earlier deploy made.
+    pub budget: Option<BudgetReport>,
+    /// The release live after this deploy (`new`: this deploy made it; in a dry run, would).
+    pub release: Option<ReleaseReport>,
     /// The configuration file read, if any.
     pub config: Option<ConfigUsed>,
     /// Every setting with where it came from: `flag`, `FILE:LINE [stages.NAME]` or `default`.
@@ -339,6 +416,21 @@ impl fmt::Display for DeployReport {
         if let Some(d) = &self.dashboard {
             writeln!(f, "  dashboard {}", d.url)?;
         }
+        if let Some(b) = &self.budget {
+            writeln!(f, "  budget    {b}")?;
+        }
+        match &self.release {
+            Some(r) if r.new && self.outcome == Outcome::DryRun => {
+                writeln!(f, "  release   {} (would be made)", r.number)?
+            }
+            Some(r) if r.new => writeln!(
+                f,
+                "  release   {} (new; `releases` lists them, `rollback` goes back)",
+                r.number
+            )?,
+            Some(r) => writeln!(f, "  release   {} (still live)", r.number)?,
+            None => {}
+        }
         if let Some(cap) = self.reserved_concurrency {
             write!(f, "  cap       {cap} at once (reserved concurrency)")?;
             match self.worst_case_usd_per_hour {
@@ -372,35 +464,6 @@ fn settings_heading(config: Option<&ConfigUsed>) -> String {
         Some(ConfigUsed { path, .. }) => {
             format!("settings (flags, {}, defaults):", path.display())
         }
-    }
-}
-
-/// The plan, as people read it.
-fn print_plan(plan: &Plan, progress: &Progress) {
-    if plan.kind == PlanKind::None {
-        progress.line("no changes: the stack already runs these settings and this image");
-        return;
-    }
-    for p in &plan.parameters {
-        progress.line(format!(
-            "  {:<18} {} → {}",
-            p.name,
-            p.from.as_deref().unwrap_or("(new)"),
-            if p.to.is_empty() { "(empty)" } else { &p.to }
-        ));
-    }
-    for r in &plan.resources {
-        progress.line(format!(
-            "  {:<8} {:<22} {}{}",
-            r.action,
-            r.logical_id,
-            r.resource_type,
-            match r.replacement.as_deref() {
-                Some("True") => " (replaced)",
-                Some("Conditional") => " (may be replaced)",
-                _ => "",
-            }
-        ));
     }
 }
 
@@ -453,7 +516,49 @@ pub async fn run(plan: DeployPlan, global: &GlobalArgs) -> Result<ExitCode> {
         accuracy: format!("{:.6}", g.accuracy),
     });
     let deployer = StackDeployer::new(&aws, &progress);
-    let (stack_plan, outcome) = stack_step(&plan, &deployer, &params, &progress).await?;
+    let live_stack = deployer.describe().await?;
+    // The budget as the stack's tags record it (its alert address cannot be read back).
+    let recorded_budget = live_stack
+        .as_ref()
+        .and_then(|stack| budget_from_tags(&stack.tags));
+    params.budget = match &plan.budget {
+        BudgetChoice::Keep => recorded_budget.clone(),
+        BudgetChoice::Remove => None,
+        BudgetChoice::Set(spec) => Some(spec.clone()),
+    };
+    // This deploy as the next release, recorded in the template it sends.
+    let log = release_log(&deployer, live_stack.as_ref(), &progress).await?;
+    let release = Release {
+        number: log.next_number(),
+        deployed_at: now_rfc3339(),
+        deployed_by: identity.arn.clone(),
+        model: model_record(&model, gate.as_ref(), log.live()),
+        params: params.clone(),
+    };
+    let template = log.with(release.clone()).template()?;
+    let (stack_plan, outcome) = stack_step(&plan, &deployer, &params, &template, &progress).await?;
+    let release = match outcome {
+        Outcome::Created | Outcome::Updated => {
+            keep_step(&plan, &aws, &release, &progress).await;
+            Some(ReleaseReport {
+                number: release.number,
+                new: true,
+            })
+        }
+        Outcome::Unchanged => log.live.map(|number| ReleaseReport { number, new: false }),
+        Outcome::DryRun => (stack_plan.kind != PlanKind::None).then_some(ReleaseReport {
+            number: release.number,
+            new: true,
+        }),
+    };
+    let budget = budget_step(
+        &plan,
+        recorded_budget.as_ref(),
+        &aws,
+        &identity.account,
+        &progress,
+    )
+    .await?;
 
     let mut report = DeployReport {
         stack: deployer.name().to_string(),
@@ -483,6 +588,8 @@ pub async fn run(plan: DeployPlan, global: &GlobalArgs) -> Result<ExitCode> {
         reserved_concurrency: plan.function.reserved_concurrency,
         worst_case_usd_per_hour: worst_case(&plan.function),
         gate,
+        budget,
+        release,
         config: plan.config.clone(),
         settings: plan.settings.clone(),
         next: "run the same command without --dry-run to apply it".into(),
@@ -566,7 +673,155 @@ fn stack_params(plan: &DeployPlan, aws: &Aws, image_uri: String) -> StackParams 
         log_retention_days: f.log_retention_days,
         registry: plan.registry.clone(),
         gate: None,
+        budget: None,
     }
+}
+
+/// The releases the live stack records (none for a new stack, or one that must be remade).
+async fn release_log(
+    deployer: &StackDeployer<'_>,
+    live: Option<&StackState>,
+    progress: &Progress,
+) -> Result<ReleaseLog> {
+    let Some(stack) = live else {
+        return Ok(ReleaseLog::default());
+    };
+    if stack.is_failed_create() || stack.status == "REVIEW_IN_PROGRESS" {
+        return Ok(ReleaseLog::default());
+    }
+    match ReleaseLog::from_template(&deployer.deployed_template().await?) {
+        Ok(log) => Ok(log),
+        Err(e) => {
+            // A log someone edited by hand must not block a deploy: start again.
+            progress.line(format!(
+                "warning: {e:#}; this deploy starts the release log again"
+            ));
+            Ok(ReleaseLog::default())
+        }
+    }
+}
+
+/// The model as a release records it: its accuracy from this deploy's gate, or from the live
+/// release when it carries the same model.
+fn model_record(
+    model: &ModelFiles,
+    gate: Option<&GateReport>,
+    live: Option<&Release>,
+) -> ModelRecord {
+    let sha256 = model.sha256();
+    let (accuracy, accuracy_data_sha256) = match (gate, live) {
+        (Some(g), _) => (Some(g.accuracy), Some(g.data_sha256.clone())),
+        (None, Some(r)) if r.model.sha256 == sha256 => {
+            (r.model.accuracy, r.model.accuracy_data_sha256.clone())
+        }
+        _ => (None, None),
+    };
+    ModelRecord {
+        name: model.source.clone(),
+        sha256,
+        accuracy,
+        accuracy_data_sha256,
+    }
+}
+
+/// Now, as RFC 3339 UTC to the second.
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// After a new release: its image gets the release's slot tag (`keep-N`), so the lifecycle
+/// policy keeps it while the release is kept. A failure here is a warning: the release is
+/// live either way, only its image is not yet protected from expiry.
+async fn keep_step(plan: &DeployPlan, aws: &Aws, release: &Release, progress: &Progress) {
+    let Some(digest) = release.image_digest() else {
+        return;
+    };
+    let tag = release::keep_tag(release.number);
+    let step = progress.step(format!("keep tag {tag}"));
+    let tagged = async {
+        let login = ecr::login(aws).await?;
+        let registry = Registry::new(
+            plan.registry.as_deref().unwrap_or(&login.endpoint),
+            &login.username,
+            &login.password,
+        )?;
+        registry.add_tag(&aws.names.repository, digest, &tag).await
+    };
+    match tagged.await {
+        Ok(()) => step.done(format!("{digest} kept while release {} is", release.number)),
+        Err(e) => {
+            step.fail("not tagged");
+            progress.line(format!(
+                "warning: could not tag the image {tag}: {e:#}; the lifecycle policy may expire \
+                 it once 10 newer images exist (deploy again to retry)"
+            ));
+        }
+    }
+}
+
+/// After the stack: the stage's budget made, replaced, kept or removed as the plan says
+/// (previewed in a dry run). `recorded` is what the stack's tags said before this deploy.
+async fn budget_step(
+    plan: &DeployPlan,
+    recorded: Option<&BudgetSpec>,
+    aws: &Aws,
+    account: &str,
+    progress: &Progress,
+) -> Result<Option<BudgetReport>> {
+    let name = budget::name_for(&aws.names.stack);
+    let dry_run = plan.mode == Mode::DryRun;
+    if plan.budget == BudgetChoice::Keep && recorded.is_none() && dry_run {
+        return Ok(None);
+    }
+    let step = progress.step(format!("budget {name}"));
+    let existing = budget::describe_budget(aws, account, &name).await?;
+    let (action, spec) = match (&plan.budget, &existing) {
+        (BudgetChoice::Keep | BudgetChoice::Remove, None) => {
+            step.done("none");
+            return Ok(None);
+        }
+        (BudgetChoice::Keep, Some(_)) => (BudgetAction::Kept, recorded.cloned()),
+        (BudgetChoice::Remove, Some(_)) if dry_run => (BudgetAction::WouldRemove, None),
+        (BudgetChoice::Remove, Some(_)) => {
+            budget::delete_budget(aws, account, &name).await?;
+            (BudgetAction::Removed, None)
+        }
+        (BudgetChoice::Set(spec), existing) => {
+            let same = existing
+                .as_ref()
+                .is_some_and(|b| spec.same_limit(b.limit_usd))
+                && recorded == Some(spec);
+            let action = match (same, existing.is_some(), dry_run) {
+                (true, _, _) => BudgetAction::Unchanged,
+                (false, true, true) => BudgetAction::WouldReplace,
+                (false, false, true) => BudgetAction::WouldCreate,
+                (false, replace, false) => {
+                    budget::put_budget(aws, account, &name, spec, replace).await?;
+                    if replace {
+                        BudgetAction::Replaced
+                    } else {
+                        BudgetAction::Created
+                    }
+                }
+            };
+            (action, Some(spec.clone()))
+        }
+    };
+    let state = match action {
+        BudgetAction::Removed | BudgetAction::WouldCreate => None,
+        BudgetAction::Created | BudgetAction::Replaced => {
+            budget::describe_budget(aws, account, &name).await?
+        }
+        _ => existing,
+    };
+    let report = BudgetReport {
+        name,
+        action,
+        spec,
+        state,
+    };
+    step.done(report.to_string());
+    Ok(Some(report))
 }
 
 /// Step 2 with `--gate`: the model as it will ship, scored in this process on the gate file;
@@ -1009,6 +1264,7 @@ async fn stack_step(
     plan: &DeployPlan,
     deployer: &StackDeployer<'_>,
     params: &StackParams,
+    template: &str,
     progress: &Progress,
 ) -> Result<(Plan, Outcome)> {
     let (existing, preview_only) = ready_stack(plan, deployer, progress).await?;
@@ -1016,7 +1272,7 @@ async fn stack_step(
     let stack_plan = if preview_only {
         deployer.preview_create(params)
     } else {
-        deployer.plan(params, existing.as_ref()).await?
+        deployer.plan(params, existing.as_ref(), template).await?
     };
     step.done(match stack_plan.kind {
         PlanKind::Create => "create",
@@ -1115,22 +1371,4 @@ fn next_command(global: &GlobalArgs) -> String {
         .map(|s| format!(" --stage {s}"))
         .unwrap_or_default();
     format!("ummatics-sentiment{stage} invoke \"I love this!\" \"This is terrible\"")
-}
-
-/// The failed resources and their reasons, as one error.
-fn failure_message(stack: &str, status: &str, failures: &[Failure]) -> String {
-    let mut text = format!("stack {stack} ended in {status}");
-    if failures.is_empty() {
-        text.push_str(" (CloudFormation gave no resource-level reason; see the stack events)");
-    }
-    for f in failures {
-        text.push_str(&format!(
-            "\n  {} ({}) {}: {}",
-            f.logical_id, f.resource_type, f.status, f.reason
-        ));
-    }
-    if status == "ROLLBACK_COMPLETE" {
-        text.push_str("\nfix the cause above and deploy again: the failed stack will be deleted and created anew");
-    }
-    text
 }

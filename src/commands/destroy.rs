@@ -8,6 +8,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
 use crate::aws::{describe, error_code, Aws};
+use crate::budget;
 use crate::cli::{DestroyArgs, GlobalArgs};
 use crate::image::ecr;
 use crate::image::registry::Registry;
@@ -36,7 +37,7 @@ impl fmt::Display for DestroyReport {
 
 fn confirm_name(stack: &str) -> Result<()> {
     let answer = ask(
-        &format!("This deletes stack {stack}, its image repository and its logs. Type the stack name to go on: "),
+        &format!("This deletes stack {stack}, its image repository, its logs and its budget. Type the stack name to go on: "),
         &format!("destroy deletes stack {stack} and its images and logs: pass --yes"),
     )?;
     if answer != stack {
@@ -62,11 +63,19 @@ pub async fn run(args: DestroyArgs, global: &GlobalArgs) -> Result<ExitCode> {
         }
         None => None,
     };
+    let account = aws.caller_identity().await?.account;
+    let budget_name = budget::name_for(&aws.names.stack);
+    let budget = budget::describe_budget(&aws, &account, &budget_name).await?;
     let mut report = DestroyReport {
         stack: aws.names.stack.clone(),
         removed: Vec::new(),
     };
-    if stack.is_none() && repository.is_none() && !log_group && registry_has_images.is_none() {
+    if stack.is_none()
+        && repository.is_none()
+        && !log_group
+        && registry_has_images.is_none()
+        && budget.is_none()
+    {
         emit(global.output, &report)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -120,6 +129,18 @@ pub async fn run(args: DestroyArgs, global: &GlobalArgs) -> Result<ExitCode> {
         report
             .removed
             .push(format!("log group {} (with the stack)", group));
+    }
+    if let Some(budget) = budget {
+        let step = progress.step(format!("budget {budget_name}"));
+        if budget::delete_budget(&aws, &account, &budget_name).await? {
+            step.done("deleted");
+            report.removed.push(format!(
+                "budget {budget_name} (${:.2}/month)",
+                budget.limit_usd
+            ));
+        } else {
+            step.done("already gone");
+        }
     }
     if let Some(registry) = registry_has_images {
         let step = progress.step(format!("images in {}", registry.host()));

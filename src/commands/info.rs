@@ -7,13 +7,16 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::aws::Aws;
+use crate::budget::{self, BudgetState};
 use crate::cli::{GlobalArgs, InfoArgs};
 use crate::config::{Config, SettingFlags, SettingsTable, Source, StageSettings};
 use crate::image::ecr::{self, ImageInfo, Repository};
 use crate::image::registry::Registry;
 use crate::lambda::{function_info, FunctionInfo, UrlAuth};
 use crate::output::{emit, human_bytes};
-use crate::stack::{dashboard, describe_stack, Dashboard, StackState, TAG_REGISTRY};
+use crate::stack::{
+    budget_from_tags, dashboard, describe_stack, Dashboard, StackState, TAG_REGISTRY,
+};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct InfoReport {
@@ -29,6 +32,36 @@ pub struct InfoReport {
     pub registry: Option<RegistryImages>,
     /// The configuration file's settings for this stage, and where the function differs.
     pub config: Option<ConfiguredStage>,
+    /// The stage's AWS Budgets budget (`deploy --budget`), with this month's spend.
+    pub budget: Option<StageBudget>,
+}
+
+/// The budget as Budgets describes it, and the address deploy recorded for its alerts.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageBudget {
+    #[serde(flatten)]
+    pub state: BudgetState,
+    pub email: Option<String>,
+    /// (FORECASTED or ACTUAL, percent of the limit) for each alert.
+    pub alerts: Vec<(String, f64)>,
+}
+
+impl fmt::Display for StageBudget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.state.name, self.state)?;
+        let alerts: Vec<String> = self
+            .alerts
+            .iter()
+            .map(|(kind, percent)| format!("{percent} % {}", kind.to_lowercase()))
+            .collect();
+        if !alerts.is_empty() {
+            write!(f, "; e-mail at {}", alerts.join(" and "))?;
+        }
+        if let Some(email) = &self.email {
+            write!(f, " to {email}")?;
+        }
+        Ok(())
+    }
 }
 
 /// What `ummatics-sentiment.toml` says for this stage (file over defaults), beside what runs.
@@ -200,6 +233,10 @@ impl fmt::Display for InfoReport {
         if let Some(d) = &self.dashboard {
             writeln!(f, "dashboard   {}", d.url)?;
         }
+        match &self.budget {
+            Some(b) => writeln!(f, "budget      {b}")?,
+            None => writeln!(f, "budget      none (deploy --budget USD sets one)")?,
+        }
         if let Some(c) = &self.config {
             match &c.stage {
                 Some(stage) => writeln!(f, "config      {} [stages.{stage}]", c.path)?,
@@ -282,6 +319,19 @@ pub async fn run(args: InfoArgs, global: &GlobalArgs) -> Result<ExitCode> {
         Some(host) => Some(registry_images(&aws, host).await),
         None => None,
     };
+    let account = aws.caller_identity().await?.account;
+    let name = budget::name_for(&aws.names.stack);
+    let budget = match budget::describe_budget(&aws, &account, &name).await? {
+        Some(state) => Some(StageBudget {
+            state,
+            email: stack
+                .as_ref()
+                .and_then(|s| budget_from_tags(&s.tags))
+                .map(|spec| spec.email),
+            alerts: budget::alerts(&aws, &account, &name).await?,
+        }),
+        None => None,
+    };
     emit(
         global.output,
         &InfoReport {
@@ -297,6 +347,7 @@ pub async fn run(args: InfoArgs, global: &GlobalArgs) -> Result<ExitCode> {
                 .map(|(c, s)| ConfiguredStage::new(c, s, function.as_ref())),
             function,
             registry,
+            budget,
         },
     )?;
     Ok(ExitCode::SUCCESS)

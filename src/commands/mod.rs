@@ -14,6 +14,8 @@ pub mod invoke;
 pub mod logs;
 pub mod metrics;
 pub mod policy;
+pub mod releases;
+pub mod rollback;
 pub mod serve;
 pub mod shell;
 
@@ -30,6 +32,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Info(args) => info::run(args, &cli.global).await,
         Command::Policy => policy::run(&cli.global).await,
+        Command::Releases => releases::run(&cli.global).await,
+        Command::Rollback(args) => rollback::run(args, &cli.global).await,
         Command::Destroy(args) => destroy::run(args, &cli.global).await,
         Command::Invoke(args) => invoke::run(args, &cli.global).await,
         Command::Serve(args) => serve::run(args, &cli.global).await,

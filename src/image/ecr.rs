@@ -7,8 +7,12 @@ use serde::Serialize;
 
 use crate::aws::{describe, error_code, Aws};
 
-/// Keep the last 10 images; older ones expire (the stack references one by digest).
-pub const LIFECYCLE_POLICY: &str = r#"{"rules":[{"rulePriority":1,"description":"keep the last 10 images","selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":10},"action":{"type":"expire"}}]}"#;
+/// Rule 1 matches the images of the kept releases — each carries its release's slot tag,
+/// `keep-0` … `keep-9` (`release::keep_tag`), so there are never more than 10 and none expires;
+/// an image a rule matches is never considered by a lower-priority rule. Rule 2 keeps the 10
+/// newest of the rest (images of deploys that did not become releases, or older than the kept
+/// ones); older ones expire.
+pub const LIFECYCLE_POLICY: &str = r#"{"rules":[{"rulePriority":1,"description":"never expire the images of the kept releases (keep-N tags)","selection":{"tagStatus":"tagged","tagPrefixList":["keep-"],"countType":"imageCountMoreThan","countNumber":10},"action":{"type":"expire"}},{"rulePriority":2,"description":"keep the 10 newest other images","selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":10},"action":{"type":"expire"}}]}"#;
 
 /// An ECR repository.
 #[derive(Debug, Clone, Serialize)]

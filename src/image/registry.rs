@@ -295,6 +295,52 @@ impl Registry {
             .context("the registry stored the manifest without saying its digest")
     }
 
+    /// Gives the image `repository@digest` another tag (its manifest PUT again under `tag`;
+    /// no blob moves). A tag that named another image now names this one.
+    pub async fn add_tag(&self, repository: &str, digest: &str, tag: &str) -> Result<()> {
+        let response = self
+            .request(
+                reqwest::Method::GET,
+                &format!("{repository}/manifests/{digest}"),
+            )
+            .header(reqwest::header::ACCEPT, MANIFEST_TYPES)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach registry {}", self.host))?;
+        match response.status() {
+            StatusCode::OK => {}
+            StatusCode::UNAUTHORIZED => return Err(self.unauthorized()),
+            StatusCode::NOT_FOUND => bail!(
+                "registry {} has no image {repository}@{digest} (expired or deleted?)",
+                self.host
+            ),
+            other => bail!(
+                "registry {} answered HTTP {other} for {repository}@{digest}",
+                self.host
+            ),
+        }
+        let media_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .context("the registry answered a manifest without a Content-Type")?
+            .to_string();
+        let bytes = response
+            .bytes()
+            .await
+            .with_context(|| format!("cannot read the manifest of {repository}@{digest}"))?;
+        let stored = self
+            .put_manifest(repository, tag, &media_type, bytes.to_vec())
+            .await?;
+        if stored != digest {
+            bail!(
+                "registry {} stored {repository}:{tag} as {stored}, not {digest}",
+                self.host
+            );
+        }
+        Ok(())
+    }
+
     /// Deletes every tagged image of the repository; returns the digests removed.
     pub async fn delete_all(&self, repository: &str) -> Result<Vec<String>> {
         let mut removed = Vec::new();

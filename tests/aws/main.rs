@@ -8,5 +8,6 @@ mod common;
 mod arm64;
 mod config;
 mod deploy;
+mod lifecycle;
 mod observe;
 mod oci;

@@ -1,0 +1,286 @@
+//! The stage's AWS Budgets cost budget: a monthly limit in US dollars over the services the
+//! function's use is billed to, with e-mail at 80 % of the forecast and 100 % of actual spend.
+//!
+//! The budget is named after the stack (budget names are per account). Budgets has no way to
+//! read a notification's subscribers back on every endpoint, so the address a deploy set is
+//! recorded in the stack's tags (`stack::TAG_BUDGET_*`) and compared there.
+
+use std::fmt;
+
+use anyhow::{anyhow, Context, Result};
+use aws_sdk_budgets::types::{
+    Budget, BudgetType, ComparisonOperator, Dimension, Expression, ExpressionDimensionValues,
+    Notification, NotificationType, NotificationWithSubscribers, Spend, Subscriber,
+    SubscriptionType, ThresholdType, TimeUnit,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::aws::{describe, error_code, Aws};
+
+/// The services the function's use is billed under (Cost Explorer's SERVICE dimension): the
+/// function itself, its images, and its logs, alarm and dashboard.
+pub const SERVICES: [&str; 3] = [
+    "AWS Lambda",
+    "Amazon EC2 Container Registry (ECR)",
+    "AmazonCloudWatch",
+];
+
+/// When the e-mails go: (kind, percent of the limit).
+pub const ALERTS: [(NotificationType, f64); 2] = [
+    (NotificationType::Forecasted, 80.0),
+    (NotificationType::Actual, 100.0),
+];
+
+/// The most a budget may be set to here: a guard against a typo of a few zeros.
+pub const MAX_USD: f64 = 1_000_000.0;
+
+/// What a deploy asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetSpec {
+    /// US cents per calendar month (money is counted in whole cents).
+    pub limit_cents: u64,
+    /// Who is e-mailed.
+    pub email: String,
+}
+
+impl BudgetSpec {
+    pub fn new(limit_usd: f64, email: String) -> BudgetSpec {
+        BudgetSpec {
+            limit_cents: (limit_usd * 100.0).round() as u64,
+            email,
+        }
+    }
+
+    /// The limit as Budgets stores it (a decimal string with two places).
+    pub fn amount(&self) -> String {
+        format!("{}.{:02}", self.limit_cents / 100, self.limit_cents % 100)
+    }
+
+    /// Whether a budget's limit is this one (to the cent).
+    pub fn same_limit(&self, usd: f64) -> bool {
+        (usd * 100.0).round() as u64 == self.limit_cents
+    }
+}
+
+/// A dollar amount for `--budget`: `5`, `5.50`, `$5`; `0` means "no budget".
+pub fn parse_usd(raw: &str) -> Result<f64, String> {
+    let trimmed = raw.trim();
+    let number = trimmed.strip_prefix('$').unwrap_or(trimmed).trim();
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{raw:?} is not an amount of US dollars; write e.g. 5 or 12.50"))?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!(
+            "{raw:?} is not an amount of US dollars (0 or more)"
+        ));
+    }
+    if value > MAX_USD {
+        return Err(format!(
+            "{raw:?} is more than {MAX_USD} USD a month: check the number of zeros"
+        ));
+    }
+    if value > 0.0 && value < 0.01 {
+        return Err(format!(
+            "{raw:?} is less than a cent; Budgets counts in cents"
+        ));
+    }
+    Ok(value)
+}
+
+/// A budget as Budgets describes it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BudgetState {
+    pub name: String,
+    pub limit_usd: f64,
+    /// Spent this month so far (Budgets updates it a few times a day).
+    pub actual_usd: Option<f64>,
+    /// Budgets' forecast for the month.
+    pub forecast_usd: Option<f64>,
+}
+
+impl fmt::Display for BudgetState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "${:.2}/month", self.limit_usd)?;
+        if let Some(spent) = self.actual_usd {
+            write!(f, "; ${spent:.2} spent this month")?;
+        }
+        if let Some(forecast) = self.forecast_usd.filter(|&x| x > 0.0) {
+            write!(f, " (forecast ${forecast:.2})")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a deploy did to the budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BudgetAction {
+    Created,
+    /// The limit or address changed: the budget was made again (Budgets keeps no history of
+    /// its own; spend is recomputed from billing data).
+    Replaced,
+    Unchanged,
+    /// Not asked for this time: the budget an earlier deploy made stays.
+    Kept,
+    Removed,
+    /// A dry run: what would happen.
+    WouldCreate,
+    WouldReplace,
+    WouldRemove,
+}
+
+/// The budget's name for a stack.
+pub fn name_for(stack: &str) -> String {
+    stack.to_string()
+}
+
+fn spend_usd(spend: Option<&Spend>) -> Option<f64> {
+    spend.and_then(|s| s.amount().parse().ok())
+}
+
+/// The budget, if it exists.
+pub async fn describe_budget(aws: &Aws, account: &str, name: &str) -> Result<Option<BudgetState>> {
+    match aws
+        .budgets()
+        .describe_budget()
+        .account_id(account)
+        .budget_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => {
+            let Some(budget) = out.budget() else {
+                return Ok(None);
+            };
+            let spent = budget.calculated_spend();
+            Ok(Some(BudgetState {
+                name: budget.budget_name().to_string(),
+                limit_usd: spend_usd(budget.budget_limit()).unwrap_or_default(),
+                actual_usd: spend_usd(spent.and_then(|s| s.actual_spend())),
+                forecast_usd: spend_usd(spent.and_then(|s| s.forecasted_spend())),
+            }))
+        }
+        Err(e) if error_code(&e) == Some("NotFoundException") => Ok(None),
+        Err(e) => Err(anyhow!(describe(&e)))
+            .with_context(|| format!("cannot read budget {name} (Budgets DescribeBudget)")),
+    }
+}
+
+/// Creates the budget with its two e-mail alerts (replacing one of the same name).
+pub async fn put_budget(
+    aws: &Aws,
+    account: &str,
+    name: &str,
+    spec: &BudgetSpec,
+    replace: bool,
+) -> Result<()> {
+    if replace {
+        delete_budget(aws, account, name).await?;
+    }
+    let service = ExpressionDimensionValues::builder()
+        .key(Dimension::Service)
+        .set_values(Some(SERVICES.iter().map(|s| s.to_string()).collect()))
+        .build()
+        .context("cannot build the budget's service filter")?;
+    let budget = Budget::builder()
+        .budget_name(name)
+        .budget_type(BudgetType::Cost)
+        .time_unit(TimeUnit::Monthly)
+        .budget_limit(
+            Spend::builder()
+                .amount(spec.amount())
+                .unit("USD")
+                .build()
+                .context("cannot build the budget's limit")?,
+        )
+        .filter_expression(Expression::builder().dimensions(service).build())
+        .build()
+        .context("cannot build the budget")?;
+    let subscriber = Subscriber::builder()
+        .subscription_type(SubscriptionType::Email)
+        .address(&spec.email)
+        .build()
+        .context("cannot build the budget's subscriber")?;
+    let mut request = aws
+        .budgets()
+        .create_budget()
+        .account_id(account)
+        .budget(budget);
+    for (kind, percent) in ALERTS {
+        request = request.notifications_with_subscribers(
+            NotificationWithSubscribers::builder()
+                .notification(
+                    Notification::builder()
+                        .notification_type(kind)
+                        .comparison_operator(ComparisonOperator::GreaterThan)
+                        .threshold(percent)
+                        .threshold_type(ThresholdType::Percentage)
+                        .build()
+                        .context("cannot build the budget's notification")?,
+                )
+                .subscribers(subscriber.clone())
+                .build()
+                .context("cannot build the budget's notification")?,
+        );
+    }
+    request
+        .send()
+        .await
+        .map_err(|e| anyhow!(describe(&e)))
+        .with_context(|| format!("cannot create budget {name} (Budgets CreateBudget)"))?;
+    Ok(())
+}
+
+/// Deletes the budget; `false` when there was none.
+pub async fn delete_budget(aws: &Aws, account: &str, name: &str) -> Result<bool> {
+    match aws
+        .budgets()
+        .delete_budget()
+        .account_id(account)
+        .budget_name(name)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if error_code(&e) == Some("NotFoundException") => Ok(false),
+        Err(e) => Err(anyhow!(describe(&e)))
+            .with_context(|| format!("cannot delete budget {name} (Budgets DeleteBudget)")),
+    }
+}
+
+/// The notifications a budget has: (kind, percent), to check the alerts are in place.
+pub async fn alerts(aws: &Aws, account: &str, name: &str) -> Result<Vec<(String, f64)>> {
+    let out = aws
+        .budgets()
+        .describe_notifications_for_budget()
+        .account_id(account)
+        .budget_name(name)
+        .send()
+        .await
+        .map_err(|e| anyhow!(describe(&e)))
+        .with_context(|| format!("cannot read the alerts of budget {name}"))?;
+    Ok(out
+        .notifications()
+        .iter()
+        .map(|n| (n.notification_type().as_str().to_string(), n.threshold()))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dollar_amounts() {
+        assert_eq!(parse_usd("5"), Ok(5.0));
+        assert_eq!(parse_usd(" $12.50 "), Ok(12.5));
+        assert_eq!(parse_usd("0"), Ok(0.0));
+        for bad in ["", "five", "-1", "NaN", "inf", "0.001", "2000000", "$"] {
+            assert!(parse_usd(bad).is_err(), "{bad:?} was accepted");
+        }
+        let spec = BudgetSpec::new(12.5, "ops@example.com".into());
+        assert_eq!(spec.amount(), "12.50");
+        assert!(spec.same_limit(12.499_999));
+        assert_eq!(BudgetSpec::new(0.07, String::new()).amount(), "0.07");
+    }
+}
