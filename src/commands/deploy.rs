@@ -545,7 +545,14 @@ pub async fn run(plan: DeployPlan, global: &GlobalArgs) -> Result<ExitCode> {
                 new: true,
             })
         }
-        Outcome::Unchanged => log.live.map(|number| ReleaseReport { number, new: false }),
+        Outcome::Unchanged => {
+            // Also how a live image deployed before slot tags (or whose tagging failed) gets
+            // its tag: re-tagging is idempotent.
+            if let Some(live) = log.live() {
+                keep_step(&plan, &aws, live, &progress).await;
+            }
+            log.live.map(|number| ReleaseReport { number, new: false })
+        }
         Outcome::DryRun => (stack_plan.kind != PlanKind::None).then_some(ReleaseReport {
             number: release.number,
             new: true,
