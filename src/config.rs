@@ -653,7 +653,7 @@ impl StageSettings {
                 "budget",
                 match self.budget_usd.value {
                     None => "none (an existing one stays)".to_string(),
-                    Some(usd) if usd == 0.0 => "none (removed)".to_string(),
+                    Some(0.0) => "none (removed)".to_string(),
                     Some(usd) => format!("${usd:.2}/month"),
                 },
                 &self.budget_usd.source,

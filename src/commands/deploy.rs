@@ -272,7 +272,7 @@ impl DeployPlan {
             }),
             budget: match s.budget_usd.value {
                 None => BudgetChoice::Keep,
-                Some(usd) if usd == 0.0 => BudgetChoice::Remove,
+                Some(0.0) => BudgetChoice::Remove,
                 Some(usd) => BudgetChoice::Set(BudgetSpec::new(
                     usd,
                     s.budget_email
