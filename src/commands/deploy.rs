@@ -755,7 +755,8 @@ async fn keep_step(plan: &DeployPlan, aws: &Aws, release: &Release, progress: &P
         registry.add_tag(&aws.names.repository, digest, &tag).await
     };
     match tagged.await {
-        Ok(()) => step.done(format!("{digest} kept while release {} is", release.number)),
+        Ok(true) => step.done(format!("{digest} kept while release {} is", release.number)),
+        Ok(false) => step.done("already there"),
         Err(e) => {
             step.fail("not tagged");
             progress.line(format!(
@@ -781,7 +782,19 @@ async fn budget_step(
         return Ok(None);
     }
     let step = progress.step(format!("budget {name}"));
-    let existing = budget::describe_budget(aws, account, &name).await?;
+    let existing = match budget::describe_budget(aws, account, &name).await {
+        Ok(existing) => existing,
+        // Not asked for: a missing Budgets permission must not fail the deploy.
+        Err(e) if plan.budget == BudgetChoice::Keep => {
+            step.fail("cannot read it");
+            progress.line(format!("warning: {e:#}"));
+            return Ok(None);
+        }
+        Err(e) => {
+            step.fail("cannot read it");
+            return Err(e);
+        }
+    };
     let (action, spec) = match (&plan.budget, &existing) {
         (BudgetChoice::Keep | BudgetChoice::Remove, None) => {
             step.done("none");

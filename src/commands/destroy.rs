@@ -65,7 +65,17 @@ pub async fn run(args: DestroyArgs, global: &GlobalArgs) -> Result<ExitCode> {
     };
     let account = aws.caller_identity().await?.account;
     let budget_name = budget::name_for(&aws.names.stack);
-    let budget = budget::describe_budget(&aws, &account, &budget_name).await?;
+    // Without Budgets permissions the rest is still destroyed; the budget is named, not hidden.
+    let budget = match budget::describe_budget(&aws, &account, &budget_name).await {
+        Ok(budget) => budget,
+        Err(e) => {
+            progress.line(format!(
+                "warning: {e:#}; if deploy made a budget {budget_name}, delete it in the Billing \
+                 console (it costs nothing, but keeps e-mailing)"
+            ));
+            None
+        }
+    };
     let mut report = DestroyReport {
         stack: aws.names.stack.clone(),
         removed: Vec::new(),

@@ -34,6 +34,8 @@ pub struct InfoReport {
     pub config: Option<ConfiguredStage>,
     /// The stage's AWS Budgets budget (`deploy --budget`), with this month's spend.
     pub budget: Option<StageBudget>,
+    /// Why the budget could not be read (e.g. no budgets:ViewBudget permission).
+    pub budget_error: Option<String>,
 }
 
 /// The budget as Budgets describes it, and the address deploy recorded for its alerts.
@@ -233,9 +235,10 @@ impl fmt::Display for InfoReport {
         if let Some(d) = &self.dashboard {
             writeln!(f, "dashboard   {}", d.url)?;
         }
-        match &self.budget {
-            Some(b) => writeln!(f, "budget      {b}")?,
-            None => writeln!(f, "budget      none (deploy --budget USD sets one)")?,
+        match (&self.budget, &self.budget_error) {
+            (Some(b), _) => writeln!(f, "budget      {b}")?,
+            (None, Some(e)) => writeln!(f, "budget      cannot read it: {e}")?,
+            (None, None) => writeln!(f, "budget      none (deploy --budget USD sets one)")?,
         }
         if let Some(c) = &self.config {
             match &c.stage {
@@ -319,18 +322,28 @@ pub async fn run(args: InfoArgs, global: &GlobalArgs) -> Result<ExitCode> {
         Some(host) => Some(registry_images(&aws, host).await),
         None => None,
     };
-    let account = aws.caller_identity().await?.account;
+    // Budgets is its own permission (budgets:ViewBudget): without it, info says so and
+    // shows the rest.
     let name = budget::name_for(&aws.names.stack);
-    let budget = match budget::describe_budget(&aws, &account, &name).await? {
-        Some(state) => Some(StageBudget {
-            state,
-            email: stack
-                .as_ref()
-                .and_then(|s| budget_from_tags(&s.tags))
-                .map(|spec| spec.email),
-            alerts: budget::alerts(&aws, &account, &name).await?,
-        }),
-        None => None,
+    let read_budget = async {
+        let account = aws.caller_identity().await?.account;
+        anyhow::Ok(
+            match budget::describe_budget(&aws, &account, &name).await? {
+                Some(state) => Some(StageBudget {
+                    state,
+                    email: stack
+                        .as_ref()
+                        .and_then(|s| budget_from_tags(&s.tags))
+                        .map(|spec| spec.email),
+                    alerts: budget::alerts(&aws, &account, &name).await?,
+                }),
+                None => None,
+            },
+        )
+    };
+    let (budget, budget_error) = match read_budget.await {
+        Ok(budget) => (budget, None),
+        Err(e) => (None, Some(format!("{e:#}"))),
     };
     emit(
         global.output,
@@ -348,6 +361,7 @@ pub async fn run(args: InfoArgs, global: &GlobalArgs) -> Result<ExitCode> {
             function,
             registry,
             budget,
+            budget_error,
         },
     )?;
     Ok(ExitCode::SUCCESS)

@@ -296,8 +296,12 @@ impl Registry {
     }
 
     /// Gives the image `repository@digest` another tag (its manifest PUT again under `tag`;
-    /// no blob moves). A tag that named another image now names this one.
-    pub async fn add_tag(&self, repository: &str, digest: &str, tag: &str) -> Result<()> {
+    /// no blob moves). A tag that named another image now names this one. Returns `false`
+    /// when the tag already named this image (nothing is uploaded then).
+    pub async fn add_tag(&self, repository: &str, digest: &str, tag: &str) -> Result<bool> {
+        if self.manifest_digest(repository, tag).await?.as_deref() == Some(digest) {
+            return Ok(false);
+        }
         let response = self
             .request(
                 reqwest::Method::GET,
@@ -338,7 +342,7 @@ impl Registry {
                 self.host
             );
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Deletes every tagged image of the repository; returns the digests removed.

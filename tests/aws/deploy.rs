@@ -88,9 +88,14 @@ async fn full_flow_doctor_deploy_info_redeploy_update_destroy() {
         .as_str()
         .unwrap()
         .ends_with(&format!("@{digest}")));
+    // The image's own tag, and release 1's slot tag (`keep-1`), which the lifecycle policy
+    // never expires.
     assert_eq!(
         s.registry_tags(repo),
-        vec![first["image_tag"].as_str().unwrap().to_string()]
+        vec![
+            first["image_tag"].as_str().unwrap().to_string(),
+            "keep-1".to_string()
+        ]
     );
     // The default memory is the measured cheapest per text (src/sizing.rs, BENCHMARKS.md), and
     // the summary carries the estimate for the model deployed.
@@ -202,7 +207,10 @@ async fn full_flow_doctor_deploy_info_redeploy_update_destroy() {
         .collect();
     assert_eq!(changed, ["MemorySize", "Threads"]);
     assert_eq!(function_memory(&s, function).await, 3538);
-    assert_eq!(s.registry_uploads(repo), uploads);
+    // No image upload; only release 2's slot tag on the same image (one manifest PUT).
+    assert_eq!(update["release"]["number"], 2, "{update:#}");
+    assert_eq!(s.registry_uploads(repo), uploads + 1);
+    assert!(s.registry_tags(repo).contains(&"keep-2".to_string()));
 
     // policy: the function's ARN only.
     let policy = json_of(s.cli(stage).args(["--output", "json", "policy"]));

@@ -66,7 +66,7 @@ fn daemonless_deploy_push_inspect_run_redeploy() {
     let tag = first["image_tag"].as_str().unwrap();
     assert!(
         info.contains(&format!(
-            "images      {}/{repo} (deploy's --registry; 1 tagged)\n  {digest}  {tag}\n",
+            "images      {}/{repo} (deploy's --registry; 2 tagged)\n  {digest}  keep-1\n  {digest}  {tag}\n",
             s.registry
         )),
         "{info}"
