@@ -510,20 +510,12 @@ impl StageSettings {
                 },
             )?,
             budget_usd: layer(flags.budget.map(Some), file!(budget), None, |v, at| {
-                let written = match v {
-                    toml::Value::Float(f) => f.to_string(),
-                    toml::Value::Integer(i) => i.to_string(),
-                    toml::Value::String(s) => s.clone(),
-                    other => {
-                        return Err(at.error(
-                            "budget",
-                            format!(
-                                "a {} is not an amount: write 5, 12.50 or \"$5\"",
-                                other.type_str()
-                            ),
-                        ))
-                    }
-                };
+                let written = number_text(v).map_err(|t| {
+                    at.error(
+                        "budget",
+                        format!("a {t} is not an amount: write 5, 12.50 or \"$5\""),
+                    )
+                })?;
                 crate::budget::parse_usd(&written)
                     .map(Some)
                     .map_err(|e| at.error("budget", e))
@@ -564,20 +556,12 @@ impl StageSettings {
                 file!(min_accuracy),
                 DEFAULT_MIN_ACCURACY,
                 |v, at| {
-                    let written = match v {
-                        toml::Value::Float(f) => f.to_string(),
-                        toml::Value::Integer(i) => i.to_string(),
-                        toml::Value::String(s) => s.clone(),
-                        other => {
-                            return Err(at.error(
-                                "min-accuracy",
-                                format!(
-                                    "a {} is not a number: write 0.90 or \"90%\"",
-                                    other.type_str()
-                                ),
-                            ))
-                        }
-                    };
+                    let written = number_text(v).map_err(|t| {
+                        at.error(
+                            "min-accuracy",
+                            format!("a {t} is not a number: write 0.90 or \"90%\""),
+                        )
+                    })?;
                     parse_fraction(&written).map_err(|e| at.error("min-accuracy", e))
                 },
             )?,
@@ -679,6 +663,17 @@ impl StageSettings {
                 &self.min_accuracy.source,
             ),
         ]
+    }
+}
+
+/// A number the file may write as a float, an integer or a string (`"90%"`, `"$5"`), as the
+/// text its flag's parser reads; otherwise the TOML type's name, for the error.
+fn number_text(value: &toml::Value) -> std::result::Result<String, &'static str> {
+    match value {
+        toml::Value::Float(f) => Ok(f.to_string()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::String(s) => Ok(s.clone()),
+        other => Err(other.type_str()),
     }
 }
 

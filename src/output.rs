@@ -213,6 +213,13 @@ pub fn ask(prompt: &str, without_terminal: &str) -> anyhow::Result<String> {
     Ok(answer.trim().to_string())
 }
 
+/// Asks a yes/no question on the terminal (`[y/N]` appended): `true` only for y or yes.
+/// Without a terminal, an error saying `without_terminal`.
+pub fn confirm(question: &str, without_terminal: &str) -> anyhow::Result<bool> {
+    let answer = ask(&format!("{question} [y/N] "), without_terminal)?;
+    Ok(matches!(answer.as_str(), "y" | "Y" | "yes" | "Yes"))
+}
+
 /// Bytes for people: 1.2 MB, 268.1 MB.
 pub fn human_bytes(n: u64) -> String {
     indicatif::HumanBytes(n).to_string()

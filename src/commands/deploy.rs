@@ -28,7 +28,7 @@ use crate::lambda::{
     function_info, prices, threads_for_memory, worst_case_compute_per_hour, Arch, UrlAuth,
 };
 use crate::models::{ModelFiles, ModelSpec};
-use crate::output::{ask, emit, human_bytes, usd, usd_price, Progress};
+use crate::output::{confirm, emit, human_bytes, usd, usd_price, Progress};
 use crate::release::{self, ModelRecord, Release, ReleaseLog};
 use crate::sizing;
 use crate::stack::{
@@ -465,15 +465,6 @@ fn settings_heading(config: Option<&ConfigUsed>) -> String {
             format!("settings (flags, {}, defaults):", path.display())
         }
     }
-}
-
-/// Asks on the terminal.
-fn confirm(question: &str) -> Result<bool> {
-    let answer = ask(
-        &format!("{question} [y/N] "),
-        "pass --yes to apply without a prompt",
-    )?;
-    Ok(matches!(answer.as_str(), "y" | "Y" | "yes" | "Yes"))
 }
 
 pub async fn run(plan: DeployPlan, global: &GlobalArgs) -> Result<ExitCode> {
@@ -1313,7 +1304,10 @@ async fn stack_step(
     }
     if ask {
         // Declined, or no terminal to ask on: the change set goes, nothing is half-made.
-        let answer = confirm("apply these changes?");
+        let answer = confirm(
+            "apply these changes?",
+            "pass --yes to apply without a prompt",
+        );
         if !matches!(answer, Ok(true)) {
             deployer.discard(&stack_plan).await?;
             answer?;

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::aws::Aws;
 use crate::cli::{GlobalArgs, RollbackArgs};
 use crate::lambda::function_info;
-use crate::output::{ask, emit, Progress};
+use crate::output::{confirm, emit, Progress};
 use crate::release::ReleaseLog;
 use crate::stack::{budget_from_tags, failure_message, print_plan, Plan, PlanKind, StackDeployer};
 
@@ -161,15 +161,15 @@ pub async fn run(args: RollbackArgs, global: &GlobalArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if !args.yes {
-        let answer = ask(
+        let answer = confirm(
             &format!(
-                "put release {} live in place of {}? [y/N] ",
+                "put release {} live in place of {}?",
                 target.number,
                 log.live.map_or("-".into(), |n| n.to_string())
             ),
             "pass --yes to roll back without a prompt (or --dry-run to see what would change)",
         );
-        if !matches!(answer.as_deref(), Ok("y" | "Y" | "yes" | "Yes")) {
+        if !matches!(answer, Ok(true)) {
             deployer.discard(&plan).await?;
             answer?;
             bail!("cancelled: nothing was changed in the stack");
