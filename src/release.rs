@@ -224,21 +224,7 @@ mod tests {
                 accuracy: Some(0.9014),
                 accuracy_data_sha256: None,
             },
-            params: StackParams {
-                function_name: "f".into(),
-                image_uri: format!("r@sha256:{number:064}"),
-                memory: 1769,
-                timeout: 60,
-                architecture: "x86_64".into(),
-                threads: 1,
-                url_auth_type: "AWS_IAM".into(),
-                reserved_concurrency: None,
-                alarm_email: String::new(),
-                log_retention_days: 14,
-                registry: None,
-                gate: None,
-                budget: None,
-            },
+            params: StackParams::example(&format!("r@sha256:{number:064}")),
         }
     }
 

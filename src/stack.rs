@@ -170,6 +170,28 @@ impl StackParams {
     }
 }
 
+#[cfg(test)]
+impl StackParams {
+    /// Parameters for unit tests: the defaults, with this image.
+    pub fn example(image_uri: &str) -> StackParams {
+        StackParams {
+            function_name: "f".into(),
+            image_uri: image_uri.into(),
+            memory: 1769,
+            timeout: 60,
+            architecture: "x86_64".into(),
+            threads: 1,
+            url_auth_type: "AWS_IAM".into(),
+            reserved_concurrency: None,
+            alarm_email: String::new(),
+            log_retention_days: 14,
+            registry: None,
+            gate: None,
+            budget: None,
+        }
+    }
+}
+
 /// A stack as CloudFormation describes it.
 #[derive(Debug, Clone, Serialize)]
 pub struct StackState {
@@ -775,21 +797,7 @@ mod tests {
 
     #[test]
     fn parameters_cover_the_template() {
-        let params = StackParams {
-            function_name: "f".into(),
-            image_uri: "r@sha256:00".into(),
-            memory: 2048,
-            timeout: 60,
-            architecture: "x86_64".into(),
-            threads: 2,
-            url_auth_type: "AWS_IAM".into(),
-            reserved_concurrency: None,
-            alarm_email: String::new(),
-            log_retention_days: 14,
-            registry: None,
-            gate: None,
-            budget: None,
-        };
+        let params = StackParams::example("r@sha256:00");
         for key in params.to_map().keys() {
             assert!(
                 TEMPLATE.contains(&format!("\n  {key}:\n")),

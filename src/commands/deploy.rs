@@ -527,7 +527,8 @@ pub async fn run(plan: DeployPlan, global: &GlobalArgs) -> Result<ExitCode> {
         params: params.clone(),
     };
     let template = log.with(release.clone()).template()?;
-    let (stack_plan, outcome) = stack_step(&plan, &deployer, &params, &template, &progress).await?;
+    let (stack_plan, outcome) =
+        stack_step(&plan, &deployer, live_stack, &params, &template, &progress).await?;
     let release = match outcome {
         Outcome::Created | Outcome::Updated => {
             keep_step(&plan, &aws, &release, &progress).await;
@@ -1274,11 +1275,12 @@ async fn oci_push(
 async fn stack_step(
     plan: &DeployPlan,
     deployer: &StackDeployer<'_>,
+    live: Option<StackState>,
     params: &StackParams,
     template: &str,
     progress: &Progress,
 ) -> Result<(Plan, Outcome)> {
-    let (existing, preview_only) = ready_stack(plan, deployer, progress).await?;
+    let (existing, preview_only) = ready_stack(plan, deployer, live, progress).await?;
     let step = progress.step(format!("change set for {}", deployer.name()));
     let stack_plan = if preview_only {
         deployer.preview_create(params)
@@ -1334,9 +1336,10 @@ async fn stack_step(
 async fn ready_stack(
     plan: &DeployPlan,
     deployer: &StackDeployer<'_>,
+    live: Option<StackState>,
     progress: &Progress,
 ) -> Result<(Option<StackState>, bool)> {
-    let Some(stack) = deployer.describe().await? else {
+    let Some(stack) = live else {
         return Ok((None, false));
     };
     if stack.is_busy() {
