@@ -176,6 +176,10 @@ pub struct DeployArgs {
     /// the ECR token is still the credential.
     #[arg(long, value_name = "HOST:PORT")]
     pub registry: Option<String>,
+    /// Allow `--registry http://HOST` for a host that is not this machine: the ECR token then
+    /// crosses the network in clear text.
+    #[arg(long, requires = "registry")]
+    pub insecure_registry: bool,
     /// Show what would change and stop: nothing is created, pushed or updated.
     #[arg(long)]
     pub dry_run: bool,
@@ -226,6 +230,10 @@ pub struct DestroyArgs {
     /// Also delete the images from this registry (the one `deploy --registry` pushed to).
     #[arg(long, value_name = "HOST:PORT")]
     pub registry: Option<String>,
+    /// Allow `--registry http://HOST` for a host that is not this machine (the token is sent
+    /// in clear text).
+    #[arg(long, requires = "registry")]
+    pub insecure_registry: bool,
 }
 
 /// Which model runs in this process, and how.

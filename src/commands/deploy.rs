@@ -22,7 +22,7 @@ use crate::evaluation::{accuracy, parse_examples, predict_all};
 use crate::image::docker::{context_summary, Engine};
 use crate::image::ecr::{self, Repository};
 use crate::image::oci::{self, OciImage};
-use crate::image::registry::Registry;
+use crate::image::registry::{self, BlobSource, Registry, UploadReport};
 use crate::image::{Bootstrap, BuildContext};
 use crate::lambda::{
     function_info, prices, threads_for_memory, worst_case_compute_per_hour, Arch, UrlAuth,
@@ -48,6 +48,8 @@ pub struct DeployPlan {
     pub smoke_test: bool,
     /// Push here instead of the ECR endpoint.
     pub registry: Option<String>,
+    /// `--insecure-registry`: plain HTTP to a non-loopback registry is allowed.
+    pub insecure_registry: bool,
     pub function: FunctionSettings,
     /// `--gate`: score the model before anything is built or pushed.
     pub gate: Option<Gate>,
@@ -226,6 +228,10 @@ impl DeployPlan {
                 base_image.name()
             );
         }
+        if let Some(registry) = &args.registry {
+            registry::endpoint_url(registry, args.insecure_registry)
+                .context("--registry is refused")?;
+        }
         let s = settings.clone();
         Ok(DeployPlan {
             model: s.model.value,
@@ -239,6 +245,7 @@ impl DeployPlan {
             base_image,
             smoke_test: !args.no_smoke_test,
             registry: args.registry,
+            insecure_registry: args.insecure_registry,
             function: FunctionSettings {
                 memory_mb: s.memory_mb.value,
                 timeout_s: s.timeout_s.value,
@@ -743,6 +750,7 @@ async fn keep_step(plan: &DeployPlan, aws: &Aws, release: &Release, progress: &P
             plan.registry.as_deref().unwrap_or(&login.endpoint),
             &login.username,
             &login.password,
+            plan.insecure_registry,
         )?;
         registry.add_tag(&aws.names.repository, digest, &tag).await
     };
@@ -1090,6 +1098,7 @@ async fn image_step(
         plan.registry.as_deref().unwrap_or(&login.endpoint),
         &login.username,
         &login.password,
+        plan.insecure_registry,
     )?;
     let repository = &aws.names.repository;
     // The reference that proves "already pushed": the OCI manifest's own digest (known before
@@ -1234,23 +1243,32 @@ async fn oci_push(
 ) -> Result<Vec<oci::BlobReport>> {
     let mut blobs = Vec::new();
     for (name, blob) in image.blobs() {
-        let size = human_bytes(blob.bytes.len() as u64);
-        let uploaded = if registry.has_blob(repository, &blob.digest).await? {
+        let total = blob.bytes.len() as u64;
+        let size = human_bytes(total);
+        let upload = if registry.has_blob(repository, &blob.digest).await? {
             progress.line(format!("{name} {} already in the registry", blob.digest));
-            false
+            None
         } else {
             step.set(format!("uploading {name} ({size})"));
-            registry
-                .upload_blob(repository, &blob.digest, blob.bytes.clone())
+            let source = BlobSource::Memory(blob.bytes.clone());
+            let shown =
+                |done: u64| step.set(format!("uploading {name}: {} of {size}", human_bytes(done)));
+            let report = registry
+                .upload_blob(repository, &blob.digest, &source, &shown)
                 .await?;
-            progress.line(format!("{name} {} uploaded ({size})", blob.digest));
-            true
+            progress.line(format!(
+                "{name} {} uploaded ({size}{})",
+                blob.digest,
+                upload_notes(&report)
+            ));
+            Some(report)
         };
         blobs.push(oci::BlobReport {
             name: name.to_string(),
             digest: blob.digest.clone(),
-            bytes: blob.bytes.len() as u64,
-            uploaded,
+            bytes: total,
+            uploaded: upload.is_some(),
+            upload,
         });
     }
     let digest = registry
@@ -1268,6 +1286,24 @@ async fn oci_push(
         );
     }
     Ok(blobs)
+}
+
+/// ", resumed at 120 MB, 2 chunks retried" — what an upload took beyond the plain path.
+fn upload_notes(report: &UploadReport) -> String {
+    let mut notes = String::new();
+    if let Some(offset) = report.resumed_from.filter(|o| *o > 0) {
+        notes.push_str(&format!(", resumed at {}", human_bytes(offset)));
+    }
+    if report.retries > 0 {
+        notes.push_str(&format!(", {} chunk(s) retried", report.retries));
+    }
+    if report.restarts > 0 {
+        notes.push_str(&format!(
+            ", started again {} time(s) (the registry dropped the session)",
+            report.restarts
+        ));
+    }
+    notes
 }
 
 /// Step 7: the stack — made ready (a failed first create is deleted), planned as a change

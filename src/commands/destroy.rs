@@ -11,7 +11,7 @@ use crate::aws::{describe, error_code, Aws};
 use crate::budget;
 use crate::cli::{DestroyArgs, GlobalArgs};
 use crate::image::ecr;
-use crate::image::registry::Registry;
+use crate::image::registry::{self, Registry};
 use crate::lambda::log_group;
 use crate::output::{ask, emit, Progress};
 use crate::stack::StackDeployer;
@@ -47,6 +47,10 @@ fn confirm_name(stack: &str) -> Result<()> {
 }
 
 pub async fn run(args: DestroyArgs, global: &GlobalArgs) -> Result<ExitCode> {
+    if let Some(registry) = &args.registry {
+        registry::endpoint_url(registry, args.insecure_registry)
+            .context("--registry is refused")?;
+    }
     let aws = Aws::load(&global.aws).await;
     let progress = Progress::new();
     let deployer = StackDeployer::new(&aws, &progress);
@@ -57,7 +61,12 @@ pub async fn run(args: DestroyArgs, global: &GlobalArgs) -> Result<ExitCode> {
     let registry_has_images = match &args.registry {
         Some(host) => {
             let login = ecr::login(&aws).await?;
-            let registry = Registry::new(host, &login.username, &login.password)?;
+            let registry = Registry::new(
+                host,
+                &login.username,
+                &login.password,
+                args.insecure_registry,
+            )?;
             let tags = registry.tags(&aws.names.repository).await?;
             (!tags.is_empty()).then_some(registry)
         }

@@ -373,7 +373,7 @@ async fn registry_images(aws: &Aws, host: &str) -> RegistryImages {
     let repository = aws.names.repository.clone();
     let listed = async {
         let login = ecr::login(aws).await?;
-        let registry = Registry::new(host, &login.username, &login.password)?;
+        let registry = Registry::new(host, &login.username, &login.password, false)?;
         let mut images = Vec::new();
         for tag in registry.tags(&repository).await? {
             let digest = registry.manifest_digest(&repository, &tag).await?;

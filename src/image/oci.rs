@@ -31,7 +31,8 @@ pub const MODEL_DIR: &str = "var/task/model";
 #[derive(Clone)]
 pub struct Blob {
     pub media_type: &'static str,
-    pub bytes: Vec<u8>,
+    /// Shared, so that uploads send views of it, never copies.
+    pub bytes: bytes::Bytes,
     /// `sha256:<hex>`
     pub digest: String,
 }
@@ -47,7 +48,7 @@ impl Blob {
         let digest = sha256(&bytes);
         Blob {
             media_type,
-            bytes,
+            bytes: bytes.into(),
             digest,
         }
     }
@@ -81,6 +82,9 @@ pub struct BlobReport {
     pub bytes: u64,
     /// Sent by this push (false: the registry had it).
     pub uploaded: bool,
+    /// How the upload went (resumed, retried), when there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload: Option<crate::image::registry::UploadReport>,
 }
 
 impl OciImage {
@@ -223,7 +227,7 @@ mod tests {
     fn layers_hold_the_files_with_fixed_metadata() {
         let (b, m) = inputs(b"weights");
         let image = build(&b, &m, Arch::X86_64).unwrap();
-        let gz = flate2::read::GzDecoder::new(image.layers[1].blob.bytes.as_slice());
+        let gz = flate2::read::GzDecoder::new(&image.layers[1].blob.bytes[..]);
         let mut archive = tar::Archive::new(gz);
         let mut names = Vec::new();
         for entry in archive.entries().unwrap() {

@@ -1,9 +1,18 @@
 //! The registry HTTP API (Distribution v2, which ECR speaks too), with the ECR token as basic
-//! auth: "is this manifest or blob there already", blob uploads and manifest pushes for the
-//! daemonless builder, tag listing (for `info`) and manifest deletion (for `destroy`).
+//! auth: "is this manifest or blob there already", chunked resumable blob uploads and
+//! manifest pushes for the daemonless builder, tag listing (for `info`) and manifest deletion
+//! (for `destroy`). Every request is retried with backoff while the registry answers 5xx or
+//! 429 or the connection fails; the token never leaves the registry's own scheme and host.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use backon::BackoffBuilder;
+use bytes::Bytes;
 use reqwest::StatusCode;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 /// The manifest types deploy's images have (Docker v2 from the engine, OCI from the OCI
 /// builder). Without this Accept header Distribution 2.x may answer with a schema-1 conversion.
@@ -22,6 +31,7 @@ pub struct Registry {
     username: String,
     password: String,
     http: reqwest::Client,
+    policy: UploadPolicy,
 }
 
 impl std::fmt::Debug for Registry {
@@ -32,30 +42,223 @@ impl std::fmt::Debug for Registry {
     }
 }
 
+/// How blobs are uploaded: chunk size, patience and where unfinished uploads are recorded.
+#[derive(Debug, Clone)]
+pub struct UploadPolicy {
+    /// Bytes per PATCH. ECR needs at least 5 MiB per chunk but the last; a registry that asks
+    /// for more (`OCI-Chunk-Min-Length`) gets more.
+    pub chunk_bytes: u64,
+    /// How long one chunk may take (16 MiB in 120 s: about 1.1 Mbit/s at the least).
+    pub chunk_timeout: Duration,
+    /// Tries of one request (or one chunk) in a row before the upload gives up.
+    pub attempts: usize,
+    /// The first wait between tries; it doubles (with jitter) up to 30 s.
+    pub first_backoff: Duration,
+    /// Where an upload's session is recorded until it finishes, so that a killed run goes
+    /// on from where it stopped (default: the user's cache directory).
+    pub resume_dir: Option<PathBuf>,
+}
+
+impl Default for UploadPolicy {
+    fn default() -> Self {
+        UploadPolicy {
+            chunk_bytes: 16 << 20,
+            chunk_timeout: Duration::from_secs(120),
+            attempts: 6,
+            first_backoff: Duration::from_millis(500),
+            resume_dir: dirs::cache_dir().map(|d| d.join("ummatics-sentiment").join("uploads")),
+        }
+    }
+}
+
+impl UploadPolicy {
+    fn backoff(&self) -> impl Iterator<Item = Duration> {
+        backon::ExponentialBuilder::default()
+            .with_min_delay(self.first_backoff)
+            .with_max_delay(Duration::from_secs(30))
+            .with_max_times(self.attempts.saturating_sub(1))
+            .with_jitter()
+            .build()
+    }
+
+    /// The record of an unfinished upload of `digest` to `base`/`repository`.
+    fn session_file(&self, base: &str, repository: &str, digest: &str) -> Option<PathBuf> {
+        let key = Sha256::digest(format!("{base}\n{repository}\n{digest}"));
+        Some(
+            self.resume_dir
+                .as_ref()?
+                .join(format!("{}.upload", hex::encode(&key[..16]))),
+        )
+    }
+}
+
+/// Where a blob's bytes come from.
+#[derive(Debug, Clone)]
+pub enum BlobSource {
+    /// Bytes already in memory (the OCI builder's layers): chunks are views, not copies.
+    Memory(Bytes),
+    /// A file, read one chunk at a time: a layer of any size in bounded memory.
+    File { path: PathBuf, len: u64 },
+}
+
+impl BlobSource {
+    pub fn file(path: &Path) -> Result<BlobSource> {
+        let len = std::fs::metadata(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .len();
+        Ok(BlobSource::File {
+            path: path.to_path_buf(),
+            len,
+        })
+    }
+
+    pub fn len(&self) -> u64 {
+        match self {
+            BlobSource::Memory(bytes) => bytes.len() as u64,
+            BlobSource::File { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    async fn chunk(&self, offset: u64, len: u64) -> Result<Bytes> {
+        match self {
+            BlobSource::Memory(bytes) => Ok(bytes.slice(offset as usize..(offset + len) as usize)),
+            BlobSource::File { path, .. } => {
+                use tokio::io::{AsyncReadExt, AsyncSeekExt};
+                let mut file = tokio::fs::File::open(path)
+                    .await
+                    .with_context(|| format!("cannot open {}", path.display()))?;
+                file.seek(std::io::SeekFrom::Start(offset)).await?;
+                let mut buffer = vec![0; len as usize];
+                file.read_exact(&mut buffer)
+                    .await
+                    .with_context(|| format!("cannot read {} at byte {offset}", path.display()))?;
+                Ok(buffer.into())
+            }
+        }
+    }
+}
+
+/// What one blob upload took.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UploadReport {
+    /// Bytes sent in chunks the registry took (a resumed upload sends only the rest).
+    pub sent_bytes: u64,
+    /// Where a recorded session of a killed run was picked up, if one was.
+    pub resumed_from: Option<u64>,
+    /// Chunks sent again after a failure.
+    pub retries: usize,
+    /// Sessions the registry dropped, after which the blob started again from byte 0.
+    pub restarts: usize,
+}
+
+/// An open upload session: where to PATCH next, and how many bytes the registry holds.
+struct Session {
+    location: String,
+    offset: u64,
+}
+
+/// Why a chunk failed: for good, or in a way worth another try (after the Retry-After wait).
+enum Failure {
+    Fatal(anyhow::Error),
+    Retry(anyhow::Error, Option<Duration>),
+}
+
+/// 5xx, 429 and 408: a busy or flaky registry, worth another try.
+fn retryable(status: StatusCode) -> bool {
+    status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+}
+
+/// A Retry-After in seconds (at most two minutes are honoured).
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let seconds: u64 = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(seconds.min(120)))
+}
+
+/// The bytes an upload status's `Range: 0-LAST` says the registry holds (`0-0` is read as
+/// none: Distribution writes it for an empty session).
+fn uploaded_bytes(range: &str) -> Option<u64> {
+    let range = range.trim();
+    let range = range.strip_prefix("bytes=").unwrap_or(range);
+    let (first, last) = range.split_once('-')?;
+    let (first, last): (u64, u64) = (first.parse().ok()?, last.parse().ok()?);
+    match (first, last) {
+        (0, 0) => Some(0),
+        (0, last) => Some(last + 1),
+        _ => None,
+    }
+}
+
+/// `location` made absolute against `base`; refused when it leaves `base`'s scheme, host or
+/// port (the registry's credentials go with every upload request).
+fn same_origin(base: &str, location: &str) -> Result<String> {
+    let base_url = reqwest::Url::parse(base).with_context(|| format!("bad registry URL {base}"))?;
+    let url = base_url
+        .join(location)
+        .with_context(|| format!("the registry sent a bad upload Location {location:?}"))?;
+    if url.scheme() != base_url.scheme()
+        || url.host_str() != base_url.host_str()
+        || url.port_or_known_default() != base_url.port_or_known_default()
+    {
+        bail!(
+            "the registry sent the upload to {}, not to {base}: refusing to send the credentials \
+             to another host or scheme",
+            url.origin().ascii_serialization()
+        );
+    }
+    Ok(url.into())
+}
+
+/// `url` with `key=value` added to its query.
+fn with_query(url: &str, key: &str, value: &str) -> Result<String> {
+    let mut url = reqwest::Url::parse(url).with_context(|| format!("bad upload URL {url}"))?;
+    url.query_pairs_mut().append_pair(key, value);
+    Ok(url.into())
+}
+
+/// The recorded session of an unfinished upload, if there is one.
+fn read_session(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let location = text.trim();
+    (!location.is_empty()).then(|| location.to_string())
+}
+
+/// Records an upload's session (best effort: without it, a killed run starts the blob again).
+fn save_session(path: Option<&Path>, location: &str) {
+    let Some(path) = path else { return };
+    let write = || -> std::io::Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let mut temporary = tempfile::NamedTempFile::new_in(dir)?;
+        std::io::Write::write_all(&mut temporary, location.as_bytes())?;
+        temporary.persist(path)?;
+        Ok(())
+    };
+    let _ = write();
+}
+
 impl Registry {
     /// `endpoint` is `HOST[:PORT]` or a URL; a bare host is reached over HTTPS, except
-    /// loopback hosts (test registries, like Docker's own default for 127.0.0.0/8).
-    pub fn new(endpoint: &str, username: &str, password: &str) -> Result<Registry> {
-        let endpoint = endpoint.trim_end_matches('/');
-        let (base, host) = if let Some(rest) = endpoint.strip_prefix("https://") {
-            (endpoint.to_string(), rest.to_string())
-        } else if let Some(rest) = endpoint.strip_prefix("http://") {
-            (endpoint.to_string(), rest.to_string())
-        } else {
-            let hostname = endpoint.rsplit_once(':').map_or(endpoint, |(h, _)| h);
-            let loopback = hostname == "localhost"
-                || hostname
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback());
-            let scheme = if loopback { "http" } else { "https" };
-            (format!("{scheme}://{endpoint}"), endpoint.to_string())
-        };
-        if host.is_empty() || host.contains('/') {
-            bail!("{endpoint:?} is not a registry address: pass HOST[:PORT], e.g. 127.0.0.1:5000");
-        }
+    /// loopback hosts (test registries, like Docker's own default for 127.0.0.0/8). Plain
+    /// `http://` to any other host sends the token in clear text: refused unless `insecure`.
+    pub fn new(endpoint: &str, username: &str, password: &str, insecure: bool) -> Result<Registry> {
+        let (base, host) = endpoint_url(endpoint, insecure)?;
         let http = reqwest::Client::builder()
             .user_agent(concat!("ummatics-sentiment/", env!("CARGO_PKG_VERSION")))
-            .timeout(std::time::Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(15))
+            .timeout(Duration::from_secs(60))
             .build()
             .context("cannot build an HTTP client")?;
         Ok(Registry {
@@ -64,7 +267,14 @@ impl Registry {
             username: username.to_string(),
             password: password.to_string(),
             http,
+            policy: UploadPolicy::default(),
         })
+    }
+
+    /// The same registry with another upload policy.
+    pub fn with_policy(mut self, policy: UploadPolicy) -> Registry {
+        self.policy = policy;
+        self
     }
 
     /// `HOST[:PORT]` for image references.
@@ -105,14 +315,14 @@ impl Registry {
         reference: &str,
     ) -> Result<Option<String>> {
         let response = self
-            .request(
-                reqwest::Method::HEAD,
-                &format!("{repository}/manifests/{reference}"),
-            )
-            .header(reqwest::header::ACCEPT, MANIFEST_TYPES)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach registry {}", self.host))?;
+            .send("reach it", || {
+                self.request(
+                    reqwest::Method::HEAD,
+                    &format!("{repository}/manifests/{reference}"),
+                )
+                .header(reqwest::header::ACCEPT, MANIFEST_TYPES)
+            })
+            .await?;
         match response.status() {
             StatusCode::OK => {
                 let digest = response
@@ -138,10 +348,10 @@ impl Registry {
             tags: Option<Vec<String>>,
         }
         let response = self
-            .request(reqwest::Method::GET, &format!("{repository}/tags/list"))
-            .send()
-            .await
-            .with_context(|| format!("cannot reach registry {}", self.host))?;
+            .send("reach it", || {
+                self.request(reqwest::Method::GET, &format!("{repository}/tags/list"))
+            })
+            .await?;
         match response.status() {
             StatusCode::OK => Ok(response
                 .json::<TagList>()
@@ -161,13 +371,13 @@ impl Registry {
     /// Whether the repository already holds this blob (HEAD, so nothing is transferred).
     pub async fn has_blob(&self, repository: &str, digest: &str) -> Result<bool> {
         let response = self
-            .request(
-                reqwest::Method::HEAD,
-                &format!("{repository}/blobs/{digest}"),
-            )
-            .send()
-            .await
-            .with_context(|| format!("cannot reach registry {}", self.host))?;
+            .send("reach it", || {
+                self.request(
+                    reqwest::Method::HEAD,
+                    &format!("{repository}/blobs/{digest}"),
+                )
+            })
+            .await?;
         match response.status() {
             StatusCode::OK => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
@@ -179,83 +389,264 @@ impl Registry {
         }
     }
 
-    /// Uploads a blob the way the Docker client does (POST an upload session, PATCH the bytes,
-    /// PUT to close it with the digest) — the flow every registry, ECR included, accepts.
-    pub async fn upload_blob(&self, repository: &str, digest: &str, bytes: Vec<u8>) -> Result<()> {
+    /// Uploads a blob in chunks: POST an upload session, PATCH the bytes `policy.chunk_bytes`
+    /// at a time with `Content-Range`, PUT to close it with the digest. A chunk that fails
+    /// (transport error, timeout, 5xx, 429) is retried with backoff from the offset the
+    /// registry reports; a session the registry dropped starts again; a session left by a
+    /// killed run (recorded under `policy.resume_dir`) is picked up where it stopped.
+    /// `progress` is told the bytes the registry holds after each chunk.
+    pub async fn upload_blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        source: &BlobSource,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<UploadReport> {
+        let length = source.len();
+        let record = self.policy.session_file(&self.base, repository, digest);
+        let mut report = UploadReport::default();
+        let mut session = None;
+        if let Some(location) = record.as_deref().and_then(read_session) {
+            if let Ok(Some(offset)) = self.upload_offset(&location).await {
+                if offset <= length {
+                    report.resumed_from = Some(offset);
+                    session = Some(Session { location, offset });
+                }
+            }
+        }
+        let mut delays = self.policy.backoff();
+        let mut chunk_bytes = self.policy.chunk_bytes.max(1);
+        loop {
+            let current = match &mut session {
+                Some(s) => s,
+                None => {
+                    let (location, least) = self.start_upload(repository).await?;
+                    chunk_bytes = chunk_bytes.max(least);
+                    save_session(record.as_deref(), &location);
+                    session.insert(Session {
+                        location,
+                        offset: 0,
+                    })
+                }
+            };
+            if current.offset >= length {
+                break;
+            }
+            let end = (current.offset + chunk_bytes).min(length);
+            let chunk = source.chunk(current.offset, end - current.offset).await?;
+            let (failure, wait) = match self
+                .patch_chunk(&current.location, current.offset, chunk)
+                .await
+            {
+                Ok(location) => {
+                    report.sent_bytes += end - current.offset;
+                    current.location = location;
+                    current.offset = end;
+                    save_session(record.as_deref(), &current.location);
+                    progress(end);
+                    delays = self.policy.backoff();
+                    continue;
+                }
+                Err(Failure::Fatal(e)) => {
+                    return Err(e.context(format!("cannot upload {digest} to {}", self.host)))
+                }
+                Err(Failure::Retry(e, wait)) => (e, wait),
+            };
+            let Some(delay) = delays.next() else {
+                return Err(failure.context(format!(
+                    "cannot upload {digest} to {}: {} attempts in a row failed (the registry \
+                     keeps what it has: run deploy again to go on from byte {})",
+                    self.host, self.policy.attempts, current.offset
+                )));
+            };
+            report.retries += 1;
+            tokio::time::sleep(delay.max(wait.unwrap_or_default())).await;
+            // Where the registry really is: a chunk may have landed before its answer was lost.
+            match self.upload_offset(&current.location).await {
+                Ok(Some(offset)) if offset <= length => current.offset = offset,
+                Ok(_) => {
+                    // The registry dropped the session (Distribution does when a connection
+                    // is cut mid-chunk): the blob starts again in a new one.
+                    report.restarts += 1;
+                    session = None;
+                }
+                // The next PATCH fails the same way and backs off again.
+                Err(_) => {}
+            }
+        }
+        let location = session.map(|s| s.location).unwrap_or_default();
+        let url = with_query(&location, "digest", digest)?;
+        let done = self
+            .send(&format!("finish the upload of {digest}"), || {
+                self.authed(self.http.put(&url))
+                    .header(reqwest::header::CONTENT_LENGTH, 0)
+            })
+            .await?;
+        if let Some(path) = &record {
+            let _ = std::fs::remove_file(path);
+        }
+        match done.status() {
+            s if s.is_success() => Ok(report),
+            StatusCode::UNAUTHORIZED => Err(self.unauthorized()),
+            other => bail!(
+                "registry {} refused blob {digest} (HTTP {other}): {}",
+                self.host,
+                done.text().await.unwrap_or_default()
+            ),
+        }
+    }
+
+    /// POSTs a new upload session; its Location, and the least chunk size the registry takes
+    /// (`OCI-Chunk-Min-Length`, 0 when it does not say).
+    async fn start_upload(&self, repository: &str) -> Result<(String, u64)> {
         let started = self
-            .request(
-                reqwest::Method::POST,
-                &format!("{repository}/blobs/uploads/"),
-            )
-            .header(reqwest::header::CONTENT_LENGTH, 0)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach registry {}", self.host))?;
+            .send(&format!("start an upload to {repository}"), || {
+                self.request(
+                    reqwest::Method::POST,
+                    &format!("{repository}/blobs/uploads/"),
+                )
+                .header(reqwest::header::CONTENT_LENGTH, 0)
+            })
+            .await?;
         match started.status() {
-            StatusCode::ACCEPTED => {}
-            StatusCode::UNAUTHORIZED => return Err(self.unauthorized()),
+            StatusCode::ACCEPTED => {
+                let least = started
+                    .headers()
+                    .get("oci-chunk-min-length")
+                    .and_then(|v| v.to_str().ok()?.parse().ok())
+                    .unwrap_or(0);
+                Ok((self.location(&started)?, least))
+            }
+            StatusCode::UNAUTHORIZED => Err(self.unauthorized()),
             other => bail!(
                 "registry {} refused to start an upload to {repository} (HTTP {other}): {}",
                 self.host,
                 started.text().await.unwrap_or_default()
             ),
         }
-        let location = self.location(&started)?;
-        let length = bytes.len();
-        let patched = self
-            .http
-            .patch(&location)
-            .basic_auth(&self.username, Some(&self.password))
-            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .header(reqwest::header::CONTENT_LENGTH, length)
-            .body(bytes)
-            .send()
-            .await
-            .with_context(|| format!("cannot upload {digest} to {}", self.host))?;
-        if patched.status() != StatusCode::ACCEPTED {
-            bail!(
-                "registry {} refused the bytes of {digest} (HTTP {}): {}",
-                self.host,
-                patched.status(),
-                patched.text().await.unwrap_or_default()
-            );
-        }
-        let mut url = self.location(&patched)?;
-        url.push(if url.contains('?') { '&' } else { '?' });
-        url.push_str(&format!("digest={digest}"));
-        let done = self
-            .http
-            .put(url)
-            .basic_auth(&self.username, Some(&self.password))
-            .header(reqwest::header::CONTENT_LENGTH, 0)
-            .send()
-            .await
-            .with_context(|| format!("cannot finish the upload of {digest} to {}", self.host))?;
-        if !done.status().is_success() {
-            bail!(
-                "registry {} refused blob {digest} (HTTP {}): {}",
-                self.host,
-                done.status(),
-                done.text().await.unwrap_or_default()
-            );
-        }
-        Ok(())
     }
 
-    /// The absolute upload URL a registry answered with (it may send a relative one).
+    /// One PATCH of `bytes` at `offset`; the session's next Location.
+    async fn patch_chunk(
+        &self,
+        location: &str,
+        offset: u64,
+        bytes: Bytes,
+    ) -> std::result::Result<String, Failure> {
+        let last = offset + bytes.len() as u64 - 1;
+        let sent = self
+            .authed(self.http.patch(location))
+            .timeout(self.policy.chunk_timeout)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_RANGE, format!("{offset}-{last}"))
+            .header(reqwest::header::CONTENT_LENGTH, bytes.len())
+            .body(bytes)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                let what = if e.is_timeout() {
+                    format!(
+                        "the chunk at byte {offset} took over {} s",
+                        self.policy.chunk_timeout.as_secs_f64()
+                    )
+                } else {
+                    format!("the connection failed at byte {offset}")
+                };
+                return Err(Failure::Retry(anyhow::Error::new(e).context(what), None));
+            }
+        };
+        let status = response.status();
+        // ECR answers 201 where the spec says 202 (aws/containers-roadmap#2831); its Range
+        // header lags, so the offset is what was sent, not what Range says.
+        if status == StatusCode::ACCEPTED || status == StatusCode::CREATED {
+            return self.location(&response).map_err(Failure::Fatal);
+        }
+        let wait = retry_after(&response);
+        let body = response.text().await.unwrap_or_default();
+        let error = anyhow::anyhow!("registry answered HTTP {status} at byte {offset}: {body}");
+        match status {
+            StatusCode::UNAUTHORIZED => Err(Failure::Fatal(self.unauthorized())),
+            // 416: the registry is elsewhere; 404: the session is gone. The status check
+            // that follows finds the offset or starts a new session.
+            s if retryable(s)
+                || s == StatusCode::RANGE_NOT_SATISFIABLE
+                || s == StatusCode::NOT_FOUND =>
+            {
+                Err(Failure::Retry(error, wait))
+            }
+            _ => Err(Failure::Fatal(error)),
+        }
+    }
+
+    /// How many bytes an upload session holds (`GET` on its Location: `Range: 0-LAST`), or
+    /// `None` when the registry no longer knows the session.
+    async fn upload_offset(&self, location: &str) -> Result<Option<u64>> {
+        let response = self
+            .send("read an upload's progress", || {
+                self.authed(self.http.get(location))
+            })
+            .await?;
+        match response.status() {
+            StatusCode::NO_CONTENT => Ok(Some(
+                match response
+                    .headers()
+                    .get(reqwest::header::RANGE)
+                    .and_then(|v| v.to_str().ok())
+                {
+                    None => 0,
+                    Some(range) => uploaded_bytes(range).with_context(|| {
+                        format!("the registry answered an upload status with Range {range:?}")
+                    })?,
+                },
+            )),
+            StatusCode::UNAUTHORIZED => Err(self.unauthorized()),
+            _ => Ok(None),
+        }
+    }
+
+    /// Sends a request, again with backoff while it fails the way a busy or flaky registry
+    /// fails (transport errors, 5xx, 429 with its Retry-After); other answers go back as they
+    /// are. `make` builds the request afresh for each attempt.
+    async fn send(
+        &self,
+        what: &str,
+        make: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response> {
+        let mut delays = self.policy.backoff();
+        loop {
+            let (error, wait) = match make().send().await {
+                Ok(r) if !retryable(r.status()) => return Ok(r),
+                Ok(r) => {
+                    let wait = retry_after(&r);
+                    (anyhow::anyhow!("HTTP {}", r.status()), wait)
+                }
+                Err(e) => (anyhow::Error::new(e), None),
+            };
+            let Some(delay) = delays.next() else {
+                return Err(error.context(format!(
+                    "cannot {what} at registry {} ({} attempts)",
+                    self.host, self.policy.attempts
+                )));
+            };
+            tokio::time::sleep(delay.max(wait.unwrap_or_default())).await;
+        }
+    }
+
+    fn authed(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        request.basic_auth(&self.username, Some(&self.password))
+    }
+
+    /// The absolute upload URL a registry answered with (it may send a relative one). An
+    /// absolute one must stay on the registry's scheme, host and port: the token goes with it.
     fn location(&self, response: &reqwest::Response) -> Result<String> {
         let location = response
             .headers()
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .context("the registry answered an upload step without a Location")?;
-        Ok(
-            if location.starts_with("http://") || location.starts_with("https://") {
-                location.to_string()
-            } else {
-                format!("{}{location}", self.base)
-            },
-        )
+        same_origin(&self.base, location)
     }
 
     /// PUTs a manifest under `reference` (a tag); returns the digest the registry computed.
@@ -264,18 +655,18 @@ impl Registry {
         repository: &str,
         reference: &str,
         media_type: &str,
-        bytes: Vec<u8>,
+        bytes: Bytes,
     ) -> Result<String> {
         let response = self
-            .request(
-                reqwest::Method::PUT,
-                &format!("{repository}/manifests/{reference}"),
-            )
-            .header(reqwest::header::CONTENT_TYPE, media_type)
-            .body(bytes)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach registry {}", self.host))?;
+            .send("reach it", || {
+                self.request(
+                    reqwest::Method::PUT,
+                    &format!("{repository}/manifests/{reference}"),
+                )
+                .header(reqwest::header::CONTENT_TYPE, media_type)
+                .body(bytes.clone())
+            })
+            .await?;
         if response.status() == StatusCode::UNAUTHORIZED {
             return Err(self.unauthorized());
         }
@@ -303,14 +694,14 @@ impl Registry {
             return Ok(false);
         }
         let response = self
-            .request(
-                reqwest::Method::GET,
-                &format!("{repository}/manifests/{digest}"),
-            )
-            .header(reqwest::header::ACCEPT, MANIFEST_TYPES)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach registry {}", self.host))?;
+            .send("reach it", || {
+                self.request(
+                    reqwest::Method::GET,
+                    &format!("{repository}/manifests/{digest}"),
+                )
+                .header(reqwest::header::ACCEPT, MANIFEST_TYPES)
+            })
+            .await?;
         match response.status() {
             StatusCode::OK => {}
             StatusCode::UNAUTHORIZED => return Err(self.unauthorized()),
@@ -334,7 +725,7 @@ impl Registry {
             .await
             .with_context(|| format!("cannot read the manifest of {repository}@{digest}"))?;
         let stored = self
-            .put_manifest(repository, tag, &media_type, bytes.to_vec())
+            .put_manifest(repository, tag, &media_type, bytes)
             .await?;
         if stored != digest {
             bail!(
@@ -356,13 +747,13 @@ impl Registry {
                 continue;
             }
             let response = self
-                .request(
-                    reqwest::Method::DELETE,
-                    &format!("{repository}/manifests/{digest}"),
-                )
-                .send()
-                .await
-                .with_context(|| format!("cannot reach registry {}", self.host))?;
+                .send("reach it", || {
+                    self.request(
+                        reqwest::Method::DELETE,
+                        &format!("{repository}/manifests/{digest}"),
+                    )
+                })
+                .await?;
             match response.status() {
                 s if s.is_success() || s == StatusCode::NOT_FOUND => removed.push(digest),
                 StatusCode::METHOD_NOT_ALLOWED => bail!(
@@ -380,22 +771,140 @@ impl Registry {
     }
 }
 
+/// `(base URL, HOST[:PORT])` of a registry given as `HOST[:PORT]` or a URL: a bare host is
+/// reached over HTTPS, except loopback hosts (test registries, like Docker's own default for
+/// 127.0.0.0/8). Plain `http://` to any other host would send the token in clear text: refused
+/// unless `insecure`. Deploy and destroy check `--registry` with this before any AWS call.
+pub fn endpoint_url(endpoint: &str, insecure: bool) -> Result<(String, String)> {
+    let endpoint = endpoint.trim_end_matches('/');
+    let (base, host) = if let Some(rest) = endpoint.strip_prefix("https://") {
+        (endpoint.to_string(), rest.to_string())
+    } else if let Some(rest) = endpoint.strip_prefix("http://") {
+        (endpoint.to_string(), rest.to_string())
+    } else {
+        let scheme = if is_loopback(endpoint) {
+            "http"
+        } else {
+            "https"
+        };
+        (format!("{scheme}://{endpoint}"), endpoint.to_string())
+    };
+    if host.is_empty() || host.contains('/') || host.contains("://") {
+        bail!("{endpoint:?} is not a registry address: pass HOST[:PORT], e.g. 127.0.0.1:5000");
+    }
+    if base.starts_with("http://") && !is_loopback(&host) && !insecure {
+        bail!(
+            "{endpoint} is plain HTTP: the registry token would cross the network in clear text. \
+             Use https://{host}, or pass --insecure-registry if the network is yours"
+        );
+    }
+    Ok((base, host))
+}
+
+/// Whether `HOST[:PORT]` names this machine.
+fn is_loopback(host: &str) -> bool {
+    let hostname = match host.rsplit_once(':') {
+        Some((h, port)) if port.parse::<u16>().is_ok() => h,
+        _ => host,
+    };
+    let hostname = hostname.trim_start_matches('[').trim_end_matches(']');
+    hostname == "localhost"
+        || hostname
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
+    fn plain_http_only_to_this_machine_unless_insecure() {
+        assert!(endpoint_url("http://127.0.0.1:5000", false).is_ok());
+        assert!(endpoint_url("http://localhost:5000", false).is_ok());
+        assert!(endpoint_url("http://[::1]:5000", false).is_ok());
+        let refused = endpoint_url("http://mirror.example:5000", false).unwrap_err();
+        assert!(
+            format!("{refused:#}").contains("--insecure-registry"),
+            "{refused:#}"
+        );
+        // A name that only starts like a loopback one is not one.
+        assert!(endpoint_url("http://localhost.example.com:5000", false).is_err());
+        assert!(endpoint_url("http://127.0.0.1.nip.io", false).is_err());
+        assert!(endpoint_url("http://mirror.example:5000", true).is_ok());
+        assert!(endpoint_url("mirror.example:5000", false)
+            .unwrap()
+            .0
+            .starts_with("https://"));
+    }
+
+    #[test]
+    fn upload_locations_stay_on_the_registry() {
+        let base = "https://r.example:8443";
+        assert_eq!(
+            same_origin(base, "/v2/x/blobs/uploads/u?_state=s").unwrap(),
+            "https://r.example:8443/v2/x/blobs/uploads/u?_state=s"
+        );
+        assert!(same_origin(base, "https://r.example:8443/v2/x/blobs/uploads/u").is_ok());
+        for elsewhere in [
+            "https://evil.example:8443/v2/x",
+            "http://r.example:8443/v2/x",
+            "https://r.example/v2/x",
+            "//evil.example/v2/x",
+        ] {
+            let e = same_origin(base, elsewhere).unwrap_err();
+            assert!(format!("{e:#}").contains("refusing"), "{elsewhere}: {e:#}");
+        }
+        // The default port is the same port.
+        assert!(same_origin("https://r.example", "https://r.example:443/v2/x").is_ok());
+    }
+
+    #[test]
+    fn upload_status_ranges() {
+        assert_eq!(uploaded_bytes("0-999"), Some(1000));
+        assert_eq!(uploaded_bytes("bytes=0-15"), Some(16));
+        assert_eq!(uploaded_bytes("0-0"), Some(0));
+        assert_eq!(uploaded_bytes("5-9"), None);
+        assert_eq!(uploaded_bytes("junk"), None);
+        assert_eq!(
+            with_query("http://h/v2/u?_state=a", "digest", "sha256:ab").unwrap(),
+            "http://h/v2/u?_state=a&digest=sha256%3Aab"
+        );
+    }
+
+    #[tokio::test]
+    async fn chunks_of_a_file_are_its_bytes() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+        std::io::Write::write_all(&mut file, &bytes).unwrap();
+        let source = BlobSource::file(file.path()).unwrap();
+        assert_eq!(source.len(), 10_000);
+        assert_eq!(
+            &source.chunk(300, 700).await.unwrap()[..],
+            &bytes[300..1000]
+        );
+        let memory = BlobSource::Memory(bytes.clone().into());
+        assert_eq!(&memory.chunk(9_990, 10).await.unwrap()[..], &bytes[9_990..]);
+    }
+
+    #[test]
     fn scheme_follows_the_host() {
-        let r = Registry::new("127.0.0.1:5000", "AWS", "t").unwrap();
+        let r = Registry::new("127.0.0.1:5000", "AWS", "t", false).unwrap();
         assert_eq!(r.base, "http://127.0.0.1:5000");
         assert_eq!(r.image("repo"), "127.0.0.1:5000/repo");
-        let r = Registry::new("123456789012.dkr.ecr.us-east-1.amazonaws.com", "AWS", "t").unwrap();
+        let r = Registry::new(
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+            "AWS",
+            "t",
+            false,
+        )
+        .unwrap();
         assert_eq!(
             r.base,
             "https://123456789012.dkr.ecr.us-east-1.amazonaws.com"
         );
-        let r = Registry::new("https://mirror.example:8443/", "AWS", "t").unwrap();
+        let r = Registry::new("https://mirror.example:8443/", "AWS", "t", false).unwrap();
         assert_eq!(r.host(), "mirror.example:8443");
-        assert!(Registry::new("host/path", "AWS", "t").is_err());
+        assert!(Registry::new("host/path", "AWS", "t", false).is_err());
     }
 }

@@ -163,3 +163,27 @@ fn a_bad_config_file_names_the_line_and_stops_before_aws() {
         }
     }
 }
+
+#[test]
+fn a_plain_http_registry_elsewhere_is_refused_before_any_call() {
+    let s = standins();
+    let dir = tempfile::tempdir().unwrap();
+    for command in [&["deploy", "--yes"][..], &["destroy", "--yes"]] {
+        assert_refused_before_aws(
+            s.cli("insecure")
+                .args(command)
+                .args(["--registry", "http://10.20.30.40:5000"])
+                .current_dir(dir.path()),
+            &format!("{command:?} --registry http://10.20.30.40:5000"),
+            "is plain HTTP: the registry token would cross the network in clear text",
+        );
+    }
+    // --insecure-registry makes it the user's choice, and needs --registry.
+    assert_refused_before_aws(
+        s.cli("insecure")
+            .args(["deploy", "--yes", "--insecure-registry"])
+            .current_dir(dir.path()),
+        "--insecure-registry alone",
+        "--registry",
+    );
+}

@@ -11,3 +11,4 @@ mod deploy;
 mod lifecycle;
 mod observe;
 mod oci;
+mod push;

@@ -1,0 +1,441 @@
+//! The registry client against the real registry through a fault-injecting proxy: chunked
+//! uploads that survive 500s, 429s, cut connections and stalls; a slow link; a killed push that
+//! goes on without sending its finished chunks again.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use ummatics_sentiment::image::registry::{BlobSource, Registry, UploadPolicy};
+
+use crate::common::{standins, ECR_PASSWORD};
+
+const MIB: u64 = 1 << 20;
+
+/// What the proxy does to one PATCH (numbered from 0 in the order they arrive).
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// Reads the chunk, answers this status (429 with `Retry-After: 1`); the registry sees
+    /// nothing.
+    Status(u16),
+    /// Forwards half the chunk, then cuts both connections.
+    Cut,
+    /// Reads the chunk and never answers (the client's chunk timeout, or a killed client,
+    /// ends it); the registry sees nothing.
+    Stall,
+}
+
+/// A TCP proxy in front of the registry that speaks just enough HTTP/1.1 to count requests,
+/// inject faults into PATCHes and throttle bodies. One request per connection (it forwards
+/// `Connection: close`), so responses need no parsing.
+struct FaultProxy {
+    address: String,
+    faults: Arc<Mutex<HashMap<usize, Fault>>>,
+    patches: Arc<AtomicUsize>,
+    stalled: Arc<AtomicUsize>,
+    /// Body bytes of PATCHes that reached the registry.
+    forwarded: Arc<AtomicU64>,
+    /// Bytes per second for request bodies (0: as fast as it goes).
+    rate: Arc<AtomicU64>,
+}
+
+impl FaultProxy {
+    async fn start(upstream: &str) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = FaultProxy {
+            address: listener.local_addr().unwrap().to_string(),
+            faults: Arc::default(),
+            patches: Arc::default(),
+            stalled: Arc::default(),
+            forwarded: Arc::default(),
+            rate: Arc::default(),
+        };
+        let (faults, patches, stalled, forwarded, rate) = (
+            proxy.faults.clone(),
+            proxy.patches.clone(),
+            proxy.stalled.clone(),
+            proxy.forwarded.clone(),
+            proxy.rate.clone(),
+        );
+        let upstream = upstream.to_string();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let connection = Connection {
+                    upstream: upstream.clone(),
+                    faults: faults.clone(),
+                    patches: patches.clone(),
+                    stalled: stalled.clone(),
+                    forwarded: forwarded.clone(),
+                    rate: rate.load(Ordering::SeqCst),
+                };
+                tokio::spawn(async move {
+                    let _ = connection.serve(client).await;
+                });
+            }
+        });
+        proxy
+    }
+
+    fn fault(&self, patch: usize, fault: Fault) {
+        self.faults.lock().unwrap().insert(patch, fault);
+    }
+
+    fn registry(&self, policy: UploadPolicy) -> Registry {
+        Registry::new(&self.address, "AWS", ECR_PASSWORD, false)
+            .unwrap()
+            .with_policy(policy)
+    }
+}
+
+struct Connection {
+    upstream: String,
+    faults: Arc<Mutex<HashMap<usize, Fault>>>,
+    patches: Arc<AtomicUsize>,
+    stalled: Arc<AtomicUsize>,
+    forwarded: Arc<AtomicU64>,
+    rate: u64,
+}
+
+impl Connection {
+    async fn serve(self, mut client: TcpStream) -> std::io::Result<()> {
+        // The request head, byte by byte up to the blank line (heads are small).
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let byte = client.read_u8().await?;
+            head.push(byte);
+        }
+        let text = String::from_utf8_lossy(&head).to_string();
+        let method = text.split(' ').next().unwrap_or_default().to_string();
+        let mut length = 0u64;
+        let mut lines: Vec<&str> = Vec::new();
+        for line in text.split("\r\n").filter(|l| !l.is_empty()) {
+            let lower = line.to_ascii_lowercase();
+            if let Some(value) = lower.strip_prefix("content-length:") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+            if !lower.starts_with("connection:") {
+                lines.push(line);
+            }
+        }
+        let fault = if method == "PATCH" {
+            let n = self.patches.fetch_add(1, Ordering::SeqCst);
+            self.faults.lock().unwrap().get(&n).copied()
+        } else {
+            None
+        };
+        match fault {
+            Some(Fault::Status(code)) => {
+                discard(&mut client, length).await?;
+                let wait = if code == 429 {
+                    "Retry-After: 1\r\n"
+                } else {
+                    ""
+                };
+                let answer = format!(
+                    "HTTP/1.1 {code} Injected\r\n{wait}Content-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                client.write_all(answer.as_bytes()).await?;
+                return client.shutdown().await;
+            }
+            Some(Fault::Stall) => {
+                self.stalled.fetch_add(1, Ordering::SeqCst);
+                discard(&mut client, length).await?;
+                // Until the client gives up (its timeout, or it was killed).
+                let mut rest = [0u8; 1024];
+                while client.read(&mut rest).await? > 0 {}
+                return Ok(());
+            }
+            _ => {}
+        }
+        let mut server = TcpStream::connect(&self.upstream).await?;
+        let head = format!("{}\r\nConnection: close\r\n\r\n", lines.join("\r\n"));
+        server.write_all(head.as_bytes()).await?;
+        let send = match fault {
+            Some(Fault::Cut) => length / 2,
+            _ => length,
+        };
+        let mut left = send;
+        let mut buffer = vec![0u8; 64 * 1024];
+        let started = std::time::Instant::now();
+        while left > 0 {
+            let want = buffer.len().min(left as usize);
+            let n = client.read(&mut buffer[..want]).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            server.write_all(&buffer[..n]).await?;
+            left -= n as u64;
+            if method == "PATCH" {
+                self.forwarded.fetch_add(n as u64, Ordering::SeqCst);
+            }
+            if self.rate > 0 {
+                let due = Duration::from_secs_f64((send - left) as f64 / self.rate as f64);
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+        if matches!(fault, Some(Fault::Cut)) {
+            // Both sides see the connection die mid-body.
+            return Ok(());
+        }
+        let (mut from_server, _) = server.split();
+        tokio::io::copy(&mut from_server, &mut client).await?;
+        client.shutdown().await
+    }
+}
+
+async fn discard(client: &mut TcpStream, mut length: u64) -> std::io::Result<()> {
+    let mut buffer = vec![0u8; 64 * 1024];
+    while length > 0 {
+        let want = buffer.len().min(length as usize);
+        let n = client.read(&mut buffer[..want]).await?;
+        if n == 0 {
+            break;
+        }
+        length -= n as u64;
+    }
+    Ok(())
+}
+
+/// `size` pseudo-random (incompressible) bytes in a file; returns its `sha256:` digest.
+fn random_file(path: &Path, size: u64, seed: u64) -> String {
+    let mut state = seed | 1;
+    let mut hasher = Sha256::new();
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut block = vec![0u8; MIB as usize];
+    for _ in 0..size / MIB {
+        for word in block.chunks_mut(8) {
+            // xorshift64
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            word.copy_from_slice(&state.to_le_bytes());
+        }
+        hasher.update(&block);
+        std::io::Write::write_all(&mut file, &block).unwrap();
+    }
+    std::io::Write::flush(&mut file).unwrap();
+    format!("sha256:{}", hex::encode(hasher.finalize()))
+}
+
+fn policy(resume_dir: &Path, chunk: u64, timeout: Duration) -> UploadPolicy {
+    UploadPolicy {
+        chunk_bytes: chunk,
+        chunk_timeout: timeout,
+        attempts: 4,
+        first_backoff: Duration::from_millis(20),
+        resume_dir: Some(resume_dir.to_path_buf()),
+    }
+}
+
+/// A one-layer image manifest for `layer` (with its config blob uploaded); returns the
+/// registry's digest for it and ours.
+async fn push_manifest(
+    registry: &Registry,
+    repository: &str,
+    layer: (&str, u64),
+) -> (String, String) {
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [layer.0]},
+        "config": {}
+    }))
+    .unwrap();
+    let config_digest = format!("sha256:{}", hex::encode(Sha256::digest(&config)));
+    let config_source = BlobSource::Memory(config.clone().into());
+    registry
+        .upload_blob(repository, &config_digest, &config_source, &|_| {})
+        .await
+        .unwrap();
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": layer.0, "size": layer.1}]
+    }))
+    .unwrap();
+    let ours = format!("sha256:{}", hex::encode(Sha256::digest(&manifest)));
+    let theirs = registry
+        .put_manifest(
+            repository,
+            "big",
+            "application/vnd.oci.image.manifest.v1+json",
+            manifest.into(),
+        )
+        .await
+        .unwrap();
+    (theirs, ours)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_300_mb_layer_pushes_through_errors_cuts_and_stalls() {
+    let s = standins();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("layer");
+    let size = 300 * MIB;
+    let digest = random_file(&path, size, 0x5eed);
+    let proxy = FaultProxy::start(&s.registry).await;
+    // PATCH 1: a 500; PATCH 2: cut mid-chunk (Distribution then drops the session, so the
+    // blob starts again); PATCH 4: a 429 with Retry-After; PATCH 6: no answer until the
+    // client's chunk timeout.
+    proxy.fault(1, Fault::Status(500));
+    proxy.fault(2, Fault::Cut);
+    proxy.fault(4, Fault::Status(429));
+    proxy.fault(6, Fault::Stall);
+    let registry = proxy.registry(policy(dir.path(), 32 * MIB, Duration::from_secs(4)));
+    let repository = "push-faults";
+    let held = Arc::new(AtomicU64::new(0));
+    let shown = held.clone();
+    let report = registry
+        .upload_blob(
+            repository,
+            &digest,
+            &BlobSource::file(&path).unwrap(),
+            &move |n| shown.store(n, Ordering::SeqCst),
+        )
+        .await
+        .expect("the upload survives the faults");
+    assert_eq!(
+        held.load(Ordering::SeqCst),
+        size,
+        "progress reached the end"
+    );
+    assert_eq!(report.restarts, 1, "{report:?}");
+    assert_eq!(report.retries, 4, "{report:?}");
+    assert_eq!(proxy.stalled.load(Ordering::SeqCst), 1);
+    // Every byte once, plus the chunk before the cut again (the session was dropped), plus
+    // half the cut chunk that reached the registry.
+    assert_eq!(
+        proxy.forwarded.load(Ordering::SeqCst),
+        size + 32 * MIB + 16 * MIB,
+        "{report:?}"
+    );
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".upload")),
+        "a finished upload leaves no session record"
+    );
+    // The registry has the whole layer under its digest, and an image of it.
+    let direct = Registry::new(&s.registry, "AWS", ECR_PASSWORD, false).unwrap();
+    assert!(direct.has_blob(repository, &digest).await.unwrap());
+    let (theirs, ours) = push_manifest(&registry, repository, (&digest, size)).await;
+    assert_eq!(theirs, ours, "the registry stored the manifest as sent");
+    assert_eq!(
+        direct.manifest_digest(repository, "big").await.unwrap(),
+        Some(ours)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_push_goes_on_without_sending_finished_chunks_again() {
+    let s = standins();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("layer");
+    let size = 96 * MIB;
+    let digest = random_file(&path, size, 0xdead);
+    let proxy = FaultProxy::start(&s.registry).await;
+    // The fourth chunk is taken in and never answered: the run is killed while it waits.
+    proxy.fault(3, Fault::Stall);
+    let chunk = 16 * MIB;
+    let registry = proxy.registry(policy(dir.path(), chunk, Duration::from_secs(600)));
+    let repository = "push-resume";
+    let source = BlobSource::file(&path).unwrap();
+    let first = {
+        let (registry, digest, source) = (registry.clone(), digest.clone(), source.clone());
+        tokio::spawn(async move {
+            registry
+                .upload_blob(repository, &digest, &source, &|_| {})
+                .await
+        })
+    };
+    for _ in 0..600 {
+        if proxy.stalled.load(Ordering::SeqCst) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        proxy.stalled.load(Ordering::SeqCst),
+        1,
+        "the fourth chunk was sent"
+    );
+    first.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+    let before = proxy.forwarded.load(Ordering::SeqCst);
+    assert_eq!(before, 3 * chunk, "three chunks reached the registry");
+
+    // A new run (a new client, the same record directory) picks the session up.
+    let again = proxy.registry(policy(dir.path(), chunk, Duration::from_secs(60)));
+    let report = again
+        .upload_blob(repository, &digest, &source, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.resumed_from, Some(3 * chunk), "{report:?}");
+    assert_eq!(report.sent_bytes, size - 3 * chunk, "{report:?}");
+    assert_eq!(
+        proxy.forwarded.load(Ordering::SeqCst) - before,
+        size - 3 * chunk,
+        "only the chunks the registry lacked were sent"
+    );
+    let direct = Registry::new(&s.registry, "AWS", ECR_PASSWORD, false).unwrap();
+    assert!(direct.has_blob(repository, &digest).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_link_is_timed_per_chunk_and_a_dead_one_says_where_it_stopped() {
+    let s = standins();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("layer");
+    let size = 16 * MIB;
+    let digest = random_file(&path, size, 0x51_0e);
+    let source = BlobSource::file(&path).unwrap();
+
+    // 4 MB/s: the whole blob takes about 4 s, over the 2.5 s a chunk may take; each 2 MiB
+    // chunk takes about half a second.
+    let proxy = FaultProxy::start(&s.registry).await;
+    proxy.rate.store(4_000_000, Ordering::SeqCst);
+    let registry = proxy.registry(policy(dir.path(), 2 * MIB, Duration::from_millis(2500)));
+    let started = std::time::Instant::now();
+    let report = registry
+        .upload_blob("push-slow", &digest, &source, &|_| {})
+        .await
+        .expect("a slow link is not a failure");
+    assert!(
+        started.elapsed() > Duration::from_millis(2500),
+        "the proxy throttled"
+    );
+    assert_eq!((report.retries, report.restarts), (0, 0), "{report:?}");
+
+    // A link too slow for one chunk in its time: every try of the first chunk times out and
+    // the error says what happened and how to go on.
+    let other = tempfile::tempdir().unwrap();
+    let other_path = other.path().join("layer");
+    let other_digest = random_file(&other_path, 8 * MIB, 0xbad);
+    let crawl = FaultProxy::start(&s.registry).await;
+    crawl.rate.store(1_000_000, Ordering::SeqCst);
+    let registry = crawl.registry(policy(other.path(), 8 * MIB, Duration::from_millis(1500)));
+    let error = registry
+        .upload_blob(
+            "push-slow",
+            &other_digest,
+            &BlobSource::file(&other_path).unwrap(),
+            &|_| {},
+        )
+        .await
+        .unwrap_err();
+    let message = format!("{error:#}");
+    assert!(message.contains("4 attempts in a row failed"), "{message}");
+    assert!(message.contains("took over 1.5 s"), "{message}");
+    assert!(message.contains("run deploy again"), "{message}");
+}
