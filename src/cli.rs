@@ -180,6 +180,10 @@ pub struct DeployArgs {
     /// crosses the network in clear text.
     #[arg(long, requires = "registry")]
     pub insecure_registry: bool,
+    /// Take over a same-named stack or ECR repository that this tool did not make (deploy
+    /// refuses them otherwise): it gets this stage's tags, lifecycle policy and template.
+    #[arg(long)]
+    pub adopt: bool,
     /// Show what would change and stop: nothing is created, pushed or updated.
     #[arg(long)]
     pub dry_run: bool,

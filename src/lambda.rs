@@ -2,7 +2,7 @@
 //! sets, CPU per memory size, prices, log group names, the REPORT line, and reading a deployed
 //! function's configuration. Depends only on [`crate::aws`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{anyhow, Context, Result};
 use clap::ValueEnum;
@@ -130,6 +130,61 @@ pub mod prices {
 /// The log group Lambda writes a function's logs to.
 pub fn log_group(function: &str) -> String {
     format!("/aws/lambda/{function}")
+}
+
+/// The log group's tags, or `None` when there is no such group.
+pub async fn log_group_tags(aws: &Aws, name: &str) -> Result<Option<BTreeMap<String, String>>> {
+    let out = aws
+        .logs()
+        .describe_log_groups()
+        .log_group_name_prefix(name)
+        .send()
+        .await
+        .map_err(|e| anyhow!(describe(&e)))
+        .context("cannot list log groups")?;
+    let Some(arn) = out
+        .log_groups()
+        .iter()
+        .find(|g| g.log_group_name() == Some(name))
+        .map(|g| {
+            g.arn()
+                .unwrap_or_default()
+                .trim_end_matches(":*")
+                .to_string()
+        })
+    else {
+        return Ok(None);
+    };
+    let tags = aws
+        .logs()
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(|e| anyhow!(describe(&e)))
+        .with_context(|| format!("cannot read the tags of log group {name}"))?;
+    Ok(Some(
+        tags.tags()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+    ))
+}
+
+/// Deletes a log group; `false` when there was none.
+pub async fn delete_log_group(aws: &Aws, name: &str) -> Result<bool> {
+    match aws
+        .logs()
+        .delete_log_group()
+        .log_group_name(name)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(false),
+        Err(e) => {
+            Err(anyhow!(describe(&e))).with_context(|| format!("cannot delete log group {name}"))
+        }
+    }
 }
 
 /// The fields of a Lambda `REPORT` log line.

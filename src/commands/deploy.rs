@@ -25,7 +25,8 @@ use crate::image::oci::{self, OciImage};
 use crate::image::registry::{self, BlobSource, Registry, UploadReport};
 use crate::image::{Bootstrap, BuildContext};
 use crate::lambda::{
-    function_info, prices, threads_for_memory, worst_case_compute_per_hour, Arch, UrlAuth,
+    delete_log_group, function_info, log_group, log_group_tags, prices, threads_for_memory,
+    worst_case_compute_per_hour, Arch, UrlAuth,
 };
 use crate::models::{ModelFiles, ModelSpec};
 use crate::output::{confirm, emit, human_bytes, usd, usd_price, Progress};
@@ -33,7 +34,7 @@ use crate::release::{self, ModelRecord, Release, ReleaseLog};
 use crate::sizing;
 use crate::stack::{
     budget_from_tags, dashboard, describe_stack, failure_message, print_plan, Dashboard,
-    GateRecord, Plan, PlanKind, StackDeployer, StackParams, StackState,
+    GateRecord, Plan, PlanKind, StackDeployer, StackParams, StackState, TAG_TOOL,
 };
 
 /// What `deploy` was asked to do, checked: the command line turned into domain values in one
@@ -50,6 +51,8 @@ pub struct DeployPlan {
     pub registry: Option<String>,
     /// `--insecure-registry`: plain HTTP to a non-loopback registry is allowed.
     pub insecure_registry: bool,
+    /// `--adopt`: take a same-named stack or repository this tool did not make.
+    pub adopt: bool,
     pub function: FunctionSettings,
     /// `--gate`: score the model before anything is built or pushed.
     pub gate: Option<Gate>,
@@ -246,6 +249,7 @@ impl DeployPlan {
             smoke_test: !args.no_smoke_test,
             registry: args.registry,
             insecure_registry: args.insecure_registry,
+            adopt: args.adopt,
             function: FunctionSettings {
                 memory_mb: s.memory_mb.value,
                 timeout_s: s.timeout_s.value,
@@ -496,7 +500,11 @@ pub async fn run(plan: DeployPlan, global: &GlobalArgs) -> Result<ExitCode> {
     let bootstrap = bootstrap_step(&plan, &progress).await?;
     let builder = builder_step(&plan, &bootstrap, &model, &progress).await?;
     let identity = account_step(&aws, &progress).await?;
-    let repository = repository_step(&plan, &aws, &progress).await?;
+    let deployer = StackDeployer::new(&aws, &progress);
+    let live_stack = deployer.describe().await?;
+    let claim = ownership(&plan, live_stack.as_ref())?;
+    log_group_step(&plan, &aws, live_stack.as_ref(), &progress).await?;
+    let repository = repository_step(&plan, &aws, claim, &progress).await?;
     let image = image_step(
         &plan,
         &aws,
@@ -513,8 +521,6 @@ pub async fn run(plan: DeployPlan, global: &GlobalArgs) -> Result<ExitCode> {
         data_sha256: g.data_sha256.clone(),
         accuracy: format!("{:.6}", g.accuracy),
     });
-    let deployer = StackDeployer::new(&aws, &progress);
-    let live_stack = deployer.describe().await?;
     // The budget as the stack's tags record it (its alert address cannot be read back).
     let recorded_budget = live_stack
         .as_ref()
@@ -1046,27 +1052,96 @@ async fn account_step(aws: &Aws, progress: &Progress) -> Result<Identity> {
     Ok(identity)
 }
 
-/// Step 5: the ECR repository (made when missing, except in a dry run).
+/// Whether this deploy may take what it finds under its names: a stack this tool did not make
+/// (no `ummatics-sentiment:tool` tag) is refused unless `--adopt`; the repository may be
+/// claimed with `--adopt`, or when it is untagged beside a stack of ours (an earlier version
+/// made both, before repositories were tagged).
+fn ownership(plan: &DeployPlan, live: Option<&StackState>) -> Result<ecr::Claim> {
+    let ours = live.map(|stack| stack.tags.contains_key(TAG_TOOL));
+    if ours == Some(false) && !plan.adopt {
+        let name = live.map(|s| s.name.as_str()).unwrap_or_default();
+        bail!(
+            "stack {name} exists and this tool did not make it (no {TAG_TOOL} tag): deploy would \
+             replace its template and resources. Pass --adopt if it is this stage's to manage, or \
+             deploy another --stage"
+        );
+    }
+    Ok(match (plan.adopt, ours) {
+        (true, _) => ecr::Claim::Adopt,
+        (false, Some(true)) => ecr::Claim::EarlierVersion,
+        _ => ecr::Claim::None,
+    })
+}
+
+/// Before a stack is created: the stack makes the function's log group itself, and
+/// CloudFormation fails the create if one exists. One left by this stack (it carries the
+/// stack's tag: an interrupted destroy) is deleted; anyone else's is refused before anything
+/// is pushed.
+async fn log_group_step(
+    plan: &DeployPlan,
+    aws: &Aws,
+    live: Option<&StackState>,
+    progress: &Progress,
+) -> Result<()> {
+    if live.is_some_and(|stack| !stack.is_failed_create()) {
+        return Ok(());
+    }
+    let group = log_group(&aws.names.function);
+    let Some(tags) = log_group_tags(aws, &group).await? else {
+        return Ok(());
+    };
+    if tags.get(ecr::TAG_STACK) != Some(&aws.names.stack) {
+        bail!(
+            "log group {group} exists and is not this tool's (no {} tag naming {}): the stack \
+             creates the function's log group and CloudFormation refuses to while one exists. \
+             Delete it if its logs can go (aws logs delete-log-group --log-group-name {group}), \
+             or deploy another --stage",
+            ecr::TAG_STACK,
+            aws.names.stack
+        );
+    }
+    let step = progress.step(format!("log group {group}"));
+    if plan.mode == Mode::DryRun {
+        step.done("left by an earlier stack of this stage: would be deleted");
+    } else {
+        delete_log_group(aws, &group).await?;
+        step.done("left by an earlier stack of this stage: deleted");
+    }
+    Ok(())
+}
+
+/// Step 5: the ECR repository (made when missing, except in a dry run), taken only when it
+/// is this stack's or `claim` allows.
 async fn repository_step(
     plan: &DeployPlan,
     aws: &Aws,
+    claim: ecr::Claim,
     progress: &Progress,
 ) -> Result<Option<Repository>> {
     let step = progress.step(format!("ECR repository {}", aws.names.repository));
     if plan.mode == Mode::DryRun {
         let r = ecr::repository(aws, &aws.names.repository).await?;
-        step.done(if r.is_some() {
-            "exists"
+        let Some(existing) = &r else {
+            step.done("would be created");
+            return Ok(r);
+        };
+        let owner = ecr::owner(aws, existing, &aws.names.stack).await?;
+        let claimed = ecr::may_take(owner, claim, &existing.name, &aws.names.stack)?;
+        step.done(if claimed {
+            "exists; would be tagged as this stack's"
         } else {
-            "would be created"
+            "exists"
         });
         return Ok(r);
     }
-    let (r, created) = ecr::ensure_repository(aws, &aws.names.repository).await?;
-    step.done(if created {
-        "created (scan on push, keeps the last 10 images)"
-    } else {
-        "exists"
+    let (r, origin) =
+        ecr::ensure_repository(aws, &aws.names.repository, &aws.names.stack, claim).await?;
+    step.done(match origin {
+        ecr::Origin::Created => {
+            "created (scan on push, keeps the kept releases' images and 10 more)"
+        }
+        ecr::Origin::Existed => "exists",
+        ecr::Origin::Claimed => "exists; now tagged as this stack's",
     });
     Ok(Some(r))
 }

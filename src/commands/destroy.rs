@@ -4,34 +4,43 @@
 use std::fmt;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use crate::aws::{describe, error_code, Aws};
+use crate::aws::Aws;
 use crate::budget;
 use crate::cli::{DestroyArgs, GlobalArgs};
 use crate::image::ecr;
 use crate::image::registry::{self, Registry};
-use crate::lambda::log_group;
+use crate::lambda::{delete_log_group, log_group, log_group_tags};
 use crate::output::{ask, emit, Progress};
-use crate::stack::StackDeployer;
+use crate::stack::{budget_from_tags, StackDeployer, StackState, TAG_TOOL};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DestroyReport {
     pub stack: String,
     /// What was removed, one entry per thing.
     pub removed: Vec<String>,
+    /// What has one of this stage's names but is not this tool's, left as it was (and why).
+    pub left: Vec<String>,
 }
 
 impl fmt::Display for DestroyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for item in &self.left {
+            writeln!(f, "left alone: {item}")?;
+        }
         if self.removed.is_empty() {
             return write!(f, "nothing to remove: {} is not deployed", self.stack);
         }
         for item in &self.removed {
             writeln!(f, "removed {item}")?;
         }
-        write!(f, "nothing billable is left for {}", self.stack)
+        write!(
+            f,
+            "nothing billable of this tool's is left for {}",
+            self.stack
+        )
     }
 }
 
@@ -46,6 +55,102 @@ fn confirm_name(stack: &str) -> Result<()> {
     Ok(())
 }
 
+/// What exists under this stage's names, and which of it is this tool's to delete: the stack
+/// when it carries the tool's tag; the repository when it is tagged as this stack's (or is
+/// untagged beside a stack of ours: an earlier version made it); the log group when the stack
+/// is ours (it is the stack's) or it carries the stack's tag; the budget when the stack's tags
+/// record it.
+struct Found {
+    stack: Option<StackState>,
+    repository: bool,
+    log_group: bool,
+    budget: Option<budget::BudgetState>,
+    left: Vec<String>,
+}
+
+async fn survey(aws: &Aws, deployer: &StackDeployer<'_>, progress: &Progress) -> Result<Found> {
+    let stack_name = &aws.names.stack;
+    let mut left = Vec::new();
+    let stack = match deployer.describe().await? {
+        Some(stack) if !stack.tags.contains_key(TAG_TOOL) => {
+            left.push(format!(
+                "stack {} (no {TAG_TOOL} tag: this tool did not make it)",
+                stack.name
+            ));
+            None
+        }
+        other => other,
+    };
+    let repository = match ecr::repository(aws, &aws.names.repository).await? {
+        None => false,
+        Some(r) => match ecr::owner(aws, &r, stack_name).await? {
+            ecr::Owner::This => true,
+            ecr::Owner::Untagged if stack.is_some() => true,
+            ecr::Owner::Untagged => {
+                left.push(format!(
+                    "ECR repository {} (no {} tag: this tool did not make it; delete it \
+                     yourself if it is yours)",
+                    r.name,
+                    ecr::TAG_STACK
+                ));
+                false
+            }
+            ecr::Owner::Stack(other) => {
+                left.push(format!(
+                    "ECR repository {} (it belongs to stack {other})",
+                    r.name
+                ));
+                false
+            }
+        },
+    };
+    let group = log_group(&aws.names.function);
+    let log_group = match log_group_tags(aws, &group).await? {
+        None => false,
+        Some(_) if stack.is_some() => true,
+        Some(tags) if tags.get(ecr::TAG_STACK) == Some(stack_name) => true,
+        Some(_) => {
+            left.push(format!(
+                "log group {group} (no stack of ours, and no {} tag naming {stack_name})",
+                ecr::TAG_STACK
+            ));
+            false
+        }
+    };
+    let account = aws.caller_identity().await?.account;
+    let budget_name = budget::name_for(stack_name);
+    // Without Budgets permissions the rest is still destroyed; the budget is named, not hidden.
+    let budget = match budget::describe_budget(aws, &account, &budget_name).await {
+        Ok(Some(budget)) => {
+            let recorded = stack
+                .as_ref()
+                .is_some_and(|s| budget_from_tags(&s.tags).is_some());
+            if !recorded {
+                left.push(format!(
+                    "budget {budget_name} (no stack of ours records it; delete it in the Billing \
+                     console if it is yours)"
+                ));
+            }
+            recorded.then_some(budget)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            progress.line(format!(
+                "warning: {e:#}; if deploy made a budget {budget_name}, delete it in the Billing \
+                 console (it costs nothing, but keeps e-mailing)"
+            ));
+            None
+        }
+    };
+    Ok(Found {
+        stack,
+        repository,
+        log_group,
+        budget,
+        left,
+    })
+}
+
 pub async fn run(args: DestroyArgs, global: &GlobalArgs) -> Result<ExitCode> {
     if let Some(registry) = &args.registry {
         registry::endpoint_url(registry, args.insecure_registry)
@@ -54,10 +159,7 @@ pub async fn run(args: DestroyArgs, global: &GlobalArgs) -> Result<ExitCode> {
     let aws = Aws::load(&global.aws).await;
     let progress = Progress::new();
     let deployer = StackDeployer::new(&aws, &progress);
-    let stack = deployer.describe().await?;
-    let repository = ecr::repository(&aws, &aws.names.repository).await?;
-    let group = log_group(&aws.names.function);
-    let log_group = log_group_exists(&aws, &group).await?;
+    let found = survey(&aws, &deployer, &progress).await?;
     let registry_has_images = match &args.registry {
         Some(host) => {
             let login = ecr::login(&aws).await?;
@@ -72,28 +174,16 @@ pub async fn run(args: DestroyArgs, global: &GlobalArgs) -> Result<ExitCode> {
         }
         None => None,
     };
-    let account = aws.caller_identity().await?.account;
-    let budget_name = budget::name_for(&aws.names.stack);
-    // Without Budgets permissions the rest is still destroyed; the budget is named, not hidden.
-    let budget = match budget::describe_budget(&aws, &account, &budget_name).await {
-        Ok(budget) => budget,
-        Err(e) => {
-            progress.line(format!(
-                "warning: {e:#}; if deploy made a budget {budget_name}, delete it in the Billing \
-                 console (it costs nothing, but keeps e-mailing)"
-            ));
-            None
-        }
-    };
     let mut report = DestroyReport {
         stack: aws.names.stack.clone(),
         removed: Vec::new(),
+        left: found.left,
     };
-    if stack.is_none()
-        && repository.is_none()
-        && !log_group
+    if found.stack.is_none()
+        && !found.repository
+        && !found.log_group
         && registry_has_images.is_none()
-        && budget.is_none()
+        && found.budget.is_none()
     {
         emit(global.output, &report)?;
         return Ok(ExitCode::SUCCESS);
@@ -102,7 +192,23 @@ pub async fn run(args: DestroyArgs, global: &GlobalArgs) -> Result<ExitCode> {
         confirm_name(&aws.names.stack)?;
     }
 
-    if let Some(stack) = stack {
+    // The budget first: the stack's tags are what say it is ours, so an interrupted destroy
+    // that already deleted the stack could no longer tell.
+    if let Some(budget) = found.budget {
+        let account = aws.caller_identity().await?.account;
+        let budget_name = budget::name_for(&aws.names.stack);
+        let step = progress.step(format!("budget {budget_name}"));
+        if budget::delete_budget(&aws, &account, &budget_name).await? {
+            step.done("deleted");
+            report.removed.push(format!(
+                "budget {budget_name} (${:.2}/month)",
+                budget.limit_usd
+            ));
+        } else {
+            step.done("already gone");
+        }
+    }
+    if let Some(stack) = &found.stack {
         let step = progress.step(format!("stack {}", stack.name));
         deployer.delete(true).await?;
         step.done("deleted");
@@ -110,7 +216,7 @@ pub async fn run(args: DestroyArgs, global: &GlobalArgs) -> Result<ExitCode> {
             .removed
             .push(format!("stack {} ({})", stack.name, stack.status));
     }
-    if repository.is_some() {
+    if found.repository {
         let step = progress.step(format!("ECR repository {}", aws.names.repository));
         if let Some(images) = ecr::delete_repository(&aws, &aws.names.repository).await? {
             step.done(format!("deleted with {images} image(s)"));
@@ -123,42 +229,20 @@ pub async fn run(args: DestroyArgs, global: &GlobalArgs) -> Result<ExitCode> {
         }
     }
     // The stack owns the log group, but Lambda recreates it if the function logged after.
-    if log_group_exists(&aws, &group).await? {
-        let step = progress.step(format!("log group {}", group));
-        match aws
-            .logs()
-            .delete_log_group()
-            .log_group_name(&group)
-            .send()
-            .await
-        {
-            Ok(_) => {
+    let group = log_group(&aws.names.function);
+    if found.log_group {
+        if log_group_tags(&aws, &group).await?.is_some() {
+            let step = progress.step(format!("log group {}", group));
+            if delete_log_group(&aws, &group).await? {
                 step.done("deleted");
                 report.removed.push(format!("log group {}", group));
+            } else {
+                step.done("already gone");
             }
-            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => {
-                step.done("already gone")
-            }
-            Err(e) => {
-                return Err(anyhow!(describe(&e)))
-                    .with_context(|| format!("cannot delete log group {}", group))
-            }
-        }
-    } else if log_group {
-        report
-            .removed
-            .push(format!("log group {} (with the stack)", group));
-    }
-    if let Some(budget) = budget {
-        let step = progress.step(format!("budget {budget_name}"));
-        if budget::delete_budget(&aws, &account, &budget_name).await? {
-            step.done("deleted");
-            report.removed.push(format!(
-                "budget {budget_name} (${:.2}/month)",
-                budget.limit_usd
-            ));
         } else {
-            step.done("already gone");
+            report
+                .removed
+                .push(format!("log group {} (with the stack)", group));
         }
     }
     if let Some(registry) = registry_has_images {
@@ -174,19 +258,4 @@ pub async fn run(args: DestroyArgs, global: &GlobalArgs) -> Result<ExitCode> {
     }
     emit(global.output, &report)?;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn log_group_exists(aws: &Aws, name: &str) -> Result<bool> {
-    let out = aws
-        .logs()
-        .describe_log_groups()
-        .log_group_name_prefix(name)
-        .send()
-        .await
-        .map_err(|e| anyhow!(describe(&e)))
-        .context("cannot list log groups")?;
-    Ok(out
-        .log_groups()
-        .iter()
-        .any(|g| g.log_group_name() == Some(name)))
 }

@@ -1,7 +1,7 @@
 //! The ECR repository (idempotent create, scan on push, lifecycle policy) and the login token.
 
-use anyhow::{anyhow, Context, Result};
-use aws_sdk_ecr::types::ImageScanningConfiguration;
+use anyhow::{anyhow, bail, Context, Result};
+use aws_sdk_ecr::types::{ImageScanningConfiguration, Tag};
 use base64::Engine;
 use serde::Serialize;
 
@@ -51,13 +51,106 @@ pub async fn repository(aws: &Aws, name: &str) -> Result<Option<Repository>> {
     }
 }
 
-/// Creates the repository if needed (scan on push), and sets the lifecycle policy.
-/// Returns the repository and whether it was created now.
-pub async fn ensure_repository(aws: &Aws, name: &str) -> Result<(Repository, bool)> {
-    let (repository, created) = match repository(aws, name).await? {
-        Some(r) => (r, false),
+/// The tag that marks a repository as this tool's, for one stack (its value).
+pub const TAG_STACK: &str = "ummatics-sentiment:stack";
+
+/// Whose a repository is, by its `ummatics-sentiment:stack` tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// Made by this tool for this stack.
+    This,
+    /// Made by this tool for another stack (a name reused across accounts' stages?).
+    Stack(String),
+    /// Not made by this tool — or by a version from before the tag.
+    Untagged,
+}
+
+/// Who may take an existing repository that is not tagged as this stack's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Nobody: a foreign repository is refused.
+    None,
+    /// The user said `--adopt`.
+    Adopt,
+    /// This tool's stack for the stage exists: an untagged repository is one an earlier
+    /// version made (a repository tagged for another stack is still refused).
+    EarlierVersion,
+}
+
+/// How the repository came to be this stack's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Created,
+    Existed,
+    /// Tagged now: adopted with `--adopt`, or made by an earlier version.
+    Claimed,
+}
+
+/// The repository's owner, by its tags.
+pub async fn owner(aws: &Aws, repository: &Repository, stack: &str) -> Result<Owner> {
+    let out = aws
+        .ecr()
+        .list_tags_for_resource()
+        .resource_arn(&repository.arn)
+        .send()
+        .await
+        .map_err(|e| anyhow!(describe(&e)))
+        .with_context(|| format!("cannot read the tags of ECR repository {}", repository.name))?;
+    Ok(
+        match out
+            .tags()
+            .iter()
+            .find(|t| t.key() == TAG_STACK)
+            .map(|t| t.value())
+        {
+            Some(value) if value == stack => Owner::This,
+            Some(other) => Owner::Stack(other.to_string()),
+            None => Owner::Untagged,
+        },
+    )
+}
+
+/// Whether deploy may use an existing repository with this owner: `Ok(false)` when it is
+/// already `stack`'s, `Ok(true)` when `claim` lets it be tagged as `stack`'s, else why not.
+pub fn may_take(owner: Owner, claim: Claim, name: &str, stack: &str) -> Result<bool> {
+    match owner {
+        Owner::This => Ok(false),
+        Owner::Untagged if claim != Claim::None => Ok(true),
+        Owner::Stack(_) if claim == Claim::Adopt => Ok(true),
+        Owner::Stack(other) => bail!(
+            "ECR repository {name} belongs to stack {other} (its {TAG_STACK} tag), not to \
+             {stack}: pass --adopt to make it {stack}'s, or deploy another --stage"
+        ),
+        Owner::Untagged => bail!(
+            "ECR repository {name} exists and this tool did not make it (no {TAG_STACK} tag): \
+             deploy would put its keep-10 lifecycle policy on it and destroy would delete it with \
+             every image. Pass --adopt if it is this stage's to manage, or deploy another --stage"
+        ),
+    }
+}
+
+fn owner_tag(stack: &str) -> Result<Tag> {
+    Tag::builder()
+        .key(TAG_STACK)
+        .value(stack)
+        .build()
+        .context("cannot build an ECR tag")
+}
+
+/// Makes the repository if needed (scan on push, tagged as `stack`'s), takes an existing one
+/// only when it is `stack`'s (or `claim` allows), and sets the lifecycle policy. Two first
+/// deploys at once both end up with the one repository: the loser of CreateRepository finds
+/// it tagged as its own.
+pub async fn ensure_repository(
+    aws: &Aws,
+    name: &str,
+    stack: &str,
+    claim: Claim,
+) -> Result<(Repository, Origin)> {
+    let existing = match repository(aws, name).await? {
+        Some(r) => Some(r),
         None => {
-            let out = aws
+            let created = aws
                 .ecr()
                 .create_repository()
                 .repository_name(name)
@@ -66,23 +159,60 @@ pub async fn ensure_repository(aws: &Aws, name: &str) -> Result<(Repository, boo
                         .scan_on_push(true)
                         .build(),
                 )
+                .tags(owner_tag(stack)?)
                 .send()
-                .await
-                .map_err(|e| anyhow!(describe(&e)))
-                .with_context(|| format!("cannot create ECR repository {name}"))?;
-            let r = out
-                .repository()
-                .context("CreateRepository returned no repository")?;
-            (
-                Repository {
-                    name: name.to_string(),
-                    uri: r.repository_uri().unwrap_or_default().to_string(),
-                    arn: r.repository_arn().unwrap_or_default().to_string(),
-                },
-                true,
-            )
+                .await;
+            match created {
+                Ok(out) => {
+                    let r = out
+                        .repository()
+                        .context("CreateRepository returned no repository")?;
+                    set_lifecycle_policy(aws, name).await?;
+                    return Ok((
+                        Repository {
+                            name: name.to_string(),
+                            uri: r.repository_uri().unwrap_or_default().to_string(),
+                            arn: r.repository_arn().unwrap_or_default().to_string(),
+                        },
+                        Origin::Created,
+                    ));
+                }
+                // Another deploy made it between our look and our create.
+                Err(e) if error_code(&e) == Some("RepositoryAlreadyExistsException") => {
+                    repository(aws, name).await?
+                }
+                Err(e) => {
+                    return Err(anyhow!(describe(&e)))
+                        .with_context(|| format!("cannot create ECR repository {name}"))
+                }
+            }
         }
     };
+    let repository =
+        existing.with_context(|| format!("ECR repository {name} vanished while deploying"))?;
+    let origin = if may_take(owner(aws, &repository, stack).await?, claim, name, stack)? {
+        tag(aws, &repository, stack).await?;
+        Origin::Claimed
+    } else {
+        Origin::Existed
+    };
+    set_lifecycle_policy(aws, name).await?;
+    Ok((repository, origin))
+}
+
+async fn tag(aws: &Aws, repository: &Repository, stack: &str) -> Result<()> {
+    aws.ecr()
+        .tag_resource()
+        .resource_arn(&repository.arn)
+        .tags(owner_tag(stack)?)
+        .send()
+        .await
+        .map_err(|e| anyhow!(describe(&e)))
+        .with_context(|| format!("cannot tag ECR repository {}", repository.name))?;
+    Ok(())
+}
+
+async fn set_lifecycle_policy(aws: &Aws, name: &str) -> Result<()> {
     aws.ecr()
         .put_lifecycle_policy()
         .repository_name(name)
@@ -91,7 +221,7 @@ pub async fn ensure_repository(aws: &Aws, name: &str) -> Result<(Repository, boo
         .await
         .map_err(|e| anyhow!(describe(&e)))
         .with_context(|| format!("cannot set the lifecycle policy of ECR repository {name}"))?;
-    Ok((repository, created))
+    Ok(())
 }
 
 /// Deletes the repository and its images; `None` when there was none.

@@ -11,4 +11,5 @@ mod deploy;
 mod lifecycle;
 mod observe;
 mod oci;
+mod ownership;
 mod push;
