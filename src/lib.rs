@@ -11,6 +11,7 @@ pub mod config;
 pub mod evaluation;
 pub mod image;
 pub mod input;
+pub mod interrupt;
 pub mod lambda;
 pub mod models;
 pub mod output;

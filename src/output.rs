@@ -220,6 +220,28 @@ pub fn confirm(question: &str, without_terminal: &str) -> anyhow::Result<bool> {
     Ok(matches!(answer.as_str(), "y" | "Y" | "yes" | "Yes"))
 }
 
+/// `ask`, without blocking the async runtime: the answer is read on a thread of its own, so
+/// a Ctrl-C at the prompt is seen by whoever waits (and the thread dies with the process).
+pub async fn ask_async(prompt: &str, without_terminal: &str) -> anyhow::Result<String> {
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("no terminal to ask on: {without_terminal}");
+    }
+    let (send, receive) = tokio::sync::oneshot::channel();
+    let (prompt, without_terminal) = (prompt.to_string(), without_terminal.to_string());
+    std::thread::spawn(move || {
+        let _ = send.send(ask(&prompt, &without_terminal));
+    });
+    receive
+        .await
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("the prompt could not be read")))
+}
+
+/// `confirm` through [`ask_async`].
+pub async fn confirm_async(question: &str, without_terminal: &str) -> anyhow::Result<bool> {
+    let answer = ask_async(&format!("{question} [y/N] "), without_terminal).await?;
+    Ok(matches!(answer.as_str(), "y" | "Y" | "yes" | "Yes"))
+}
+
 /// Bytes for people: 1.2 MB, 268.1 MB.
 pub fn human_bytes(n: u64) -> String {
     indicatif::HumanBytes(n).to_string()

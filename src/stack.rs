@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aws::{describe, Aws};
 use crate::budget::BudgetSpec;
+use crate::interrupt::Phase;
 use crate::output::Progress;
 
 /// `templates/stack.yaml`, built into the binary.
@@ -397,6 +398,7 @@ impl<'a> StackDeployer<'a> {
         params: &StackParams,
         existing: Option<&StackState>,
         template: &str,
+        change_set: &str,
     ) -> Result<Plan> {
         let parameters = parameter_changes(params, existing);
         let updating = existing.is_some_and(|s| s.status != "REVIEW_IN_PROGRESS");
@@ -413,37 +415,45 @@ impl<'a> StackDeployer<'a> {
         } else {
             PlanKind::Create
         };
-        let change_set = self.create_change_set(kind, params, template).await?;
-        match self.wait_for_change_set(&change_set).await? {
+        self.create_change_set(kind, params, template, change_set)
+            .await?;
+        match self.wait_for_change_set(change_set).await? {
             Some(resources) => Ok(Plan {
                 kind,
                 parameters,
                 resources,
-                change_set: Some(change_set),
+                change_set: Some(change_set.to_string()),
             }),
             None => Ok(Plan::nothing(Vec::new())),
         }
     }
 
-    /// Creates a change set to `kind` the stack with these parameters; returns its name.
+    /// A name for this run's change set, known before it is asked for (so that an interrupted
+    /// run can delete it).
+    pub fn new_change_set_name() -> String {
+        format!(
+            "ummatics-{}-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis(),
+            std::process::id()
+        )
+    }
+
+    /// Creates change set `change_set` to `kind` the stack with these parameters.
     async fn create_change_set(
         &self,
         kind: PlanKind,
         params: &StackParams,
         template: &str,
-    ) -> Result<String> {
-        let change_set = format!(
-            "ummatics-{}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis()
-        );
+        change_set: &str,
+    ) -> Result<()> {
         self.aws
             .cloudformation()
             .create_change_set()
             .stack_name(&self.name)
-            .change_set_name(&change_set)
+            .change_set_name(change_set)
             .change_set_type(match kind {
                 PlanKind::Update => ChangeSetType::Update,
                 _ => ChangeSetType::Create,
@@ -463,7 +473,7 @@ impl<'a> StackDeployer<'a> {
             .await
             .map_err(|e| anyhow!(describe(&e)))
             .with_context(|| format!("cannot create a change set for stack {}", self.name))?;
-        Ok(change_set)
+        Ok(())
     }
 
     /// Waits until CloudFormation has computed the change set: its resource changes, or `None`
@@ -530,6 +540,65 @@ impl<'a> StackDeployer<'a> {
             .map_err(|e| anyhow!(describe(&e)))
             .context("cannot delete the change set")?;
         Ok(())
+    }
+
+    /// After an interruption: deletes change set `name` if it was made, and the stack if it
+    /// only existed to hold it (REVIEW_IN_PROGRESS). Returns whether anything was deleted.
+    pub async fn discard_change_set(&self, name: &str, creates_stack: bool) -> Result<bool> {
+        let mut deleted = match self.delete_change_set(name).await {
+            Ok(()) => true,
+            Err(e) if format!("{e:#}").contains("does not exist") => false,
+            Err(e) => return Err(e),
+        };
+        if creates_stack {
+            if let Some(stack) = self.describe().await? {
+                if stack.status == "REVIEW_IN_PROGRESS" {
+                    self.delete(false).await?;
+                    deleted = true;
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// What an interrupted `command` (deploy, rollback, destroy) leaves, made tidy; returns
+    /// what to tell the user. Before the stack changed there is nothing to undo (the next run
+    /// reuses what was pushed, and an upload goes on where it stopped); a change set that was
+    /// made and not executed is deleted, with the stack that only held it; a stack that
+    /// CloudFormation is applying or deleting goes on, and the next run finds it busy.
+    pub async fn tidy_after_interrupt(&self, phase: Phase, command: &str) -> String {
+        match phase {
+            Phase::Preparing => format!(
+                "interrupted before the stack changed: nothing to undo. Run {command} again: \
+                 what was pushed is reused, and an unfinished upload goes on from where it stopped"
+            ),
+            Phase::ChangeSet {
+                name,
+                creates_stack,
+            } => match self.discard_change_set(&name, creates_stack).await {
+                Ok(true) => format!(
+                    "interrupted: change set {name} deleted{}; the stack is as it was",
+                    if creates_stack {
+                        ", with the empty stack that held it"
+                    } else {
+                        ""
+                    }
+                ),
+                Ok(false) => {
+                    "interrupted before the change set was made: the stack is as it was".into()
+                }
+                Err(e) => format!(
+                    "interrupted; could not delete change set {name} ({e:#}): delete it in the \
+                     CloudFormation console, or leave it ({command} makes a new one)"
+                ),
+            },
+            Phase::Applying => format!(
+                "interrupted while CloudFormation works on stack {}: it goes on without us \
+                 (stopping half-way is not safe). `ummatics-sentiment info` shows when it is \
+                 done; run {command} again after that",
+                self.name
+            ),
+        }
     }
 
     /// Throws a plan away; a stack that only existed to hold a create change set goes too.

@@ -24,12 +24,13 @@ use crate::image::ecr::{self, Repository};
 use crate::image::oci::{self, OciImage};
 use crate::image::registry::{self, BlobSource, Registry, UploadReport};
 use crate::image::{Bootstrap, BuildContext};
+use crate::interrupt::{until_interrupted, Phase, Tracker};
 use crate::lambda::{
     delete_log_group, function_info, log_group, log_group_tags, prices, threads_for_memory,
     worst_case_compute_per_hour, Arch, UrlAuth,
 };
 use crate::models::{ModelFiles, ModelSpec};
-use crate::output::{confirm, emit, human_bytes, usd, usd_price, Progress};
+use crate::output::{confirm_async, emit, human_bytes, usd, usd_price, Progress};
 use crate::release::{self, ModelRecord, Release, ReleaseLog};
 use crate::sizing;
 use crate::stack::{
@@ -478,7 +479,27 @@ fn settings_heading(config: Option<&ConfigUsed>) -> String {
     }
 }
 
+/// Deploys, and on Ctrl-C (or SIGTERM) stops as the phase allows: see [`interrupted`].
 pub async fn run(plan: DeployPlan, global: &GlobalArgs) -> Result<ExitCode> {
+    let tracker = Tracker::default();
+    match until_interrupted(deploy(plan, global, &tracker)).await {
+        Some(result) => result,
+        None => interrupted(tracker.get(), global).await,
+    }
+}
+
+/// After Ctrl-C: what the phase left, made tidy (see [`StackDeployer::tidy_after_interrupt`]).
+async fn interrupted(phase: Phase, global: &GlobalArgs) -> Result<ExitCode> {
+    let aws = Aws::load(&global.aws).await;
+    let progress = Progress::new();
+    let message = StackDeployer::new(&aws, &progress)
+        .tidy_after_interrupt(phase, "deploy")
+        .await;
+    eprintln!("{message}");
+    Ok(ExitCode::from(crate::interrupt::EXIT_STATUS))
+}
+
+async fn deploy(plan: DeployPlan, global: &GlobalArgs, tracker: &Tracker) -> Result<ExitCode> {
     let progress = Progress::new();
     progress.line(settings_heading(plan.config.as_ref()));
     for line in SettingsTable(&plan.settings).to_string().lines() {
@@ -540,8 +561,10 @@ pub async fn run(plan: DeployPlan, global: &GlobalArgs) -> Result<ExitCode> {
         params: params.clone(),
     };
     let template = log.with(release.clone()).template()?;
-    let (stack_plan, outcome) =
-        stack_step(&plan, &deployer, live_stack, &params, &template, &progress).await?;
+    let (stack_plan, outcome) = stack_step(
+        &plan, &deployer, live_stack, &params, &template, tracker, &progress,
+    )
+    .await?;
     let release = match outcome {
         Outcome::Created | Outcome::Updated => {
             keep_step(&plan, &aws, &release, &progress).await;
@@ -1389,6 +1412,7 @@ async fn stack_step(
     live: Option<StackState>,
     params: &StackParams,
     template: &str,
+    tracker: &Tracker,
     progress: &Progress,
 ) -> Result<(Plan, Outcome)> {
     let (existing, preview_only) = ready_stack(plan, deployer, live, progress).await?;
@@ -1396,7 +1420,16 @@ async fn stack_step(
     let stack_plan = if preview_only {
         deployer.preview_create(params)
     } else {
-        deployer.plan(params, existing.as_ref(), template).await?
+        let name = StackDeployer::new_change_set_name();
+        tracker.set(Phase::ChangeSet {
+            name: name.clone(),
+            creates_stack: existing
+                .as_ref()
+                .is_none_or(|s| s.status == "REVIEW_IN_PROGRESS"),
+        });
+        deployer
+            .plan(params, existing.as_ref(), template, &name)
+            .await?
     };
     step.done(match stack_plan.kind {
         PlanKind::Create => "create",
@@ -1417,10 +1450,11 @@ async fn stack_step(
     }
     if ask {
         // Declined, or no terminal to ask on: the change set goes, nothing is half-made.
-        let answer = confirm(
+        let answer = confirm_async(
             "apply these changes?",
             "pass --yes to apply without a prompt",
-        );
+        )
+        .await;
         if !matches!(answer, Ok(true)) {
             deployer.discard(&stack_plan).await?;
             answer?;
@@ -1428,6 +1462,7 @@ async fn stack_step(
         }
     }
     let step = progress.step(format!("stack {}", deployer.name()));
+    tracker.set(Phase::Applying);
     let (state, failures) = deployer.execute(&stack_plan).await?;
     let (goal, outcome) = match stack_plan.kind {
         PlanKind::Create => ("CREATE_COMPLETE", Outcome::Created),

@@ -12,8 +12,9 @@ use crate::budget;
 use crate::cli::{DestroyArgs, GlobalArgs};
 use crate::image::ecr;
 use crate::image::registry::{self, Registry};
+use crate::interrupt::{until_interrupted, Phase, Tracker};
 use crate::lambda::{delete_log_group, log_group, log_group_tags};
-use crate::output::{ask, emit, Progress};
+use crate::output::{ask_async, emit, Progress};
 use crate::stack::{budget_from_tags, StackDeployer, StackState, TAG_TOOL};
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,11 +45,12 @@ impl fmt::Display for DestroyReport {
     }
 }
 
-fn confirm_name(stack: &str) -> Result<()> {
-    let answer = ask(
+async fn confirm_name(stack: &str) -> Result<()> {
+    let answer = ask_async(
         &format!("This deletes stack {stack}, its image repository, its logs and its budget. Type the stack name to go on: "),
         &format!("destroy deletes stack {stack} and its images and logs: pass --yes"),
-    )?;
+    )
+    .await?;
     if answer != stack {
         bail!("cancelled: {answer:?} is not {stack:?}; nothing was deleted");
     }
@@ -151,7 +153,26 @@ async fn survey(aws: &Aws, deployer: &StackDeployer<'_>, progress: &Progress) ->
     })
 }
 
+/// Destroys; on Ctrl-C before the stack's deletion nothing is half-done, and once
+/// CloudFormation deletes the stack it goes on (run destroy again for the rest).
 pub async fn run(args: DestroyArgs, global: &GlobalArgs) -> Result<ExitCode> {
+    let tracker = Tracker::default();
+    if let Some(result) = until_interrupted(destroy(args, global, &tracker)).await {
+        return result;
+    }
+    eprintln!(
+        "{}",
+        match tracker.get() {
+            Phase::Applying =>
+                "interrupted while the stack is deleted: CloudFormation goes on \
+                 without us. Run destroy again to finish (it waits for nothing that is gone)",
+            _ => "interrupted: what was deleted is gone, the rest is as it was; run destroy again",
+        }
+    );
+    Ok(ExitCode::from(crate::interrupt::EXIT_STATUS))
+}
+
+async fn destroy(args: DestroyArgs, global: &GlobalArgs, tracker: &Tracker) -> Result<ExitCode> {
     if let Some(registry) = &args.registry {
         registry::endpoint_url(registry, args.insecure_registry)
             .context("--registry is refused")?;
@@ -189,7 +210,7 @@ pub async fn run(args: DestroyArgs, global: &GlobalArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if !args.yes {
-        confirm_name(&aws.names.stack)?;
+        confirm_name(&aws.names.stack).await?;
     }
 
     // The budget first: the stack's tags are what say it is ours, so an interrupted destroy
@@ -210,7 +231,9 @@ pub async fn run(args: DestroyArgs, global: &GlobalArgs) -> Result<ExitCode> {
     }
     if let Some(stack) = &found.stack {
         let step = progress.step(format!("stack {}", stack.name));
+        tracker.set(Phase::Applying);
         deployer.delete(true).await?;
+        tracker.set(Phase::Preparing);
         step.done("deleted");
         report
             .removed

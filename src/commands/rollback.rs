@@ -10,8 +10,9 @@ use serde::Serialize;
 
 use crate::aws::Aws;
 use crate::cli::{GlobalArgs, RollbackArgs};
+use crate::interrupt::{until_interrupted, Phase, Tracker};
 use crate::lambda::function_info;
-use crate::output::{confirm, emit, Progress};
+use crate::output::{confirm_async, emit, Progress};
 use crate::release::ReleaseLog;
 use crate::stack::{budget_from_tags, failure_message, print_plan, Plan, PlanKind, StackDeployer};
 
@@ -75,7 +76,23 @@ impl fmt::Display for RollbackReport {
     }
 }
 
+/// Rolls back; on Ctrl-C, a change set not yet executed is deleted (see
+/// [`StackDeployer::tidy_after_interrupt`]).
 pub async fn run(args: RollbackArgs, global: &GlobalArgs) -> Result<ExitCode> {
+    let tracker = Tracker::default();
+    if let Some(result) = until_interrupted(rollback(args, global, &tracker)).await {
+        return result;
+    }
+    let aws = Aws::load(&global.aws).await;
+    let progress = Progress::new();
+    let message = StackDeployer::new(&aws, &progress)
+        .tidy_after_interrupt(tracker.get(), "rollback")
+        .await;
+    eprintln!("{message}");
+    Ok(ExitCode::from(crate::interrupt::EXIT_STATUS))
+}
+
+async fn rollback(args: RollbackArgs, global: &GlobalArgs, tracker: &Tracker) -> Result<ExitCode> {
     let aws = Aws::load(&global.aws).await;
     let progress = Progress::new();
     let deployer = StackDeployer::new(&aws, &progress);
@@ -138,7 +155,14 @@ pub async fn run(args: RollbackArgs, global: &GlobalArgs) -> Result<ExitCode> {
     }
     let step = progress.step(format!("change set for {}", stack.name));
     let template = log.with_live(target.number).template()?;
-    let plan = deployer.plan(&params, Some(&stack), &template).await?;
+    let change_set = StackDeployer::new_change_set_name();
+    tracker.set(Phase::ChangeSet {
+        name: change_set.clone(),
+        creates_stack: false,
+    });
+    let plan = deployer
+        .plan(&params, Some(&stack), &template, &change_set)
+        .await?;
     step.done(match plan.kind {
         PlanKind::None => "no changes",
         _ => "update",
@@ -161,14 +185,15 @@ pub async fn run(args: RollbackArgs, global: &GlobalArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if !args.yes {
-        let answer = confirm(
+        let answer = confirm_async(
             &format!(
                 "put release {} live in place of {}?",
                 target.number,
                 log.live.map_or("-".into(), |n| n.to_string())
             ),
             "pass --yes to roll back without a prompt (or --dry-run to see what would change)",
-        );
+        )
+        .await;
         if !matches!(answer, Ok(true)) {
             deployer.discard(&plan).await?;
             answer?;
@@ -176,6 +201,7 @@ pub async fn run(args: RollbackArgs, global: &GlobalArgs) -> Result<ExitCode> {
         }
     }
     let step = progress.step(format!("stack {}", stack.name));
+    tracker.set(Phase::Applying);
     let (state, failures) = deployer.execute(&plan).await?;
     if state.status != "UPDATE_COMPLETE" {
         step.fail(&state.status);

@@ -1,0 +1,189 @@
+//! Ctrl-C, typed on a real terminal (a pty from util-linux `script`), at deploy's and
+//! rollback's "apply?" prompt: the change set goes (with the empty stack a create made to hold
+//! it), the stack stays as it was, the exit status is 130, and the next deploy goes through.
+
+use std::io::{Read, Write};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::common::{json_of, standins, StandIns};
+
+/// The CLI for `stage` with `args`, on a terminal of its own; its output collects in the
+/// returned buffer.
+fn on_a_terminal(s: &StandIns, stage: &str, args: &[&str]) -> (Child, Arc<Mutex<String>>) {
+    let binary = assert_cmd::cargo::cargo_bin("ummatics-sentiment");
+    let line = std::iter::once(binary.display().to_string())
+        .chain(["--stage", stage].iter().chain(args).map(|a| a.to_string()))
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut child = std::process::Command::new("script")
+        .args(["-qfec", &line, "/dev/null"])
+        .env("AWS_ENDPOINT_URL", &s.aws_endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("UMMATICS_AWS_MAX_ATTEMPTS", "1")
+        .env("DOCKER_HOST", &s.docker_host)
+        .env("NO_COLOR", "1")
+        .env_remove("AWS_PROFILE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("util-linux `script` runs (scripts/test.sh installs it)");
+    let output = Arc::new(Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let sink = output.clone();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+    });
+    (child, output)
+}
+
+/// Waits for `text` in the output, types Ctrl-C, and returns the exit status and output.
+fn interrupt_at(mut child: Child, output: Arc<Mutex<String>>, text: &str) -> (i32, String) {
+    let started = Instant::now();
+    while !output.lock().unwrap().contains(text) {
+        if started.elapsed() > Duration::from_secs(300) || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            panic!("{text:?} never showed:\n{}", output.lock().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
+    child.stdin.as_mut().unwrap().flush().unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("Ctrl-C did not stop it:\n{}", output.lock().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let text = output.lock().unwrap().clone();
+    (status.code().unwrap_or(-1), text)
+}
+
+/// The stack's change sets that wait to be executed.
+async fn change_sets(sdk: &aws_config::SdkConfig, stack: &str) -> Vec<String> {
+    match aws_sdk_cloudformation::Client::new(sdk)
+        .list_change_sets()
+        .stack_name(stack)
+        .send()
+        .await
+    {
+        // moto lists executed change sets too (AWS drops them): only waiting ones count.
+        Ok(out) => out
+            .summaries()
+            .iter()
+            .filter(|c| {
+                c.execution_status()
+                    != Some(&aws_sdk_cloudformation::types::ExecutionStatus::ExecuteComplete)
+            })
+            .map(|c| c.change_set_name().unwrap_or_default().to_string())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+async fn stack_status(sdk: &aws_config::SdkConfig, stack: &str) -> Option<String> {
+    let out = aws_sdk_cloudformation::Client::new(sdk)
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .ok()?;
+    Some(out.stacks().first()?.stack_status()?.as_str().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_at_the_prompt_deletes_the_change_set_and_changes_nothing() {
+    let s = standins();
+    let stage = "ctrlc";
+    let stack = "ummatics-sentiment-stack-ctrlc";
+    s.destroy(stage);
+    let sdk = s.sdk().await;
+    let registry = s.registry.clone();
+    let bootstrap = s.bootstrap.display().to_string();
+    let deploy = |extra: &[&str]| {
+        let mut args = vec![
+            "deploy",
+            "--registry",
+            &registry,
+            "--bootstrap",
+            &bootstrap,
+            "--model",
+            "mini",
+            "--builder",
+            "oci",
+        ];
+        args.extend_from_slice(extra);
+        on_a_terminal(&s, stage, &args)
+    };
+
+    // A first deploy, stopped at its prompt: the create change set and the REVIEW_IN_PROGRESS
+    // stack that held it are gone.
+    let (child, output) = deploy(&[]);
+    let (code, text) = interrupt_at(child, output, "apply these changes?");
+    assert_eq!(code, 130, "{text}");
+    assert!(
+        text.contains("with the empty stack that held it") && text.contains("deleted"),
+        "{text}"
+    );
+    assert_eq!(stack_status(&sdk, stack).await, None, "{text}");
+
+    // An update stopped at its prompt: no change set left, the stack as it was.
+    let created = json_of(&mut s.deploy(stage, &["--model", "mini", "--builder", "oci"]));
+    assert_eq!(created["outcome"], "created", "{created:#}");
+    let (child, output) = deploy(&["--memory", "2048"]);
+    let (code, text) = interrupt_at(child, output, "apply these changes?");
+    assert_eq!(code, 130, "{text}");
+    assert!(text.contains("the stack is as it was"), "{text}");
+    assert_eq!(change_sets(&sdk, stack).await, Vec::<String>::new());
+    assert_eq!(
+        stack_status(&sdk, stack).await.as_deref(),
+        Some("CREATE_COMPLETE")
+    );
+    let function = aws_sdk_lambda::Client::new(&sdk)
+        .get_function_configuration()
+        .function_name("ummatics-sentiment-analysis-ctrlc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(function.memory_size(), Some(1769));
+
+    // The same for rollback's prompt (release 1 → 2 first).
+    let updated = json_of(&mut s.deploy(
+        stage,
+        &["--model", "mini", "--builder", "oci", "--memory", "2048"],
+    ));
+    assert_eq!(updated["outcome"], "updated", "{updated:#}");
+    let (child, output) = on_a_terminal(&s, stage, &["rollback"]);
+    let (code, text) = interrupt_at(child, output, "live in place of 2?");
+    assert_eq!(code, 130, "{text}");
+    assert_eq!(change_sets(&sdk, stack).await, Vec::<String>::new());
+
+    // And destroy's: nothing is deleted.
+    let (child, output) = on_a_terminal(&s, stage, &["destroy"]);
+    let (code, text) = interrupt_at(child, output, "Type the stack name");
+    assert_eq!(code, 130, "{text}");
+    assert_eq!(
+        stack_status(&sdk, stack).await.as_deref(),
+        Some("UPDATE_COMPLETE")
+    );
+    s.destroy(stage);
+}
