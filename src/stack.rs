@@ -8,7 +8,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, Parameter, Tag};
 use serde::{Deserialize, Serialize};
 
-use crate::aws::{describe, Aws};
+use crate::aws::{describe, error_code, Aws};
 use crate::budget::BudgetSpec;
 use crate::interrupt::Phase;
 use crate::output::Progress;
@@ -471,7 +471,23 @@ impl<'a> StackDeployer<'a> {
             .description("ummatics-sentiment deploy")
             .send()
             .await
-            .map_err(|e| anyhow!(describe(&e)))
+            .map_err(|e| {
+                // AWS refuses a CREATE change set for a stack name that exists: two first
+                // deploys raced, and the other one made the stack.
+                let text = describe(&e);
+                if kind != PlanKind::Update
+                    && (error_code(&e) == Some("AlreadyExistsException")
+                        || text.contains("already exists"))
+                {
+                    anyhow!(
+                        "another deploy is creating stack {} at the same time ({text}): wait \
+                         for it to finish, then deploy again (it updates what that one made)",
+                        self.name
+                    )
+                } else {
+                    anyhow!(text)
+                }
+            })
             .with_context(|| format!("cannot create a change set for stack {}", self.name))?;
         Ok(())
     }
@@ -631,7 +647,24 @@ impl<'a> StackDeployer<'a> {
             .change_set_name(change_set)
             .send()
             .await
-            .map_err(|e| anyhow!(describe(&e)))
+            .map_err(|e| {
+                // AWS: a change set made stale by another update is OBSOLETE
+                // (InvalidChangeSetStatus); a stack another run is updating is "in
+                // *_IN_PROGRESS state and can not be updated".
+                let text = describe(&e);
+                if error_code(&e) == Some("InvalidChangeSetStatus")
+                    || text.contains("IN_PROGRESS state")
+                {
+                    anyhow!(
+                        "another deploy or rollback changed stack {} while this one waited \
+                         ({text}): nothing of this run was applied; run deploy again once it \
+                         is done",
+                        self.name
+                    )
+                } else {
+                    anyhow!(text)
+                }
+            })
             .context("cannot execute the change set")?;
         self.follow(seen).await
     }

@@ -187,3 +187,76 @@ async fn ctrl_c_at_the_prompt_deletes_the_change_set_and_changes_nothing() {
     );
     s.destroy(stage);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_first_deploys_at_once_both_succeed_or_one_says_another_runs() {
+    let s = standins();
+    let stage = "race";
+    let stack = "ummatics-sentiment-stack-race";
+    s.destroy(stage);
+    let sdk = s.sdk().await;
+    let bootstrap = s.bootstrap.display().to_string();
+    let spawn = || {
+        crate::common::cli_process()
+            .env("AWS_ENDPOINT_URL", &s.aws_endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("UMMATICS_AWS_MAX_ATTEMPTS", "1")
+            .env_remove("AWS_PROFILE")
+            .args([
+                "--stage",
+                stage,
+                "deploy",
+                "--yes",
+                "--registry",
+                &s.registry,
+            ])
+            .args([
+                "--bootstrap",
+                &bootstrap,
+                "--model",
+                "mini",
+                "--builder",
+                "oci",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (one, two) = (spawn(), spawn());
+    let (one, two) = (
+        one.wait_with_output().unwrap(),
+        two.wait_with_output().unwrap(),
+    );
+    let mut succeeded = 0;
+    for out in [&one, &two] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            succeeded += 1;
+        } else {
+            assert!(
+                stderr.contains("another deploy"),
+                "a racing deploy failed without saying why:\n{stderr}"
+            );
+        }
+    }
+    assert!(succeeded >= 1, "neither deploy succeeded");
+    assert_eq!(
+        stack_status(&sdk, stack).await.as_deref(),
+        Some("CREATE_COMPLETE")
+    );
+    // One repository, tagged as the stack's.
+    let repositories = aws_sdk_ecr::Client::new(&sdk)
+        .describe_repositories()
+        .repository_names("ummatics-sentiment-race")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(repositories.repositories().len(), 1);
+    // And the next deploy is a plain one.
+    let again = json_of(&mut s.deploy(stage, &["--model", "mini", "--builder", "oci"]));
+    assert_eq!(again["outcome"], "unchanged", "{again:#}");
+    s.destroy(stage);
+}
