@@ -127,6 +127,22 @@ pub mod prices {
     pub const FREE_REQUESTS_PER_MONTH: f64 = 1_000_000.0;
 }
 
+/// The largest container image Lambda runs, uncompressed, all layers ("10 GB"; read as 10^9
+/// bytes per GB, the stricter reading). [Lambda quotas]
+pub const IMAGE_LIMIT_BYTES: u64 = 10_000_000_000;
+
+/// Refuses an image whose files (uncompressed) Lambda would not take.
+pub fn check_image_size(unpacked_bytes: u64) -> Result<()> {
+    if unpacked_bytes > IMAGE_LIMIT_BYTES {
+        anyhow::bail!(
+            "the image would hold {:.2} GB uncompressed; Lambda runs images of at most 10 GB: \
+             use a smaller model (see `eval` and the Models section of the README)",
+            unpacked_bytes as f64 / 1e9
+        );
+    }
+    Ok(())
+}
+
 /// The log group Lambda writes a function's logs to.
 pub fn log_group(function: &str) -> String {
     format!("/aws/lambda/{function}")
@@ -430,6 +446,13 @@ pub fn worst_case_compute_per_hour(cap: u32, memory_mb: u32, arch: Arch) -> f64 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn images_over_ten_gb_are_refused() {
+        assert!(check_image_size(IMAGE_LIMIT_BYTES).is_ok());
+        let e = check_image_size(IMAGE_LIMIT_BYTES + 1).unwrap_err();
+        assert!(e.to_string().contains("at most 10 GB"), "{e}");
+    }
 
     #[test]
     fn a_public_url_needs_both_statements_in_aws_or_motos_shape() {

@@ -128,6 +128,13 @@ fn layer(name: &'static str, files: &[(String, &[u8], u32)]) -> Result<Layer> {
 
 /// Writes the image: bootstrap layer, model layer, config, manifest.
 pub fn build(bootstrap: &Bootstrap, model: &ModelFiles, arch: Arch) -> Result<OciImage> {
+    let unpacked = bootstrap.bytes.len() as u64
+        + model
+            .files
+            .iter()
+            .map(|f| f.bytes.len() as u64)
+            .sum::<u64>();
+    crate::lambda::check_image_size(unpacked)?;
     let code = layer(
         "bootstrap layer",
         &[(
