@@ -260,3 +260,80 @@ async fn two_first_deploys_at_once_both_succeed_or_one_says_another_runs() {
     assert_eq!(again["outcome"], "unchanged", "{again:#}");
     s.destroy(stage);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_pushing_changes_nothing_and_the_next_deploy_resumes_the_upload() {
+    use crate::push::{Fault, FaultProxy};
+    let s = standins();
+    let stage = "ctrlc-push";
+    let stack = "ummatics-sentiment-stack-ctrlc-push";
+    s.destroy(stage);
+    let sdk = s.sdk().await;
+    // The bootstrap layer is two 16 MiB chunks or more: the second one is never answered.
+    let proxy = FaultProxy::start(&s.registry).await;
+    proxy.fault(1, Fault::Stall);
+    let cache = tempfile::tempdir().unwrap();
+    let bootstrap = s.bootstrap.display().to_string();
+    let deploy = || {
+        crate::common::cli_process()
+            .env("AWS_ENDPOINT_URL", &s.aws_endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("UMMATICS_AWS_MAX_ATTEMPTS", "1")
+            .env("XDG_CACHE_HOME", cache.path())
+            .env_remove("AWS_PROFILE")
+            .args([
+                "--stage",
+                stage,
+                "deploy",
+                "--yes",
+                "--registry",
+                &proxy.address,
+            ])
+            .args([
+                "--bootstrap",
+                &bootstrap,
+                "--model",
+                "mini",
+                "--builder",
+                "oci",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let child = deploy();
+    let started = Instant::now();
+    while proxy.stalled.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the push never reached its second chunk"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted before the stack changed"),
+        "{stderr}"
+    );
+    assert_eq!(stack_status(&sdk, stack).await, None);
+
+    // The next deploy picks the upload up after its first chunk, and goes through.
+    let out = deploy().wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("bootstrap layer") && stderr.contains("resumed at 16.00 MiB"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stack_status(&sdk, stack).await.as_deref(),
+        Some("CREATE_COMPLETE")
+    );
+    s.destroy(stage);
+}

@@ -19,7 +19,7 @@ const MIB: u64 = 1 << 20;
 
 /// What the proxy does to one PATCH (numbered from 0 in the order they arrive).
 #[derive(Debug, Clone, Copy)]
-enum Fault {
+pub(crate) enum Fault {
     /// Reads the chunk, answers this status (429 with `Retry-After: 1`); the registry sees
     /// nothing.
     Status(u16),
@@ -33,11 +33,11 @@ enum Fault {
 /// A TCP proxy in front of the registry that speaks just enough HTTP/1.1 to count requests,
 /// inject faults into PATCHes and throttle bodies. One request per connection (it forwards
 /// `Connection: close`), so responses need no parsing.
-struct FaultProxy {
-    address: String,
+pub(crate) struct FaultProxy {
+    pub(crate) address: String,
     faults: Arc<Mutex<HashMap<usize, Fault>>>,
     patches: Arc<AtomicUsize>,
-    stalled: Arc<AtomicUsize>,
+    pub(crate) stalled: Arc<AtomicUsize>,
     /// Body bytes of PATCHes that reached the registry.
     forwarded: Arc<AtomicU64>,
     /// Bytes per second for request bodies (0: as fast as it goes).
@@ -45,7 +45,7 @@ struct FaultProxy {
 }
 
 impl FaultProxy {
-    async fn start(upstream: &str) -> FaultProxy {
+    pub(crate) async fn start(upstream: &str) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let proxy = FaultProxy {
             address: listener.local_addr().unwrap().to_string(),
@@ -81,7 +81,7 @@ impl FaultProxy {
         proxy
     }
 
-    fn fault(&self, patch: usize, fault: Fault) {
+    pub(crate) fn fault(&self, patch: usize, fault: Fault) {
         self.faults.lock().unwrap().insert(patch, fault);
     }
 
