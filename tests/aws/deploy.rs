@@ -340,13 +340,52 @@ async fn rollback_complete_stack_is_recreated() {
     let function = "ummatics-sentiment-analysis-rollback";
     let stack = "ummatics-sentiment-stack-rollback";
     let logs = aws_sdk_cloudwatchlogs::Client::new(&s.sdk().await);
-    // A log group left behind by an earlier function makes the create fail, as on AWS.
+    // A log group that appears once deploy has checked for one (another process made it
+    // meanwhile) makes the create fail, as on AWS. Deploy refuses one that is there before
+    // (the ownership tests), so it is made while the image is built and pushed.
+    let mut child = crate::common::cli_process()
+        .env("AWS_ENDPOINT_URL", &s.aws_endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("UMMATICS_AWS_MAX_ATTEMPTS", "1")
+        .env("DOCKER_HOST", &s.docker_host)
+        .env_remove("AWS_PROFILE")
+        .args(["--stage", stage, "--output", "json", "deploy", "--yes"])
+        .args(["--model", MODEL])
+        .arg("--registry")
+        .arg(&s.registry)
+        .arg("--bootstrap")
+        .arg(&s.bootstrap)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("==> image") {
+            break;
+        }
+    }
+    assert!(seen.contains("==> image"), "{seen}");
     logs.create_log_group()
         .log_group_name(format!("/aws/lambda/{function}"))
         .send()
         .await
         .unwrap();
-    let failed = deploy(&s, stage, &[]).output().unwrap();
+    for line in lines {
+        seen.push_str(&line.unwrap());
+        seen.push('\n');
+    }
+    let failed = child.wait_with_output().unwrap();
+    let failed = std::process::Output {
+        stderr: seen.into_bytes(),
+        ..failed
+    };
     assert!(!failed.status.success());
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert!(stderr.contains("ROLLBACK_COMPLETE"), "{stderr}");
@@ -355,6 +394,7 @@ async fn rollback_complete_stack_is_recreated() {
         "the failed resource's reason is not shown: {stderr}"
     );
     assert!(stderr.contains("already exists"), "{stderr}");
+    let first = stderr.to_string();
 
     // The cause fixed, the next deploy deletes the dead stack and creates it again.
     logs.delete_log_group()
@@ -375,7 +415,7 @@ async fn rollback_complete_stack_is_recreated() {
     assert_eq!(report["outcome"], "created");
     assert_eq!(
         report["pushed"], false,
-        "the image was already pushed by the failed deploy"
+        "the image was already pushed by the failed deploy: {first}"
     );
     let cfn = aws_sdk_cloudformation::Client::new(&s.sdk().await);
     let status = cfn

@@ -90,9 +90,11 @@ async fn change_sets(sdk: &aws_config::SdkConfig, stack: &str) -> Vec<String> {
         Ok(out) => out
             .summaries()
             .iter()
+            // moto lists every stack's change sets, whatever the filter.
             .filter(|c| {
-                c.execution_status()
-                    != Some(&aws_sdk_cloudformation::types::ExecutionStatus::ExecuteComplete)
+                c.stack_name() == Some(stack)
+                    && c.execution_status()
+                        != Some(&aws_sdk_cloudformation::types::ExecutionStatus::ExecuteComplete)
             })
             .map(|c| c.change_set_name().unwrap_or_default().to_string())
             .collect(),
@@ -265,8 +267,12 @@ async fn two_first_deploys_at_once_both_succeed_or_one_says_another_runs() {
 async fn ctrl_c_while_pushing_changes_nothing_and_the_next_deploy_resumes_the_upload() {
     use crate::push::{Fault, FaultProxy};
     let s = standins();
-    let stage = "ctrlc-push";
-    let stack = "ummatics-sentiment-stack-ctrlc-push";
+    // A stage of its own per run: the registry keeps blobs across runs of the stand-ins, and
+    // a repository that already has the layer would upload nothing to interrupt.
+    let stage = format!("push{}", std::process::id());
+    let stage = stage.as_str();
+    let stack = format!("ummatics-sentiment-stack-{stage}");
+    let stack = stack.as_str();
     s.destroy(stage);
     let sdk = s.sdk().await;
     // The bootstrap layer is two 16 MiB chunks or more: the second one is never answered.
@@ -304,13 +310,17 @@ async fn ctrl_c_while_pushing_changes_nothing_and_the_next_deploy_resumes_the_up
             .spawn()
             .unwrap()
     };
-    let child = deploy();
+    let mut child = deploy();
     let started = Instant::now();
     while proxy.stalled.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "the push never reached its second chunk"
-        );
+        if started.elapsed() > Duration::from_secs(300) || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "the push never reached its second chunk:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
