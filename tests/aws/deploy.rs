@@ -343,15 +343,9 @@ async fn rollback_complete_stack_is_recreated() {
     // A log group that appears once deploy has checked for one (another process made it
     // meanwhile) makes the create fail, as on AWS. Deploy refuses one that is there before
     // (the ownership tests), so it is made while the image is built and pushed.
-    let mut child = crate::common::cli_process()
-        .env("AWS_ENDPOINT_URL", &s.aws_endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("UMMATICS_AWS_MAX_ATTEMPTS", "1")
-        .env("DOCKER_HOST", &s.docker_host)
-        .env_remove("AWS_PROFILE")
-        .args(["--stage", stage, "--output", "json", "deploy", "--yes"])
+    let mut child = s
+        .cli_process(stage)
+        .args(["--output", "json", "deploy", "--yes"])
         .args(["--model", MODEL])
         .arg("--registry")
         .arg(&s.registry)

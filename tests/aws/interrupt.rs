@@ -199,21 +199,8 @@ async fn two_first_deploys_at_once_both_succeed_or_one_says_another_runs() {
     let sdk = s.sdk().await;
     let bootstrap = s.bootstrap.display().to_string();
     let spawn = || {
-        crate::common::cli_process()
-            .env("AWS_ENDPOINT_URL", &s.aws_endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("UMMATICS_AWS_MAX_ATTEMPTS", "1")
-            .env_remove("AWS_PROFILE")
-            .args([
-                "--stage",
-                stage,
-                "deploy",
-                "--yes",
-                "--registry",
-                &s.registry,
-            ])
+        s.cli_process(stage)
+            .args(["deploy", "--yes", "--registry", &s.registry])
             .args([
                 "--bootstrap",
                 &bootstrap,
@@ -281,22 +268,9 @@ async fn ctrl_c_while_pushing_changes_nothing_and_the_next_deploy_resumes_the_up
     let cache = tempfile::tempdir().unwrap();
     let bootstrap = s.bootstrap.display().to_string();
     let deploy = || {
-        crate::common::cli_process()
-            .env("AWS_ENDPOINT_URL", &s.aws_endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("UMMATICS_AWS_MAX_ATTEMPTS", "1")
+        s.cli_process(stage)
             .env("XDG_CACHE_HOME", cache.path())
-            .env_remove("AWS_PROFILE")
-            .args([
-                "--stage",
-                stage,
-                "deploy",
-                "--yes",
-                "--registry",
-                &proxy.address,
-            ])
+            .args(["deploy", "--yes", "--registry", &proxy.address])
             .args([
                 "--bootstrap",
                 &bootstrap,

@@ -94,6 +94,22 @@ impl StandIns {
         command
     }
 
+    /// [`StandIns::cli`] as a `std::process::Command`, to spawn and wait for oneself.
+    pub fn cli_process(&self, stage: &str) -> std::process::Command {
+        let mut command = cli_process();
+        command
+            .env("AWS_ENDPOINT_URL", &self.aws_endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("UMMATICS_AWS_MAX_ATTEMPTS", "1")
+            .env("DOCKER_HOST", &self.docker_host)
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .args(["--stage", stage]);
+        command
+    }
+
     /// `--output json deploy --yes --registry <test registry> --bootstrap <static bootstrap>`
     /// for `stage`, plus `extra`.
     pub fn deploy(&self, stage: &str, extra: &[&str]) -> Command {
