@@ -67,6 +67,7 @@ struct Found {
     repository: bool,
     log_group: bool,
     budget: Option<budget::BudgetState>,
+    account: String,
     left: Vec<String>,
 }
 
@@ -149,6 +150,7 @@ async fn survey(aws: &Aws, deployer: &StackDeployer<'_>, progress: &Progress) ->
         repository,
         log_group,
         budget,
+        account,
         left,
     })
 }
@@ -216,10 +218,10 @@ async fn destroy(args: DestroyArgs, global: &GlobalArgs, tracker: &Tracker) -> R
     // The budget first: the stack's tags are what say it is ours, so an interrupted destroy
     // that already deleted the stack could no longer tell.
     if let Some(budget) = found.budget {
-        let account = aws.caller_identity().await?.account;
+        let account = &found.account;
         let budget_name = budget::name_for(&aws.names.stack);
         let step = progress.step(format!("budget {budget_name}"));
-        if budget::delete_budget(&aws, &account, &budget_name).await? {
+        if budget::delete_budget(&aws, account, &budget_name).await? {
             step.done("deleted");
             report.removed.push(format!(
                 "budget {budget_name} (${:.2}/month)",

@@ -488,6 +488,8 @@ impl Registry {
         match done.status() {
             s if s.is_success() => Ok(report),
             StatusCode::UNAUTHORIZED => Err(self.unauthorized()),
+            // A retried PUT whose first try landed (its answer lost) finds no session.
+            StatusCode::NOT_FOUND if self.has_blob(repository, digest).await? => Ok(report),
             other => bail!(
                 "registry {} refused blob {digest} (HTTP {other}): {}",
                 self.host,

@@ -18,16 +18,17 @@ fn on_a_terminal(s: &StandIns, stage: &str, args: &[&str]) -> (Child, Arc<Mutex<
         .map(|a| format!("'{a}'"))
         .collect::<Vec<_>>()
         .join(" ");
-    let mut child = std::process::Command::new("script")
+    let mut script = std::process::Command::new("script");
+    // The stand-ins' environment, as `StandIns::cli` sets it, for the command `script` runs.
+    for (key, value) in s.cli_process(stage).get_envs() {
+        match value {
+            Some(value) => script.env(key, value),
+            None => script.env_remove(key),
+        };
+    }
+    let mut child = script
         .args(["-qfec", &line, "/dev/null"])
-        .env("AWS_ENDPOINT_URL", &s.aws_endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("UMMATICS_AWS_MAX_ATTEMPTS", "1")
-        .env("DOCKER_HOST", &s.docker_host)
         .env("NO_COLOR", "1")
-        .env_remove("AWS_PROFILE")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

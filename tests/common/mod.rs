@@ -80,18 +80,7 @@ impl StandIns {
     /// The CLI pointed at moto and the test engine, with dummy credentials and one attempt per
     /// AWS call (a failure shows at once), for deployment `stage`.
     pub fn cli(&self, stage: &str) -> Command {
-        let mut command = cli();
-        command
-            .env("AWS_ENDPOINT_URL", &self.aws_endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("UMMATICS_AWS_MAX_ATTEMPTS", "1")
-            .env("DOCKER_HOST", &self.docker_host)
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN")
-            .args(["--stage", stage]);
-        command
+        Command::from_std(self.cli_process(stage))
     }
 
     /// [`StandIns::cli`] as a `std::process::Command`, to spawn and wait for oneself.
