@@ -2,7 +2,7 @@
 //! (AWS), Debian's dockerd (a real image build) and docker-registry (a real push with the ECR
 //! token as basic auth). Each test uses its own --stage so they run side by side.
 
-use crate::common::{assert_refused_before_aws, json_of, standins, StandIns};
+use crate::common::{assert_refused_before_aws, json_of, stack_status, standins, StandIns};
 
 /// The bundled model: the image self-test needs a model that knows sentiment.
 const MODEL: &str = "mini";
@@ -411,16 +411,9 @@ async fn rollback_complete_stack_is_recreated() {
         report["pushed"], false,
         "the image was already pushed by the failed deploy: {first}"
     );
-    let cfn = aws_sdk_cloudformation::Client::new(&s.sdk().await);
-    let status = cfn
-        .describe_stacks()
-        .stack_name(stack)
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        status.stacks()[0].stack_status().unwrap().as_str(),
-        "CREATE_COMPLETE"
+        stack_status(&s.sdk().await, stack).await.as_deref(),
+        Some("CREATE_COMPLETE")
     );
     s.destroy(stage);
 }

@@ -7,7 +7,7 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::{json_of, standins, StandIns};
+use crate::common::{json_of, stack_status, standins, StandIns};
 
 /// The CLI for `stage` with `args`, on a terminal of its own; its output collects in the
 /// returned buffer.
@@ -101,16 +101,6 @@ async fn change_sets(sdk: &aws_config::SdkConfig, stack: &str) -> Vec<String> {
             .collect(),
         Err(_) => Vec::new(),
     }
-}
-
-async fn stack_status(sdk: &aws_config::SdkConfig, stack: &str) -> Option<String> {
-    let out = aws_sdk_cloudformation::Client::new(sdk)
-        .describe_stacks()
-        .stack_name(stack)
-        .send()
-        .await
-        .ok()?;
-    Some(out.stacks().first()?.stack_status()?.as_str().to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 
 use aws_sdk_budgets::types::{Budget, BudgetType, Spend, TimeUnit};
 
-use crate::common::{json_of, standins};
+use crate::common::{json_of, stack_status, standins};
 
 const ACCOUNT: &str = "123456789012";
 
@@ -288,15 +288,9 @@ async fn a_stack_this_tool_did_not_make_is_neither_updated_nor_deleted() {
             .contains(&format!("stack {stack}")),
         "{report:#}"
     );
-    let described = stacks
-        .describe_stacks()
-        .stack_name(stack)
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        described.stacks()[0].stack_status().unwrap().as_str(),
-        "CREATE_COMPLETE"
+        stack_status(&sdk, stack).await.as_deref(),
+        Some("CREATE_COMPLETE")
     );
     stacks
         .delete_stack()

@@ -316,3 +316,14 @@ pub fn run_measuring_peak_rss(
         usage.ru_maxrss as f64 / 1024.0,
     )
 }
+
+/// A stack's status as CloudFormation reports it, or `None` when there is no such stack.
+pub async fn stack_status(sdk: &aws_config::SdkConfig, stack: &str) -> Option<String> {
+    let out = aws_sdk_cloudformation::Client::new(sdk)
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .ok()?;
+    Some(out.stacks().first()?.stack_status()?.as_str().to_string())
+}
