@@ -79,6 +79,19 @@ fn interrupt_at(mut child: Child, output: Arc<Mutex<String>>, text: &str) -> (i3
     (status.code().unwrap_or(-1), text)
 }
 
+/// `deploy --yes` of the mini model with the daemonless builder to `registry`, its output
+/// piped, ready to spawn.
+fn oci_deploy(s: &StandIns, stage: &str, registry: &str) -> std::process::Command {
+    let mut command = s.cli_process(stage);
+    command
+        .args(["deploy", "--yes", "--registry", registry, "--bootstrap"])
+        .arg(&s.bootstrap)
+        .args(["--model", "mini", "--builder", "oci"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
 /// The stack's change sets that wait to be executed.
 async fn change_sets(sdk: &aws_config::SdkConfig, stack: &str) -> Vec<String> {
     match aws_sdk_cloudformation::Client::new(sdk)
@@ -188,23 +201,7 @@ async fn two_first_deploys_at_once_both_succeed_or_one_says_another_runs() {
     let stack = "ummatics-sentiment-stack-race";
     s.destroy(stage);
     let sdk = s.sdk().await;
-    let bootstrap = s.bootstrap.display().to_string();
-    let spawn = || {
-        s.cli_process(stage)
-            .args(["deploy", "--yes", "--registry", &s.registry])
-            .args([
-                "--bootstrap",
-                &bootstrap,
-                "--model",
-                "mini",
-                "--builder",
-                "oci",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let spawn = || oci_deploy(&s, stage, &s.registry).spawn().unwrap();
     let (one, two) = (spawn(), spawn());
     let (one, two) = (
         one.wait_with_output().unwrap(),
@@ -257,21 +254,9 @@ async fn ctrl_c_while_pushing_changes_nothing_and_the_next_deploy_resumes_the_up
     let proxy = FaultProxy::start(&s.registry).await;
     proxy.fault(1, Fault::Stall);
     let cache = tempfile::tempdir().unwrap();
-    let bootstrap = s.bootstrap.display().to_string();
     let deploy = || {
-        s.cli_process(stage)
+        oci_deploy(&s, stage, &proxy.address)
             .env("XDG_CACHE_HOME", cache.path())
-            .args(["deploy", "--yes", "--registry", &proxy.address])
-            .args([
-                "--bootstrap",
-                &bootstrap,
-                "--model",
-                "mini",
-                "--builder",
-                "oci",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             .spawn()
             .unwrap()
     };
