@@ -1,6 +1,7 @@
 //! The only place that builds AWS SDK configuration and clients: the standard credential chain,
-//! `--profile`, `--region` (default us-east-1), `--endpoint-url` (plus the SDK's own
-//! `AWS_ENDPOINT_URL_<SERVICE>` variables), and one retry policy for every call.
+//! `--profile`, `--region` (default us-east-1), `--endpoint-url` (else the SDK's own
+//! `AWS_ENDPOINT_URL_<SERVICE>` and `AWS_ENDPOINT_URL` variables), and one retry policy for
+//! every call.
 
 use std::fmt;
 
@@ -24,15 +25,12 @@ pub struct AwsArgs {
     /// Named profile from ~/.aws/config and ~/.aws/credentials.
     #[arg(long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
-    /// Send every AWS call to this endpoint (LocalStack, moto, a VPC endpoint); per-service
-    /// AWS_ENDPOINT_URL_<SERVICE> variables are honoured too.
-    #[arg(
-        long,
-        global = true,
-        value_name = "URL",
-        env = "AWS_ENDPOINT_URL",
-        hide_env_values = true
-    )]
+    /// Send every AWS call to this endpoint (LocalStack, moto, a VPC endpoint). Without the
+    /// flag the SDK's own variables apply: AWS_ENDPOINT_URL_<SERVICE> (one service, e.g.
+    /// AWS_ENDPOINT_URL_CLOUDFORMATION), then AWS_ENDPOINT_URL.
+    // Not `env = "AWS_ENDPOINT_URL"`: an endpoint set in code outranks the per-service
+    // variables in the SDK, so the SDK reads that variable itself.
+    #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
     /// Attempts per AWS call, retries of throttling and transient errors included.
     #[arg(long, global = true, value_name = "N", env = "UMMATICS_AWS_MAX_ATTEMPTS", hide_env_values = true,

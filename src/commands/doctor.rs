@@ -92,7 +92,7 @@ pub async fn run(args: DoctorArgs, global: &GlobalArgs) -> Result<ExitCode> {
     });
     checks.push(Check::ok(
         "AWS region",
-        match &global.aws.endpoint_url {
+        match aws.config.endpoint_url() {
             Some(url) => format!("{} (endpoint {url})", aws.region()),
             None => aws.region(),
         },

@@ -748,28 +748,35 @@ impl Registry {
             if removed.contains(&digest) {
                 continue;
             }
-            let response = self
-                .send("reach it", || {
-                    self.request(
-                        reqwest::Method::DELETE,
-                        &format!("{repository}/manifests/{digest}"),
-                    )
-                })
-                .await?;
-            match response.status() {
-                s if s.is_success() || s == StatusCode::NOT_FOUND => removed.push(digest),
-                StatusCode::METHOD_NOT_ALLOWED => bail!(
-                    "registry {} does not allow deletes (Distribution: storage.delete.enabled)",
-                    self.host
-                ),
-                StatusCode::UNAUTHORIZED => return Err(self.unauthorized()),
-                other => bail!(
-                    "registry {} answered HTTP {other} deleting {digest}",
-                    self.host
-                ),
-            }
+            self.delete_manifest(repository, &digest).await?;
+            removed.push(digest);
         }
         Ok(removed)
+    }
+
+    /// Deletes the image `repository@digest` with all its tags; `false` when it was not there.
+    pub async fn delete_manifest(&self, repository: &str, digest: &str) -> Result<bool> {
+        let response = self
+            .send("reach it", || {
+                self.request(
+                    reqwest::Method::DELETE,
+                    &format!("{repository}/manifests/{digest}"),
+                )
+            })
+            .await?;
+        match response.status() {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            StatusCode::METHOD_NOT_ALLOWED => bail!(
+                "registry {} does not allow deletes (Distribution: storage.delete.enabled)",
+                self.host
+            ),
+            StatusCode::UNAUTHORIZED => Err(self.unauthorized()),
+            other => bail!(
+                "registry {} answered HTTP {other} deleting {digest}",
+                self.host
+            ),
+        }
     }
 }
 

@@ -11,7 +11,11 @@ use crate::common::{json_of, stack_status, standins, StandIns};
 
 /// The CLI for `stage` with `args`, on a terminal of its own; its output collects in the
 /// returned buffer.
-fn on_a_terminal(s: &StandIns, stage: &str, args: &[&str]) -> (Child, Arc<Mutex<String>>) {
+pub(crate) fn on_a_terminal(
+    s: &StandIns,
+    stage: &str,
+    args: &[&str],
+) -> (Child, Arc<Mutex<String>>) {
     let binary = assert_cmd::cargo::cargo_bin("ummatics-sentiment");
     let line = std::iter::once(binary.display().to_string())
         .chain(["--stage", stage].iter().chain(args).map(|a| a.to_string()))
@@ -52,7 +56,17 @@ fn on_a_terminal(s: &StandIns, stage: &str, args: &[&str]) -> (Child, Arc<Mutex<
 }
 
 /// Waits for `text` in the output, types Ctrl-C, and returns the exit status and output.
-fn interrupt_at(mut child: Child, output: Arc<Mutex<String>>, text: &str) -> (i32, String) {
+fn interrupt_at(child: Child, output: Arc<Mutex<String>>, text: &str) -> (i32, String) {
+    type_at(child, output, text, b"\x03")
+}
+
+/// Waits for `text` in the output, types `keys`, and returns the exit status and output.
+pub(crate) fn type_at(
+    mut child: Child,
+    output: Arc<Mutex<String>>,
+    text: &str,
+    keys: &[u8],
+) -> (i32, String) {
     let started = Instant::now();
     while !output.lock().unwrap().contains(text) {
         if started.elapsed() > Duration::from_secs(300) || child.try_wait().unwrap().is_some() {
@@ -61,7 +75,7 @@ fn interrupt_at(mut child: Child, output: Arc<Mutex<String>>, text: &str) -> (i3
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
+    child.stdin.as_mut().unwrap().write_all(keys).unwrap();
     child.stdin.as_mut().unwrap().flush().unwrap();
     let started = Instant::now();
     let status = loop {
@@ -70,7 +84,7 @@ fn interrupt_at(mut child: Child, output: Arc<Mutex<String>>, text: &str) -> (i3
         }
         if started.elapsed() > Duration::from_secs(60) {
             let _ = child.kill();
-            panic!("Ctrl-C did not stop it:\n{}", output.lock().unwrap());
+            panic!("{keys:?} did not end it:\n{}", output.lock().unwrap());
         }
         std::thread::sleep(Duration::from_millis(100));
     };
@@ -296,4 +310,129 @@ async fn ctrl_c_while_pushing_changes_nothing_and_the_next_deploy_resumes_the_up
         Some("CREATE_COMPLETE")
     );
     s.destroy(stage);
+}
+
+/// Spawns `command` with CloudFormation behind `proxy`, waits until the proxy holds a request
+/// (the command polls a stack that CloudFormation works on), sends SIGINT; returns the exit
+/// status and stderr.
+fn interrupt_while_held(
+    mut command: std::process::Command,
+    proxy: &crate::push::FaultProxy,
+) -> (i32, String) {
+    let mut child = command
+        .env(
+            "AWS_ENDPOINT_URL_CLOUDFORMATION",
+            format!("http://{}", proxy.address),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while proxy.hold.held.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        if started.elapsed() > Duration::from_secs(300) || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "CloudFormation was never polled after the held action:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Ctrl-C once CloudFormation executes a change set or deletes the stack. moto applies both
+/// before it answers, so a proxy in front of it holds every CloudFormation call after
+/// `ExecuteChangeSet` (`DeleteStack`): the command is stopped while it waits, as it would be
+/// on AWS while the stack is `UPDATE_IN_PROGRESS`. The command leaves CloudFormation to it,
+/// and the next run finishes what the interrupted one had left: the new release's slot tag,
+/// and the repository that destroy deletes after the stack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_cloudformation_applies_or_deletes_and_the_next_run_finishes() {
+    use crate::push::FaultProxy;
+    let s = standins();
+    let stage = "applying";
+    let stack = "ummatics-sentiment-stack-applying";
+    let repository = "ummatics-sentiment-applying";
+    s.destroy(stage);
+    let sdk = s.sdk().await;
+    let created = json_of(&mut s.deploy(stage, &["--model", "mini", "--builder", "oci"]));
+    assert_eq!(created["outcome"], "created", "{created:#}");
+    let proxy = FaultProxy::start(s.aws_endpoint.trim_start_matches("http://")).await;
+    let slot = |tag: &'static str| {
+        let info = json_of(s.cli(stage).args(["--output", "json", "info"]));
+        info["registry"]["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["tag"] == tag)
+    };
+
+    // An update, stopped while it waits for CloudFormation.
+    proxy.hold_after("ExecuteChangeSet");
+    let mut update = oci_deploy(&s, stage, &s.registry);
+    update.args(["--memory", "2048"]);
+    let (code, stderr) = interrupt_while_held(update, &proxy);
+    assert_eq!(code, 130, "{stderr}");
+    assert!(
+        stderr.contains("interrupted while CloudFormation works on stack")
+            && stderr.contains("it goes on without us"),
+        "{stderr}"
+    );
+    assert_eq!(change_sets(&sdk, stack).await, Vec::<String>::new());
+    assert!(
+        !slot("keep-2"),
+        "release 2 was tagged after the interruption"
+    );
+    // The next deploy finds the update applied: nothing to change, and release 2's image gets
+    // the slot tag the interrupted run never gave it.
+    let again = json_of(&mut s.deploy(
+        stage,
+        &["--model", "mini", "--builder", "oci", "--memory", "2048"],
+    ));
+    assert_eq!(again["outcome"], "unchanged", "{again:#}");
+    assert_eq!(again["release"]["number"], 2, "{again:#}");
+    assert!(slot("keep-2"));
+
+    // destroy, stopped while CloudFormation deletes the stack: the repository (deleted after
+    // the stack) stays, and the next destroy knows it by its tag though the stack is gone.
+    proxy.hold_after("DeleteStack");
+    let mut destroy = s.cli_process(stage);
+    destroy.args(["destroy", "--yes"]);
+    let (code, stderr) = interrupt_while_held(destroy, &proxy);
+    assert_eq!(code, 130, "{stderr}");
+    assert!(
+        stderr.contains("interrupted while the stack is deleted"),
+        "{stderr}"
+    );
+    let ecr = aws_sdk_ecr::Client::new(&sdk);
+    let left = ecr
+        .describe_repositories()
+        .repository_names(repository)
+        .send()
+        .await;
+    assert!(
+        left.is_ok(),
+        "the repository went before the stack was gone"
+    );
+    let finished = s.destroy(stage);
+    let removed = finished["removed"].to_string();
+    assert!(
+        removed.contains(&format!("ECR repository {repository}")),
+        "{finished:#}"
+    );
+    assert_eq!(stack_status(&sdk, stack).await, None);
+    assert!(ecr
+        .describe_repositories()
+        .repository_names(repository)
+        .send()
+        .await
+        .is_err());
 }

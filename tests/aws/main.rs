@@ -8,6 +8,7 @@ mod common;
 mod arm64;
 mod config;
 mod deploy;
+mod expiry;
 mod interrupt;
 mod lifecycle;
 mod observe;

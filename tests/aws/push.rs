@@ -30,11 +30,13 @@ pub(crate) enum Fault {
     Stall,
 }
 
-/// A TCP proxy in front of the registry that speaks just enough HTTP/1.1 to count requests,
-/// inject faults into PATCHes and throttle bodies. One request per connection (it forwards
-/// `Connection: close`), so responses need no parsing.
+/// A TCP proxy in front of the registry (or moto) that speaks just enough HTTP/1.1 to count
+/// requests, inject faults into PATCHes, throttle bodies, and hold every request after a
+/// given AWS query action. One request per connection (it forwards `Connection: close`), so
+/// responses need no parsing.
 pub(crate) struct FaultProxy {
     pub(crate) address: String,
+    pub(crate) hold: Arc<Hold>,
     faults: Arc<Mutex<HashMap<usize, Fault>>>,
     patches: Arc<AtomicUsize>,
     pub(crate) stalled: Arc<AtomicUsize>,
@@ -54,7 +56,9 @@ impl FaultProxy {
             stalled: Arc::default(),
             forwarded: Arc::default(),
             rate: Arc::default(),
+            hold: Arc::default(),
         };
+        let hold = proxy.hold.clone();
         let (faults, patches, stalled, forwarded, rate) = (
             proxy.faults.clone(),
             proxy.patches.clone(),
@@ -72,6 +76,7 @@ impl FaultProxy {
                     stalled: stalled.clone(),
                     forwarded: forwarded.clone(),
                     rate: rate.load(Ordering::SeqCst),
+                    hold: hold.clone(),
                 };
                 tokio::spawn(async move {
                     let _ = connection.serve(client).await;
@@ -85,6 +90,15 @@ impl FaultProxy {
         self.faults.lock().unwrap().insert(patch, fault);
     }
 
+    /// From now on, the first request whose form body names `Action=<action>` goes through
+    /// and every request after it is held unanswered (what a client polling a slow
+    /// CloudFormation sees, frozen).
+    pub(crate) fn hold_after(&self, action: &str) {
+        *self.hold.action.lock().unwrap() = Some(format!("Action={action}&"));
+        self.hold.holding.store(false, Ordering::SeqCst);
+        self.hold.held.store(0, Ordering::SeqCst);
+    }
+
     fn registry(&self, policy: UploadPolicy) -> Registry {
         Registry::new(&self.address, "AWS", ECR_PASSWORD, false)
             .unwrap()
@@ -92,7 +106,17 @@ impl FaultProxy {
     }
 }
 
+/// See [`FaultProxy::hold_after`].
+#[derive(Default)]
+pub(crate) struct Hold {
+    action: Mutex<Option<String>>,
+    holding: std::sync::atomic::AtomicBool,
+    /// Requests held so far.
+    pub(crate) held: AtomicUsize,
+}
+
 struct Connection {
+    hold: Arc<Hold>,
     upstream: String,
     faults: Arc<Mutex<HashMap<usize, Fault>>>,
     patches: Arc<AtomicUsize>,
@@ -121,6 +145,29 @@ impl Connection {
             if !lower.starts_with("connection:") {
                 lines.push(line);
             }
+        }
+        if self.hold.holding.load(Ordering::SeqCst) {
+            self.hold.held.fetch_add(1, Ordering::SeqCst);
+            let mut rest = [0u8; 1024];
+            while client.read(&mut rest).await? > 0 {}
+            return Ok(());
+        }
+        let action = self.hold.action.lock().unwrap().clone();
+        if let (Some(action), "POST") = (action, method.as_str()) {
+            // A form body: small, read whole to find its action.
+            let mut body = vec![0u8; length as usize];
+            client.read_exact(&mut body).await?;
+            let mut server = TcpStream::connect(&self.upstream).await?;
+            let head = format!("{}\r\nConnection: close\r\n\r\n", lines.join("\r\n"));
+            server.write_all(head.as_bytes()).await?;
+            server.write_all(&body).await?;
+            // Holding starts before the answer goes back: the client's next request may come
+            // before the server closes this connection.
+            if String::from_utf8_lossy(&body).contains(&action) {
+                self.hold.holding.store(true, Ordering::SeqCst);
+            }
+            tokio::io::copy(&mut server, &mut client).await?;
+            return client.shutdown().await;
         }
         let fault = if method == "PATCH" {
             let n = self.patches.fetch_add(1, Ordering::SeqCst);
