@@ -185,6 +185,7 @@ pub async fn build(arch: Arch, progress: &Progress, verbose: bool) -> Result<Bui
     let mut child = command
         .spawn()
         .context("cannot run cargo: is Rust installed? (see `ummatics-sentiment doctor`)")?;
+    let group = BuildGroup(child.id());
     let stdout = child.stdout.take().context("no cargo stdout")?;
     let stderr = child.stderr.take().context("no cargo stderr")?;
     let echo = verbose.then(|| progress.clone());
@@ -224,6 +225,7 @@ pub async fn build(arch: Arch, progress: &Progress, verbose: bool) -> Result<Bui
         }
     }
     let status = child.wait().await?;
+    std::mem::forget(group);
     let tail = errors.await.unwrap_or_default();
     if !status.success() {
         step.fail("cargo build failed");
@@ -243,7 +245,27 @@ pub async fn build(arch: Arch, progress: &Progress, verbose: bool) -> Result<Bui
     })
 }
 
-/// The cargo invocation for a release bootstrap.
+/// The build's process group (cargo and the rustc jobs it starts), stopped with SIGTERM when
+/// the build is dropped unfinished: a deploy interrupted by Ctrl-C, or by a SIGTERM sent to it
+/// alone (a CI timeout, `timeout`), leaves no build running that holds cargo's lock on the
+/// target directory. The group is cargo's own, so a terminal's Ctrl-C reaches only deploy,
+/// which decides.
+struct BuildGroup(Option<u32>);
+
+impl Drop for BuildGroup {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.and_then(|pid| i32::try_from(pid).ok()) {
+            // SAFETY: killpg only sends signals to the group cargo leads. SIGCONT after
+            // SIGTERM (as systemd does) ends a stopped group too.
+            unsafe {
+                libc::killpg(pid, libc::SIGTERM);
+                libc::killpg(pid, libc::SIGCONT);
+            }
+        }
+    }
+}
+
+/// The cargo invocation for a release bootstrap, leading a process group of its own.
 fn cargo_command(toolchain: Toolchain, workspace: &Path) -> tokio::process::Command {
     let mut command = tokio::process::Command::new("cargo");
     command
@@ -260,6 +282,8 @@ fn cargo_command(toolchain: Toolchain, workspace: &Path) -> tokio::process::Comm
             "bootstrap",
             "--message-format=json-render-diagnostics",
         ])
+        .process_group(0)
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if let Some(cc) = toolchain.c_compiler().filter(|cc| !cc.configured) {
@@ -352,6 +376,8 @@ pub async fn self_test(bootstrap: &Bootstrap, model: &ModelFiles, runner: &Runne
         .arg("--self-test")
         .arg("--model")
         .arg(dir.path())
+        // Interrupted, deploy stops the self-test too.
+        .kill_on_drop(true)
         .output()
         .await
         .with_context(|| format!("cannot run {}", bootstrap.path.display()))?;

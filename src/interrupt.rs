@@ -38,12 +38,13 @@ impl Tracker {
     }
 }
 
-/// Runs `work` to its end, or until SIGINT or SIGTERM arrives (`None` then; `work` is dropped
-/// where it was). Without a way to listen for signals, `work` simply runs.
+/// Runs `work` to its end, or until SIGINT, SIGTERM or SIGHUP (the terminal closed) arrives
+/// (`None` then; `work` is dropped where it was, which stops the processes it started). Without a way to listen for signals, `work` simply runs.
 pub async fn until_interrupted<T>(work: impl Future<Output = T>) -> Option<T> {
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
+    let (Ok(mut interrupt), Ok(mut terminate), Ok(mut hangup)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
     ) else {
         return Some(work.await);
     };
@@ -51,5 +52,6 @@ pub async fn until_interrupted<T>(work: impl Future<Output = T>) -> Option<T> {
         value = work => Some(value),
         _ = interrupt.recv() => None,
         _ = terminate.recv() => None,
+        _ = hangup.recv() => None,
     }
 }

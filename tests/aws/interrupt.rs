@@ -436,3 +436,112 @@ async fn ctrl_c_while_cloudformation_applies_or_deletes_and_the_next_run_finishe
         .await
         .is_err());
 }
+
+/// `(pid, parent, process group, name, state)` of every process, from /proc.
+fn processes() -> Vec<(u32, u32, u32, String, char)> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "pid (name) state ppid pgrp …"; the name may hold spaces and parentheses.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let number = |s: &str| s.parse::<u32>().unwrap_or(0);
+        all.push((
+            number(stat[..open].trim()),
+            number(rest[1]),
+            number(rest[2]),
+            stat[open + 1..close].to_string(),
+            rest[0].chars().next().unwrap_or('?'),
+        ));
+    }
+    all
+}
+
+/// SIGTERM sent to deploy alone (a CI job's timeout, `timeout`) while it builds `bootstrap`
+/// with cargo: deploy stops as it does for Ctrl-C and takes the build's processes (cargo and
+/// its rustc jobs) with it, so none outlives it holding cargo's lock on the target directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_building_the_bootstrap_stops_the_build_too() {
+    let s = standins();
+    let stage = "building";
+    let sdk = s.sdk().await;
+    // A rustc job as long as a big crate's (cargo's RUSTC_WRAPPER hook): left alone, cargo
+    // waits for it, whatever became of deploy.
+    let slow = tempfile::tempdir().unwrap();
+    let wrapper = slow.path().join("slow-rustc");
+    std::fs::write(&wrapper, "#!/bin/sh\nsleep 300\nexec \"$@\"\n").unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut child = s
+        .cli_process(stage)
+        .env("RUSTC_WRAPPER", &wrapper)
+        .args(["deploy", "--yes", "--registry", &s.registry])
+        .args(["--model", "mini", "--builder", "oci"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deploy = child.id();
+    let started = Instant::now();
+    let cargo = loop {
+        let found = processes()
+            .into_iter()
+            // The build's cargo leads a group of its own (deploy's other cargo calls, such as
+            // the toolchain checks, do not).
+            .find(|p| p.1 == deploy && p.3 == "cargo" && p.2 == p.0);
+        if let Some(cargo) = found {
+            break cargo.0;
+        }
+        if started.elapsed() > Duration::from_secs(120) || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "deploy never started its cargo build in a process group of its own:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Until cargo's first rustc job runs (the wrapper's sleep, in cargo's group).
+    while !processes().iter().any(|p| p.2 == cargo && p.3 == "sleep") {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "cargo never started a rustc job"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    unsafe { libc::kill(deploy as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted before the stack changed"),
+        "{stderr}"
+    );
+    let started = Instant::now();
+    loop {
+        let left: Vec<_> = processes()
+            .into_iter()
+            .filter(|p| p.2 == cargo && p.4 != 'Z')
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            unsafe { libc::killpg(cargo as i32, libc::SIGKILL) };
+            panic!("the build outlived deploy: {left:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        stack_status(&sdk, "ummatics-sentiment-stack-building").await,
+        None
+    );
+}
