@@ -401,8 +401,8 @@ pub struct ServeArgs {
     /// --concurrency).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=4096))]
     pub queue: Option<u32>,
-    /// Longest wait for a request's headers, and again for its body, before it is refused
-    /// (`10s`, `500ms`).
+    /// Longest wait for a request's headers, and for each piece of its body, before it is
+    /// refused (`10s`, `500ms`).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub read_timeout: std::time::Duration,
     #[command(flatten)]

@@ -363,32 +363,56 @@ async fn admit(State(state): State<Arc<Served>>, request: Request, next: Next) -
         tokio::spawn(discard(body, state.limits.read_timeout));
         return too_many_requests(&state.limits);
     };
-    // Read a little more than the limit, so "too large" is decided on the real size.
-    let read = axum::body::to_bytes(body, MAX_PAYLOAD_BYTES + 1);
-    let bytes = match tokio::time::timeout(state.limits.read_timeout, read).await {
-        Ok(Ok(bytes)) if bytes.len() <= MAX_PAYLOAD_BYTES => bytes,
-        Ok(Ok(_)) => return too_large(),
-        Ok(Err(e)) if is_length_limit(&e) => return too_large(),
-        Ok(Err(e)) => {
-            return api_error(
-                StatusCode::BAD_REQUEST,
-                "InvalidRequestContentException",
-                format!("the request body could not be read: {e}"),
-            )
-        }
-        Err(_) => {
-            return api_error(
-                StatusCode::REQUEST_TIMEOUT,
-                "RequestTimeoutException",
-                format!(
-                    "the request body did not arrive within {} (--read-timeout)",
-                    humantime::format_duration(state.limits.read_timeout)
-                ),
-            )
-        }
+    let bytes = match read_body(body, state.limits.read_timeout).await {
+        Ok(bytes) => bytes,
+        Err(refusal) => return refusal,
     };
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// Reads an admitted request's body, up to a little more than the limit (so "too large" is
+/// decided on the real size), for as long as it keeps arriving: each piece within `idle`, like
+/// nginx's `client_body_timeout`. A deadline for the whole body would refuse a client that is
+/// slow only because this machine is busy; a stalled one gets 408 after `idle`.
+async fn read_body(body: Body, idle: Duration) -> Result<bytes::Bytes, Response> {
+    use http_body_util::BodyExt;
+    let mut body = http_body_util::Limited::new(body, MAX_PAYLOAD_BYTES + 1);
+    let mut bytes = bytes::BytesMut::new();
+    loop {
+        match tokio::time::timeout(idle, body.frame()).await {
+            Ok(None) => break,
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    bytes.extend_from_slice(&data);
+                }
+            }
+            Ok(Some(Err(e))) if e.is::<http_body_util::LengthLimitError>() => {
+                return Err(too_large())
+            }
+            Ok(Some(Err(e))) => {
+                return Err(api_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRequestContentException",
+                    format!("the request body could not be read: {e}"),
+                ))
+            }
+            Err(_) => {
+                return Err(api_error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "RequestTimeoutException",
+                    format!(
+                        "the request body stopped arriving for {} (--read-timeout)",
+                        humantime::format_duration(idle)
+                    ),
+                ))
+            }
+        }
+    }
+    if bytes.len() > MAX_PAYLOAD_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes.freeze())
 }
 
 /// Reads a refused request's body to its end, keeping nothing: at most 6 MB, for as long as it
@@ -399,17 +423,6 @@ async fn discard(body: Body, idle: Duration) {
     use http_body_util::BodyExt;
     let mut body = http_body_util::Limited::new(body, MAX_PAYLOAD_BYTES + 1);
     while let Ok(Some(Ok(_frame))) = tokio::time::timeout(idle, body.frame()).await {}
-}
-
-fn is_length_limit(e: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(error) = source {
-        if error.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = error.source();
-    }
-    false
 }
 
 /// Anything but POST on the Invoke API's path.
