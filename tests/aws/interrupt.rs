@@ -274,23 +274,13 @@ async fn ctrl_c_while_pushing_changes_nothing_and_the_next_deploy_resumes_the_up
             .spawn()
             .unwrap()
     };
-    let mut child = deploy();
-    let started = Instant::now();
-    while proxy.stalled.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-        if started.elapsed() > Duration::from_secs(300) || child.try_wait().unwrap().is_some() {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "the push never reached its second chunk:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let (code, stderr) = signal_when(
+        deploy(),
+        || proxy.stalled.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "the push reaching its second chunk",
+        libc::SIGINT,
+    );
+    assert_eq!(code, 130, "{stderr}");
     assert!(
         stderr.contains("interrupted before the stack changed"),
         "{stderr}"
@@ -312,6 +302,35 @@ async fn ctrl_c_while_pushing_changes_nothing_and_the_next_deploy_resumes_the_up
     s.destroy(stage);
 }
 
+/// Waits until `ready()` (checked every 50 ms, for up to 300 s, while `child` runs), sends
+/// `signal` to `child` alone, and returns its exit status and stderr. `waited_for` says what
+/// never came if `child` ends first or time runs out.
+fn signal_when(
+    mut child: Child,
+    mut ready: impl FnMut() -> bool,
+    waited_for: &str,
+    signal: i32,
+) -> (i32, String) {
+    let started = Instant::now();
+    while !ready() {
+        if started.elapsed() > Duration::from_secs(300) || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{waited_for} never happened:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    unsafe { libc::kill(child.id() as i32, signal) };
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Spawns `command` with CloudFormation behind `proxy`, waits until the proxy holds a request
 /// (the command polls a stack that CloudFormation works on), sends SIGINT; returns the exit
 /// status and stderr.
@@ -319,7 +338,7 @@ fn interrupt_while_held(
     mut command: std::process::Command,
     proxy: &crate::push::FaultProxy,
 ) -> (i32, String) {
-    let mut child = command
+    let child = command
         .env(
             "AWS_ENDPOINT_URL_CLOUDFORMATION",
             format!("http://{}", proxy.address),
@@ -328,23 +347,11 @@ fn interrupt_while_held(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while proxy.hold.held.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-        if started.elapsed() > Duration::from_secs(300) || child.try_wait().unwrap().is_some() {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "CloudFormation was never polled after the held action:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    signal_when(
+        child,
+        || proxy.hold.held.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "a CloudFormation call after the held action",
+        libc::SIGINT,
     )
 }
 
@@ -479,7 +486,7 @@ async fn sigterm_while_building_the_bootstrap_stops_the_build_too() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    let mut child = s
+    let child = s
         .cli_process(stage)
         .env("RUSTC_WRAPPER", &wrapper)
         .args(["deploy", "--yes", "--registry", &s.registry])
@@ -489,38 +496,26 @@ async fn sigterm_while_building_the_bootstrap_stops_the_build_too() {
         .spawn()
         .unwrap();
     let deploy = child.id();
-    let started = Instant::now();
-    let cargo = loop {
-        let found = processes()
-            .into_iter()
-            // The build's cargo leads a group of its own (deploy's other cargo calls, such as
-            // the toolchain checks, do not).
-            .find(|p| p.1 == deploy && p.3 == "cargo" && p.2 == p.0);
-        if let Some(cargo) = found {
-            break cargo.0;
-        }
-        if started.elapsed() > Duration::from_secs(120) || child.try_wait().unwrap().is_some() {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "deploy never started its cargo build in a process group of its own:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    // Until cargo's first rustc job runs (the wrapper's sleep, in cargo's group).
-    while !processes().iter().any(|p| p.2 == cargo && p.3 == "sleep") {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "cargo never started a rustc job"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    unsafe { libc::kill(deploy as i32, libc::SIGTERM) };
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    // The build's cargo leads a group of its own (deploy's other cargo calls, such as the
+    // toolchain checks, do not); it is signalled once its first rustc job runs (the wrapper's
+    // sleep, in cargo's group).
+    let mut cargo = None;
+    let (code, stderr) = signal_when(
+        child,
+        || {
+            let all = processes();
+            cargo = cargo.or_else(|| {
+                all.iter()
+                    .find(|p| p.1 == deploy && p.3 == "cargo" && p.2 == p.0)
+                    .map(|p| p.0)
+            });
+            cargo.is_some_and(|group| all.iter().any(|p| p.2 == group && p.3 == "sleep"))
+        },
+        "a cargo build in a process group of its own, running a rustc job,",
+        libc::SIGTERM,
+    );
+    let cargo = cargo.unwrap();
+    assert_eq!(code, 130, "{stderr}");
     assert!(
         stderr.contains("interrupted before the stack changed"),
         "{stderr}"
