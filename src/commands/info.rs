@@ -374,12 +374,13 @@ async fn registry_images(aws: &Aws, host: &str) -> RegistryImages {
     let listed = async {
         let login = ecr::login(aws).await?;
         let registry = Registry::new(host, &login.username, &login.password, false)?;
-        let mut images = Vec::new();
-        for tag in registry.tags(&repository).await? {
-            let digest = registry.manifest_digest(&repository, &tag).await?;
-            images.push(TaggedImage { tag, digest });
-        }
-        anyhow::Ok(images)
+        let tagged = registry.tagged(&repository).await?;
+        anyhow::Ok(
+            tagged
+                .into_iter()
+                .map(|(tag, digest)| TaggedImage { tag, digest })
+                .collect(),
+        )
     };
     let (images, error) = match listed.await {
         Ok(images) => (images, None),

@@ -738,11 +738,22 @@ impl Registry {
         Ok(true)
     }
 
+    /// Every tag of the repository with the digest it names (`None` for a tag deleted between
+    /// the listing and its look-up).
+    pub async fn tagged(&self, repository: &str) -> Result<Vec<(String, Option<String>)>> {
+        let mut tagged = Vec::new();
+        for tag in self.tags(repository).await? {
+            let digest = self.manifest_digest(repository, &tag).await?;
+            tagged.push((tag, digest));
+        }
+        Ok(tagged)
+    }
+
     /// Deletes every tagged image of the repository; returns the digests removed.
     pub async fn delete_all(&self, repository: &str) -> Result<Vec<String>> {
         let mut removed = Vec::new();
-        for tag in self.tags(repository).await? {
-            let Some(digest) = self.manifest_digest(repository, &tag).await? else {
+        for (_, digest) in self.tagged(repository).await? {
+            let Some(digest) = digest else {
                 continue;
             };
             if removed.contains(&digest) {

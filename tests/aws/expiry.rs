@@ -126,8 +126,8 @@ fn model_variant(root: &Path, n: u32) -> PathBuf {
 /// Every tag of the repository, by digest.
 async fn tags_by_digest(registry: &Registry, repository: &str) -> HashMap<String, Vec<String>> {
     let mut by_digest: HashMap<String, Vec<String>> = HashMap::new();
-    for tag in registry.tags(repository).await.unwrap() {
-        if let Some(digest) = registry.manifest_digest(repository, &tag).await.unwrap() {
+    for (tag, digest) in registry.tagged(repository).await.unwrap() {
+        if let Some(digest) = digest {
             by_digest.entry(digest).or_default().push(tag);
         }
     }
