@@ -225,6 +225,7 @@ pub async fn build(arch: Arch, progress: &Progress, verbose: bool) -> Result<Bui
         }
     }
     let status = child.wait().await?;
+    // Cargo has ended: nothing of the group is left to stop.
     std::mem::forget(group);
     let tail = errors.await.unwrap_or_default();
     if !status.success() {
