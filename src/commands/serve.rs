@@ -402,7 +402,8 @@ async fn read_body(body: Body, idle: Duration) -> Result<bytes::Bytes, Response>
                     StatusCode::REQUEST_TIMEOUT,
                     "RequestTimeoutException",
                     format!(
-                        "the request body stopped arriving for {} (--read-timeout)",
+                        "the request body stopped arriving for {}: send it without such \
+                         pauses, or start serve with a longer --read-timeout",
                         humantime::format_duration(idle)
                     ),
                 ))
