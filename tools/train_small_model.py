@@ -21,7 +21,15 @@ Recipe (fixed seed; every figure it prints is what it measured):
    both back into f32 constants before tract optimises, so inference runs tract's f32 kernels.
 5. onnxruntime on the dev set for both forms (the f32 export and the compact one); the compact
    model's dev predictions become tests/fixtures/sst2-minilm-dev-onnxruntime.json, which the
-   Rust tests compare tract against.
+   Rust tests compare tract against. The everyday test sets (--test-sets) are scored and
+   printed, never used to choose anything.
+
+Optional stage 2, after step 2 (--everyday-steps N; off by default, and not in the shipped
+model): fine-tune on batches mixing generated everyday sentences (everyday_data.py: negated
+negatives, contrast, surprise praise, sarcasm, faint praise) with SST-2 phrases, with the stage-1
+model's soft labels on the SST-2 part (--everyday-distil). Measured in three tries (MODEL_CARD.md,
+"An everyday stage, tried"): held-out hard sentences 77.5 % -> 85-87.5 %, but SST-2 dev
+90.14 % -> 88.2-88.9 %, below the 90 % the default model must keep.
 
 Resumable: a checkpoint (model, optimiser, scheduler, sampler state) is written to --work every
 --checkpoint-steps steps and at each epoch end; running the same command again continues from
@@ -39,6 +47,7 @@ figures) and the fixture above.
 """
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -54,12 +63,18 @@ import torch
 import torch.nn.functional as F
 import transformers
 from onnx import TensorProto, helper, numpy_helper
+from everyday_data import generate, read_test_texts
 from onnx_export import export_classifier
 from sst2_data import accuracy, logits_of, pad_batch, read_tsv
 from tokenizers import Tokenizer
 from transformers import BertForSequenceClassification
 
 LABELS = {0: "NEGATIVE", 1: "POSITIVE"}
+# The arguments stage 1 depends on: a stage-1 checkpoint made with others is refused.
+STAGE1_ARGUMENTS = (
+    "train", "dev", "out", "fixtures", "work", "seed", "epochs", "lr", "batch", "max_train_tokens",
+    "checkpoint_steps", "freeze_word_embeddings",
+)
 
 
 def epoch_batches(lengths, size, seed, epoch):
@@ -178,6 +193,125 @@ def softmax(logits):
     return p / p.sum(axis=1, keepdims=True)
 
 
+def read_labelled(path):
+    """A test set: text, label, kind (plain or hard)."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            if line.strip():
+                text, label, kind = line.rstrip("\n").split("\t")
+                rows.append((text, int(label), kind))
+    return rows
+
+
+def everyday_stage(args, model, params, tok, train_ids, train_labels, dev_ids, dev_labels, figures):
+    """Stage 2: --everyday-steps steps on batches that mix generated everyday sentences
+    (everyday_data.py: negated negatives, contrast, surprise praise, sarcasm, faint praise, plain)
+    with SST-2 training phrases, so the model learns those constructions without forgetting
+    SST-2: on the SST-2 phrases the loss adds --everyday-distil × KL(stage-1 model ‖ model), the
+    stage-1 model's own probabilities as soft labels (learning without forgetting). Without it a
+    first try (half of each batch generated, lr 2e-5) lost 2 points of SST-2 dev: the model
+    learnt "no <bad thing>" so well that "leaves no cliche unturned" turned positive. A fresh
+    AdamW at --everyday-lr, 6 % warm-up, linear decay. Resumable like stage 1,
+    from its own checkpoint. The test sets are evaluated at the end and printed, not used."""
+    if args.everyday_steps <= 0:
+        return
+    tests = read_test_texts(args.test_sets)
+    generated, dropped = generate(args.everyday_count, args.seed, tests)
+    print(
+        f"stage 2: {len(generated)} generated sentences ({dropped} dropped for sharing "
+        f"{4} words in a row with a test sentence)",
+        flush=True,
+    )
+    gen_ids = [e.ids for e in tok.encode_batch([t for t, _, _ in generated])]
+    gen_labels = [label for _, label, _ in generated]
+    teacher = copy.deepcopy(model).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    optimizer = torch.optim.AdamW(params, lr=args.everyday_lr, weight_decay=0.01)
+    steps = args.everyday_steps
+    warmup = max(1, int(steps * 0.06))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
+    )
+    checkpoint = os.path.join(args.work, "everyday-checkpoint.pt")
+    arguments = {k: v for k, v in vars(args).items() if k != "threads"}
+    step = 0
+    stage = {"seconds": 0.0}
+    if os.path.exists(checkpoint):
+        state = torch.load(checkpoint, weights_only=False)
+        if state["arguments"] != arguments:
+            sys.exit(f"{checkpoint} was made with other arguments: delete it or run with those")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        step, stage = state["step"], state["stage"]
+        print(f"stage 2: resumed from {checkpoint} at step {step}/{steps}", flush=True)
+
+    def save():
+        tmp = checkpoint + ".tmp"
+        torch.save(
+            {
+                "arguments": arguments,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "step": step,
+                "stage": stage,
+            },
+            tmp,
+        )
+        os.replace(tmp, checkpoint)
+
+    generated_per_batch = max(1, round(args.batch * args.everyday_share))
+    sst2_per_batch = args.batch - generated_per_batch
+    started, session_steps = time.time(), 0
+    model.train()
+    running = 0.0
+    while step < steps:
+        # Each batch is a function of (seed, step), so a resumed run sees the same ones.
+        rng = random.Random(args.seed * 7919 + step)
+        pick_gen = [rng.randrange(len(gen_ids)) for _ in range(generated_per_batch)]
+        pick_sst = [rng.randrange(len(train_ids)) for _ in range(sst2_per_batch)]
+        ids, mask = pad_batch([gen_ids[i] for i in pick_gen] + [train_ids[i] for i in pick_sst])
+        labels = torch.tensor([gen_labels[i] for i in pick_gen] + [train_labels[i] for i in pick_sst])
+        t0 = time.time()
+        logits = model(input_ids=ids, attention_mask=mask).logits
+        loss = F.cross_entropy(logits, labels)
+        if args.everyday_distil > 0 and sst2_per_batch > 0:
+            sst_ids, sst_mask = pad_batch([train_ids[i] for i in pick_sst])
+            with torch.no_grad():
+                soft = F.softmax(teacher(input_ids=sst_ids, attention_mask=sst_mask).logits, dim=-1)
+            own = F.log_softmax(logits[generated_per_batch:], dim=-1)
+            loss = loss + args.everyday_distil * F.kl_div(own, soft, reduction="batchmean") * sst2_per_batch / args.batch
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        session_steps += 1
+        stage["seconds"] += time.time() - t0
+        running = 0.98 * running + 0.02 * float(loss.detach()) if running else float(loss.detach())
+        if step % 100 == 0:
+            rate = session_steps / (time.time() - started)
+            print(
+                f"  stage 2 step {step}/{steps} loss {running:.4f} lr {scheduler.get_last_lr()[0]:.2e} "
+                f"{rate:.2f} steps/s ETA {duration((steps - step) / rate)}",
+                flush=True,
+            )
+        if step % args.checkpoint_steps == 0 or step == steps:
+            save()
+    figures["everyday_stage_seconds"] = round(stage["seconds"])
+    figures["everyday_generated"] = len(generated)
+    figures["everyday_dropped_near_tests"] = dropped
+    figures["train_seconds"] += stage["seconds"]
+    print(f"stage 2 done: dev accuracy {accuracy(logits_of(model, dev_ids), dev_labels):.4f} (reported)", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", required=True)
@@ -195,6 +329,24 @@ def main():
     parser.add_argument(
         "--freeze-word-embeddings", action=argparse.BooleanOptionalAction, default=True,
         help="keep the pretrained word embeddings as they are",
+    )
+    parser.add_argument(
+        "--everyday-steps", type=int, default=0,
+        help="stage 2 steps (0, the default and the shipped model: no stage 2; see the model card)",
+    )
+    parser.add_argument("--everyday-lr", type=float, default=2e-5)
+    parser.add_argument("--everyday-count", type=int, default=20000, help="generated sentences for stage 2")
+    parser.add_argument(
+        "--everyday-share", type=float, default=0.25, help="share of each stage-2 batch that is generated text"
+    )
+    parser.add_argument(
+        "--everyday-distil", type=float, default=1.0,
+        help="weight of the stage-1 model's soft labels on stage 2's SST-2 phrases (keeps what SST-2 taught)",
+    )
+    parser.add_argument(
+        "--test-sets", nargs="*",
+        default=["tests/fixtures/everyday.tsv", "tests/fixtures/everyday-heldout.tsv"],
+        help="evaluation sets (text, label, kind): never trained on; generated text near them is dropped",
     )
     args = parser.parse_args()
 
@@ -236,9 +388,13 @@ def main():
     checkpoint = os.path.join(args.work, "checkpoint.pt")
     figures = {"dev_accuracy_by_epoch": [], "train_seconds": 0.0}
     step = 0
+
+    def stage1_arguments():
+        return {k: v for k, v in vars(args).items() if k in STAGE1_ARGUMENTS}
+
     if os.path.exists(checkpoint):
         state = torch.load(checkpoint, weights_only=False)
-        if state["arguments"] != {k: v for k, v in vars(args).items() if k != "threads"}:
+        if state["arguments"] != stage1_arguments():
             sys.exit(f"{checkpoint} was made with other arguments: delete it or run with those")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -251,7 +407,7 @@ def main():
         tmp = checkpoint + ".tmp"
         torch.save(
             {
-                "arguments": {k: v for k, v in vars(args).items() if k != "threads"},
+                "arguments": stage1_arguments(),
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
@@ -300,6 +456,8 @@ def main():
         print(f"  epoch {epoch + 1}/{args.epochs} done: dev accuracy {dev:.4f} (reported, not used)", flush=True)
         save()
 
+    everyday_stage(args, model, params, tok, train_ids, train_labels, dev_ids, dev_labels, figures)
+
     figures["train_seconds"] = round(figures["train_seconds"])
     model.eval()
     figures["dev_accuracy_pytorch"] = accuracy(logits_of(model, dev_ids), dev_labels)
@@ -344,6 +502,16 @@ def main():
         f"model.onnx {figures['f32_onnx_bytes'] / 1e6:.1f} MB -> {figures['onnx_bytes'] / 1e6:.1f} MB",
         flush=True,
     )
+
+    for path in args.test_sets:
+        rows = read_labelled(path)
+        logits = onnxruntime_dev(out_path, tokenizer_path, [t for t, _, _ in rows])
+        right = np.argmax(logits, axis=1) == np.array([label for _, label, _ in rows])
+        for kind in ("plain", "hard"):
+            chosen = [i for i, (_, _, k) in enumerate(rows) if k == kind]
+            share = float(right[chosen].mean())
+            figures[f"{os.path.basename(path)}_{kind}"] = share
+            print(f"{path} {kind}: {share:.3f} of {len(chosen)} (reported, not used)", flush=True)
 
     probabilities = softmax(compact_logits)
     predictions = [

@@ -9,12 +9,20 @@ use ummatics_sentiment::models::{Embedded, ModelSpec};
 use ummatics_sentiment_function::ClassifierOptions;
 
 const EVERYDAY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/everyday.tsv");
+/// 60 more (40 hard, 20 plain), written after the first set and before the model's second
+/// training stage, whose generated sentences keep away from both sets; a check that what the
+/// model learnt from them carries over to sentences nobody tuned anything on.
+const HELD_OUT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/everyday-heldout.tsv"
+);
 
-/// Accuracy of `model` on the plain and on the hard sentences, and the misses.
-fn score(model: &ModelSpec) -> (f64, f64, Vec<String>) {
-    let bytes = std::fs::read(EVERYDAY).unwrap();
+/// Accuracy of `model` on the plain and on the hard sentences of `path` (which holds
+/// `[plain, hard]` sentences), and the misses.
+fn score(model: &ModelSpec, path: &str, counts: [usize; 2]) -> (f64, f64, Vec<String>) {
+    let bytes = std::fs::read(path).unwrap();
     let rows = read_records(
-        EVERYDAY,
+        path,
         &bytes,
         DataFormat::Tsv,
         &[
@@ -25,7 +33,7 @@ fn score(model: &ModelSpec) -> (f64, f64, Vec<String>) {
         "",
     )
     .unwrap();
-    assert_eq!(rows.len(), 100);
+    assert_eq!(rows.len(), counts[0] + counts[1]);
     let classifier = model.load(&ClassifierOptions::default()).unwrap();
     let texts: Vec<&str> = rows.iter().map(|r| r.values[0].as_str()).collect();
     let predictions = classifier.predict(&texts).unwrap();
@@ -50,7 +58,7 @@ fn score(model: &ModelSpec) -> (f64, f64, Vec<String>) {
             ));
         }
     }
-    assert_eq!(total, [50, 50], "half plain, half hard");
+    assert_eq!(total, counts, "plain and hard sentences");
     (
         right[0] as f64 / total[0] as f64,
         right[1] as f64 / total[1] as f64,
@@ -67,7 +75,7 @@ fn the_default_model_reads_everyday_text() {
     };
     assert_eq!(args.model.model, ModelSpec::Embedded(Embedded::DEFAULT));
 
-    let (plain, hard, misses) = score(&args.model.model);
+    let (plain, hard, misses) = score(&args.model.model, EVERYDAY, [50, 50]);
     eprintln!(
         "default model: plain {:.0} %, hard {:.0} %; misses:\n  {}",
         plain * 100.0,
@@ -82,9 +90,28 @@ fn the_default_model_reads_everyday_text() {
 }
 
 #[test]
+fn the_default_model_on_sentences_nobody_tuned_on() {
+    let (plain, hard, misses) = score(
+        &ModelSpec::Embedded(Embedded::DEFAULT),
+        HELD_OUT,
+        [20, 40],
+    );
+    eprintln!(
+        "default model, held-out set: plain {:.0} %, hard {:.1} %; misses:\n  {}",
+        plain * 100.0,
+        hard * 100.0,
+        misses.join("\n  ")
+    );
+    // Measured: 95 % plain, 77.5 % hard (31 of 40), like the first set's 76 %: the hard
+    // target is not met here either. The floors keep what was reached.
+    assert!(plain >= 0.90, "plain sentences: {plain}");
+    assert!(hard >= 0.75, "hard sentences: {hard}");
+}
+
+#[test]
 fn the_small_model_is_measured_on_the_same_set() {
     // Reported for comparison (README, model cards); it is not held to the targets.
-    let (plain, hard, _) = score(&ModelSpec::Embedded(Embedded::Mini));
+    let (plain, hard, _) = score(&ModelSpec::Embedded(Embedded::Mini), EVERYDAY, [50, 50]);
     eprintln!(
         "sst2-mini: plain {:.0} %, hard {:.0} %",
         plain * 100.0,
