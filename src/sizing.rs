@@ -47,14 +47,15 @@ pub const SST2_MINI: Measured = Measured {
     measured_on: "2026-11-29, AMD EPYC (x86_64, AVX2), BENCHMARKS.md",
 };
 
-/// The bundled default `sst2-minilm` (6 layers, 384 wide, compact weights expanded to f32).
-/// Measured with `bench` (SST-2 dev, calls of 50, 2 passes) in a dev build (tract and the
-/// function crate at opt-level 2), so a release build can only do better.
+/// The bundled default `sst2-minilm` (6 layers, 384 wide, compact weights expanded to f32),
+/// release build: 1 thread is the median of `bench/compare.sh`'s three interleaved runs
+/// (BENCHMARKS.md); 2 threads and the peak RSS (the larger of the two) come from one `bench`
+/// run of two passes, where 1 thread gave 97.0 texts/s — the lower figure is kept.
 pub const SST2_MINILM: Measured = Measured {
     model: "sst2-minilm (bundled default)",
-    texts_per_s: [69.1, 75.3],
-    peak_rss_mib: 242.0,
-    measured_on: "2026-11-30, Intel Xeon (x86_64, AVX-512), dev build",
+    texts_per_s: [87.9, 124.6],
+    peak_rss_mib: 230.0,
+    measured_on: "2026-11-30, Intel Xeon (x86_64, AVX-512), release build",
 };
 
 /// The memory `deploy` uses unless told otherwise: [`default_memory`] of both measured models
@@ -185,8 +186,8 @@ mod tests {
         let e = estimate(&SST2_MINILM, 1769, Arch::X86_64);
         assert_eq!(
             e.to_string(),
-            "≈ 250 GB-s ($0.0042) per 10 000 texts, ≈ 724 ms per call of 50\n            \
-             assumes 69 texts/s per vCPU (sst2-minilm (bundled default), SST-2-length texts in \
+            "≈ 197 GB-s ($0.0033) per 10 000 texts, ≈ 569 ms per call of 50\n            \
+             assumes 88 texts/s per vCPU (sst2-minilm (bundled default), SST-2-length texts in \
              calls of 50); Lambda's CPUs vary, so measure yours: ummatics-sentiment bench"
         );
         assert!(!e.to_string().contains("Xeon"));
