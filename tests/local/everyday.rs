@@ -91,11 +91,7 @@ fn the_default_model_reads_everyday_text() {
 
 #[test]
 fn the_default_model_on_sentences_nobody_tuned_on() {
-    let (plain, hard, misses) = score(
-        &ModelSpec::Embedded(Embedded::DEFAULT),
-        HELD_OUT,
-        [20, 40],
-    );
+    let (plain, hard, misses) = score(&ModelSpec::Embedded(Embedded::DEFAULT), HELD_OUT, [20, 40]);
     eprintln!(
         "default model, held-out set: plain {:.0} %, hard {:.1} %; misses:\n  {}",
         plain * 100.0,
