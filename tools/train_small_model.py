@@ -193,6 +193,45 @@ def softmax(logits):
     return p / p.sum(axis=1, keepdims=True)
 
 
+class Checkpoint:
+    """One stage's resumable state in one file (model, optimiser, scheduler, torch RNG, step and
+    the stage's own record under `extra_key`), written atomically; a file made with other
+    arguments is refused."""
+
+    def __init__(self, path, arguments, extra_key, model, optimizer, scheduler):
+        self.path, self.arguments, self.extra_key = path, arguments, extra_key
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+
+    def load(self):
+        """(step, extra) restored from the file, or None when there is none."""
+        if not os.path.exists(self.path):
+            return None
+        state = torch.load(self.path, weights_only=False)
+        if state["arguments"] != self.arguments:
+            sys.exit(f"{self.path} was made with other arguments: delete it or run with those")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        return state["step"], state[self.extra_key]
+
+    def save(self, step, extra):
+        tmp = self.path + ".tmp"
+        torch.save(
+            {
+                "arguments": self.arguments,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "step": step,
+                self.extra_key: extra,
+            },
+            tmp,
+        )
+        os.replace(tmp, self.path)
+
+
 def read_labelled(path):
     """A test set: text, label, kind (plain or hard)."""
     rows = []
@@ -235,36 +274,17 @@ def everyday_stage(args, model, params, tok, train_ids, train_labels, dev_ids, d
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
     )
-    checkpoint = os.path.join(args.work, "everyday-checkpoint.pt")
-    arguments = {k: v for k, v in vars(args).items() if k != "threads"}
+    checkpoint = Checkpoint(
+        os.path.join(args.work, "everyday-checkpoint.pt"),
+        {k: v for k, v in vars(args).items() if k != "threads"},
+        "stage", model, optimizer, scheduler,
+    )
     step = 0
     stage = {"seconds": 0.0}
-    if os.path.exists(checkpoint):
-        state = torch.load(checkpoint, weights_only=False)
-        if state["arguments"] != arguments:
-            sys.exit(f"{checkpoint} was made with other arguments: delete it or run with those")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
-        step, stage = state["step"], state["stage"]
-        print(f"stage 2: resumed from {checkpoint} at step {step}/{steps}", flush=True)
-
-    def save():
-        tmp = checkpoint + ".tmp"
-        torch.save(
-            {
-                "arguments": arguments,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-                "step": step,
-                "stage": stage,
-            },
-            tmp,
-        )
-        os.replace(tmp, checkpoint)
+    resumed = checkpoint.load()
+    if resumed:
+        step, stage = resumed
+        print(f"stage 2: resumed from {checkpoint.path} at step {step}/{steps}", flush=True)
 
     generated_per_batch = max(1, round(args.batch * args.everyday_share))
     sst2_per_batch = args.batch - generated_per_batch
@@ -304,7 +324,7 @@ def everyday_stage(args, model, params, tok, train_ids, train_labels, dev_ids, d
                 flush=True,
             )
         if step % args.checkpoint_steps == 0 or step == steps:
-            save()
+            checkpoint.save(step, stage)
     figures["everyday_stage_seconds"] = round(stage["seconds"])
     figures["everyday_generated"] = len(generated)
     figures["everyday_dropped_near_tests"] = dropped
@@ -385,39 +405,17 @@ def main():
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
     )
 
-    checkpoint = os.path.join(args.work, "checkpoint.pt")
+    checkpoint = Checkpoint(
+        os.path.join(args.work, "checkpoint.pt"),
+        {k: v for k, v in vars(args).items() if k in STAGE1_ARGUMENTS},
+        "figures", model, optimizer, scheduler,
+    )
     figures = {"dev_accuracy_by_epoch": [], "train_seconds": 0.0}
     step = 0
-
-    def stage1_arguments():
-        return {k: v for k, v in vars(args).items() if k in STAGE1_ARGUMENTS}
-
-    if os.path.exists(checkpoint):
-        state = torch.load(checkpoint, weights_only=False)
-        if state["arguments"] != stage1_arguments():
-            sys.exit(f"{checkpoint} was made with other arguments: delete it or run with those")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
-        step, figures = state["step"], state["figures"]
-        print(f"resumed from {checkpoint} at step {step}/{steps}", flush=True)
-
-    def save():
-        tmp = checkpoint + ".tmp"
-        torch.save(
-            {
-                "arguments": stage1_arguments(),
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-                "step": step,
-                "figures": figures,
-            },
-            tmp,
-        )
-        os.replace(tmp, checkpoint)
+    resumed = checkpoint.load()
+    if resumed:
+        step, figures = resumed
+        print(f"resumed from {checkpoint.path} at step {step}/{steps}", flush=True)
 
     labels_t = torch.tensor(train_labels)
     lengths = [len(e) for e in train_ids]
@@ -450,11 +448,11 @@ def main():
                     flush=True,
                 )
             if step % args.checkpoint_steps == 0:
-                save()
+                checkpoint.save(step, figures)
         dev = accuracy(logits_of(model, dev_ids), dev_labels)
         figures["dev_accuracy_by_epoch"].append(dev)
         print(f"  epoch {epoch + 1}/{args.epochs} done: dev accuracy {dev:.4f} (reported, not used)", flush=True)
-        save()
+        checkpoint.save(step, figures)
 
     everyday_stage(args, model, params, tok, train_ids, train_labels, dev_ids, dev_labels, figures)
 
