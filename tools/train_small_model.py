@@ -232,6 +232,16 @@ class Checkpoint:
         os.replace(tmp, self.path)
 
 
+def optimiser_step(loss, params, optimizer, scheduler):
+    """One update: gradients of `loss`, clipped to norm 1, then the optimiser's and the
+    scheduler's step."""
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step()
+    scheduler.step()
+
+
 def read_labelled(path):
     """A test set: text, label, kind (plain or hard)."""
     rows = []
@@ -307,11 +317,7 @@ def everyday_stage(args, model, params, tok, train_ids, train_labels, dev_ids, d
                 soft = F.softmax(teacher(input_ids=sst_ids, attention_mask=sst_mask).logits, dim=-1)
             own = F.log_softmax(logits[generated_per_batch:], dim=-1)
             loss = loss + args.everyday_distil * F.kl_div(own, soft, reduction="batchmean") * sst2_per_batch / args.batch
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        scheduler.step()
+        optimiser_step(loss, params, optimizer, scheduler)
         step += 1
         session_steps += 1
         stage["seconds"] += time.time() - t0
@@ -430,11 +436,7 @@ def main():
             idx = plan[b]
             ids, mask = pad_batch([train_ids[i] for i in idx])
             loss = F.cross_entropy(model(input_ids=ids, attention_mask=mask).logits, labels_t[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            scheduler.step()
+            optimiser_step(loss, params, optimizer, scheduler)
             step += 1
             session_steps += 1
             running = 0.98 * running + 0.02 * float(loss.detach()) if running else float(loss.detach())
