@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, Parameter, Tag};
+use aws_sdk_cloudformation::types::{
+    Capability, ChangeSetStatus, ChangeSetType, ExecutionStatus, Parameter, Tag,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::aws::{describe, error_code, Aws};
@@ -300,6 +302,9 @@ pub struct Plan {
     pub resources: Vec<ResourceChange>,
     #[serde(skip)]
     change_set: Option<String>,
+    /// The stack the change set belongs to, as CreateChangeSet answered.
+    #[serde(skip)]
+    stack_id: Option<String>,
 }
 
 impl Plan {
@@ -310,7 +315,62 @@ impl Plan {
             parameters,
             resources: Vec::new(),
             change_set: None,
+            stack_id: None,
         }
+    }
+}
+
+/// A change set on the stack as ListChangeSets gives it: enough to tell which of two first
+/// deploys racing for one stack name goes on.
+#[derive(Debug, Clone, PartialEq)]
+struct ChangeSetEntry {
+    name: String,
+    stack_id: String,
+    /// Milliseconds since the epoch, as CloudFormation stamped it.
+    created: i64,
+    /// CloudFormation executes (or has executed) it.
+    executed: bool,
+    /// Made, or being made, and not yet executed: it may still be.
+    waiting: bool,
+}
+
+/// Who creates the stack when first deploys race.
+#[derive(Debug, PartialEq)]
+enum CreateClaim {
+    /// This run's change set goes on.
+    Ours,
+    /// Another run's change set was executed (or this run's is gone: CloudFormation deletes
+    /// a stack's other change sets when it executes one).
+    Executed { rival: Option<String> },
+    /// Another run's change set was made first and waits to be executed.
+    Earlier { rival: String, stack_id: String },
+}
+
+/// Of the change sets on live stacks of this name, the earliest made (then the name, to
+/// break a tie) creates the stack; every other run steps back. Each racing run reads the same
+/// list, so exactly one goes on.
+fn claim_create(ours: &str, entries: &[ChangeSetEntry]) -> CreateClaim {
+    let Some(mine) = entries.iter().find(|e| e.name == ours) else {
+        return CreateClaim::Executed {
+            rival: entries.iter().find(|e| e.executed).map(|e| e.name.clone()),
+        };
+    };
+    let rivals = entries.iter().filter(|e| e.name != ours);
+    if let Some(done) = rivals.clone().find(|e| e.executed) {
+        return CreateClaim::Executed {
+            rival: Some(done.name.clone()),
+        };
+    }
+    let first = rivals
+        .filter(|e| e.waiting)
+        .filter(|e| (e.created, e.name.as_str()) < (mine.created, mine.name.as_str()))
+        .min_by(|a, b| (a.created, a.name.as_str()).cmp(&(b.created, b.name.as_str())));
+    match first {
+        Some(first) => CreateClaim::Earlier {
+            rival: first.name.clone(),
+            stack_id: first.stack_id.clone(),
+        },
+        None => CreateClaim::Ours,
     }
 }
 
@@ -387,6 +447,7 @@ impl<'a> StackDeployer<'a> {
                 .collect(),
             resources: Vec::new(),
             change_set: None,
+            stack_id: None,
         }
     }
 
@@ -415,7 +476,23 @@ impl<'a> StackDeployer<'a> {
         } else {
             PlanKind::Create
         };
-        self.create_change_set(kind, params, template, change_set)
+        if kind == PlanKind::Create {
+            // `existing` was read before the image was built and pushed: another first deploy
+            // may have made the stack since. AWS then refuses a create change set; say so
+            // before asking (some CloudFormation stand-ins make a second stack of the name).
+            if let Some(now) = self.describe().await? {
+                if now.status != "REVIEW_IN_PROGRESS" {
+                    bail!(
+                        "another deploy created stack {} while this one built its image (it is \
+                         {} now): nothing of this run was applied; run deploy again to update it",
+                        self.name,
+                        now.status
+                    );
+                }
+            }
+        }
+        let stack_id = self
+            .create_change_set(kind, params, template, change_set)
             .await?;
         match self.wait_for_change_set(change_set).await? {
             Some(resources) => Ok(Plan {
@@ -423,6 +500,7 @@ impl<'a> StackDeployer<'a> {
                 parameters,
                 resources,
                 change_set: Some(change_set.to_string()),
+                stack_id,
             }),
             None => Ok(Plan::nothing(Vec::new())),
         }
@@ -448,8 +526,9 @@ impl<'a> StackDeployer<'a> {
         params: &StackParams,
         template: &str,
         change_set: &str,
-    ) -> Result<()> {
-        self.aws
+    ) -> Result<Option<String>> {
+        let out = self
+            .aws
             .cloudformation()
             .create_change_set()
             .stack_name(&self.name)
@@ -489,7 +568,7 @@ impl<'a> StackDeployer<'a> {
                 }
             })
             .with_context(|| format!("cannot create a change set for stack {}", self.name))?;
-        Ok(())
+        Ok(out.stack_id().map(str::to_string))
     }
 
     /// Waits until CloudFormation has computed the change set: its resource changes, or `None`
@@ -639,6 +718,10 @@ impl<'a> StackDeployer<'a> {
             .change_set
             .as_deref()
             .context("there is no change set to execute")?;
+        if plan.kind == PlanKind::Create {
+            self.claim_create(change_set, plan.stack_id.as_deref())
+                .await?;
+        }
         let seen = self.event_ids().await?;
         self.aws
             .cloudformation()
@@ -651,8 +734,12 @@ impl<'a> StackDeployer<'a> {
                 // AWS: a change set made stale by another update is OBSOLETE
                 // (InvalidChangeSetStatus); a stack another run is updating is "in
                 // *_IN_PROGRESS state and can not be updated".
+                // A create change set is deleted when another run's create executes first
+                // (ChangeSetNotFound).
                 let text = describe(&e);
                 if error_code(&e) == Some("InvalidChangeSetStatus")
+                    || (plan.kind == PlanKind::Create
+                        && error_code(&e) == Some("ChangeSetNotFound"))
                     || text.contains("IN_PROGRESS state")
                 {
                     anyhow!(
@@ -667,6 +754,131 @@ impl<'a> StackDeployer<'a> {
             })
             .context("cannot execute the change set")?;
         self.follow(seen).await
+    }
+
+    /// Before a create change set is executed: when two first deploys race, AWS lets both
+    /// make a create change set on the one REVIEW_IN_PROGRESS stack, executes whichever comes
+    /// first and deletes the other. Here the earliest change set goes on and every other run
+    /// steps back before executing, deleting its own change set (and a stack of the name
+    /// made for it alone, as some stand-ins make) and saying which run it left the stack to.
+    async fn claim_create(&self, ours: &str, our_stack: Option<&str>) -> Result<()> {
+        let entries = self.live_change_sets().await?;
+        let claim = claim_create(ours, &entries);
+        if claim == CreateClaim::Ours {
+            return Ok(());
+        }
+        let winner_stack = match &claim {
+            CreateClaim::Earlier { stack_id, .. } => Some(stack_id.clone()),
+            _ => self.describe().await?.map(|s| s.id),
+        };
+        // Best effort: AWS deletes it itself once the other one executes, and refuses to
+        // while that stack is CREATE_IN_PROGRESS.
+        let _ = self.delete_change_set(ours).await;
+        if let Some(our_stack) = our_stack {
+            if winner_stack.as_deref() != Some(our_stack) {
+                if let Some(stack) = describe_stack(self.aws, our_stack).await? {
+                    if stack.status == "REVIEW_IN_PROGRESS" {
+                        self.delete_by_id(our_stack).await?;
+                    }
+                }
+            }
+        }
+        match claim {
+            CreateClaim::Earlier { rival, .. } => bail!(
+                "another deploy is creating stack {} at the same time: its change set {rival} \
+                 was made first and waits to be executed, so this run stepped back (its own \
+                 change set is deleted; nothing was applied). Deploy again once that one is \
+                 done. If no other deploy runs, a killed one left it: delete it with `aws \
+                 cloudformation delete-change-set --stack-name {} --change-set-name {rival}`",
+                self.name,
+                self.name
+            ),
+            _ => bail!(
+                "another deploy created stack {} at the same time{}: nothing of this run was \
+                 applied; run deploy again to update it",
+                self.name,
+                match claim {
+                    CreateClaim::Executed { rival: Some(r) } => format!(" (change set {r})"),
+                    _ => String::new(),
+                }
+            ),
+        }
+    }
+
+    /// The change sets on live stacks of this name (AWS keeps one stack per name; a stand-in
+    /// may list every stack's change sets, deleted stacks' too).
+    async fn live_change_sets(&self) -> Result<Vec<ChangeSetEntry>> {
+        let mut entries = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .aws
+                .cloudformation()
+                .list_change_sets()
+                .stack_name(&self.name)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| anyhow!(describe(&e)))
+                .with_context(|| format!("cannot list the change sets of stack {}", self.name))?;
+            entries.extend(
+                out.summaries()
+                    .iter()
+                    .filter(|c| c.stack_name() == Some(self.name.as_str()))
+                    .map(|c| ChangeSetEntry {
+                        name: c.change_set_name().unwrap_or_default().to_string(),
+                        stack_id: c.stack_id().unwrap_or_default().to_string(),
+                        created: c
+                            .creation_time()
+                            .map_or(i64::MAX, |t| t.to_millis().unwrap_or(i64::MAX)),
+                        executed: matches!(
+                            c.execution_status(),
+                            Some(
+                                ExecutionStatus::ExecuteInProgress
+                                    | ExecutionStatus::ExecuteComplete
+                                    | ExecutionStatus::ExecuteFailed
+                            )
+                        ),
+                        waiting: matches!(
+                            c.status(),
+                            Some(
+                                ChangeSetStatus::CreatePending
+                                    | ChangeSetStatus::CreateInProgress
+                                    | ChangeSetStatus::CreateComplete
+                            )
+                        ) && matches!(
+                            c.execution_status(),
+                            None | Some(ExecutionStatus::Available | ExecutionStatus::Unavailable)
+                        ),
+                    }),
+            );
+            token = out.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        let mut live = HashSet::new();
+        let stacks: HashSet<String> = entries.iter().map(|e| e.stack_id.clone()).collect();
+        for id in stacks {
+            if describe_stack(self.aws, &id).await?.is_some() {
+                live.insert(id);
+            }
+        }
+        entries.retain(|e| live.contains(&e.stack_id));
+        Ok(entries)
+    }
+
+    /// Deletes the stack with this id (not its name: a stand-in may hold two of one name).
+    async fn delete_by_id(&self, id: &str) -> Result<()> {
+        self.aws
+            .cloudformation()
+            .delete_stack()
+            .stack_name(id)
+            .send()
+            .await
+            .map_err(|e| anyhow!(describe(&e)))
+            .with_context(|| format!("cannot delete stack {id}"))?;
+        Ok(())
     }
 
     /// The ids of the events already there (so only new ones are shown).
@@ -894,6 +1106,59 @@ mod tests {
         assert_eq!(
             dashboard_url("eu-west-1", "sentiment-prod"),
             "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#dashboards/dashboard/sentiment-prod"
+        );
+    }
+
+    fn entry(name: &str, created: i64, executed: bool, waiting: bool) -> ChangeSetEntry {
+        ChangeSetEntry {
+            name: name.into(),
+            stack_id: format!("stack-of-{name}"),
+            created,
+            executed,
+            waiting,
+        }
+    }
+
+    #[test]
+    fn racing_first_deploys_agree_on_exactly_one_creator() {
+        // Both runs see both change sets: the earlier one goes on, the later steps back.
+        let both = [entry("a", 10, false, true), entry("b", 20, false, true)];
+        assert_eq!(claim_create("a", &both), CreateClaim::Ours);
+        assert_eq!(
+            claim_create("b", &both),
+            CreateClaim::Earlier {
+                rival: "a".into(),
+                stack_id: "stack-of-a".into()
+            }
+        );
+        // Made in the same millisecond: the name decides, the same way for both.
+        let tie = [entry("x", 10, false, true), entry("y", 10, false, true)];
+        assert_eq!(claim_create("x", &tie), CreateClaim::Ours);
+        assert!(matches!(
+            claim_create("y", &tie),
+            CreateClaim::Earlier { .. }
+        ));
+        // One was executed: whoever made theirs first, the other run steps back.
+        let done = [entry("a", 30, true, false), entry("b", 20, false, true)];
+        assert_eq!(
+            claim_create("b", &done),
+            CreateClaim::Executed {
+                rival: Some("a".into())
+            }
+        );
+        // Ours is gone (AWS deletes the others when it executes one).
+        assert_eq!(
+            claim_create("b", &[entry("a", 10, true, false)]),
+            CreateClaim::Executed {
+                rival: Some("a".into())
+            }
+        );
+        // Failed or obsolete change sets do not hold the stack; alone, ours goes on.
+        let dead = [entry("a", 10, false, false), entry("b", 20, false, true)];
+        assert_eq!(claim_create("b", &dead), CreateClaim::Ours);
+        assert_eq!(
+            claim_create("b", &[entry("b", 20, false, true)]),
+            CreateClaim::Ours
         );
     }
 

@@ -253,6 +253,76 @@ async fn two_first_deploys_at_once_both_succeed_or_one_says_another_runs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_deploy_steps_back_for_a_create_change_set_made_before_its_own() {
+    use aws_sdk_cloudformation::types::ChangeSetType;
+    let s = standins();
+    // A stage of its own per run: moto keeps a deleted stack's change sets listed.
+    let stage = format!("rival{}", std::process::id());
+    let stage = stage.as_str();
+    let stack = format!("ummatics-sentiment-stack-{stage}");
+    let stack = stack.as_str();
+    s.destroy(stage);
+    let sdk = s.sdk().await;
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk);
+    // Another run's create change set (tagged as this tool tags), made first and not executed
+    // yet: the stack exists, REVIEW_IN_PROGRESS, only to hold it.
+    let rival = cfn
+        .create_change_set()
+        .stack_name(stack)
+        .change_set_name("other-run")
+        .change_set_type(ChangeSetType::Create)
+        .tags(
+            aws_sdk_cloudformation::types::Tag::builder()
+                .key("ummatics-sentiment:tool")
+                .value("ummatics-sentiment")
+                .build(),
+        )
+        .template_body(
+            "Resources:\n  Handle:\n    Type: AWS::CloudFormation::WaitConditionHandle\n",
+        )
+        .send()
+        .await
+        .unwrap();
+    let rival_stack = rival.stack_id().unwrap().to_string();
+
+    let out = oci_deploy(&s, stage, &s.registry).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("another deploy is creating stack")
+            && stderr.contains("change set other-run was made first")
+            && stderr.contains("delete-change-set"),
+        "{stderr}"
+    );
+    // The other run's change set and stack are as they were; this run's change set is gone.
+    assert_eq!(change_sets(&sdk, stack).await, ["other-run"]);
+    assert_eq!(
+        stack_status(&sdk, &rival_stack).await.as_deref(),
+        Some("REVIEW_IN_PROGRESS")
+    );
+
+    // That run gone (what the message says to do), the next deploy creates the stack.
+    cfn.delete_change_set()
+        .stack_name(&rival_stack)
+        .change_set_name("other-run")
+        .send()
+        .await
+        .unwrap();
+    cfn.delete_stack()
+        .stack_name(&rival_stack)
+        .send()
+        .await
+        .unwrap();
+    let created = json_of(&mut s.deploy(stage, &["--model", "mini", "--builder", "oci"]));
+    assert_eq!(created["outcome"], "created", "{created:#}");
+    assert_eq!(
+        stack_status(&sdk, stack).await.as_deref(),
+        Some("CREATE_COMPLETE")
+    );
+    s.destroy(stage);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_while_pushing_changes_nothing_and_the_next_deploy_resumes_the_upload() {
     use crate::push::{Fault, FaultProxy};
     let s = standins();
