@@ -638,7 +638,8 @@ impl<'a> StackDeployer<'a> {
     }
 
     /// After an interruption: deletes change set `name` if it was made, and the stack if it
-    /// only existed to hold it (REVIEW_IN_PROGRESS). Returns whether anything was deleted.
+    /// only existed to hold it (REVIEW_IN_PROGRESS, no other run's change set waiting on it).
+    /// Returns whether anything was deleted.
     pub async fn discard_change_set(&self, name: &str, creates_stack: bool) -> Result<bool> {
         let mut deleted = match self.delete_change_set(name).await {
             Ok(()) => true,
@@ -647,10 +648,7 @@ impl<'a> StackDeployer<'a> {
         };
         if creates_stack {
             if let Some(stack) = self.describe().await? {
-                if stack.status == "REVIEW_IN_PROGRESS" {
-                    self.delete(false).await?;
-                    deleted = true;
-                }
+                deleted |= self.release_review_stack(&stack.id).await?;
             }
         }
         Ok(deleted)
@@ -696,15 +694,14 @@ impl<'a> StackDeployer<'a> {
         }
     }
 
-    /// Throws a plan away; a stack that only existed to hold a create change set goes too.
+    /// Throws a plan away; a stack that only existed to hold a create change set goes too
+    /// (unless another run's change set waits on it).
     pub async fn discard(&self, plan: &Plan) -> Result<()> {
         if let Some(change_set) = &plan.change_set {
             self.delete_change_set(change_set).await?;
             if plan.kind == PlanKind::Create {
-                if let Some(stack) = self.describe().await? {
-                    if stack.status == "REVIEW_IN_PROGRESS" {
-                        self.delete(false).await?;
-                    }
+                if let Some(id) = &plan.stack_id {
+                    self.release_review_stack(id).await?;
                 }
             }
         }
@@ -767,21 +764,11 @@ impl<'a> StackDeployer<'a> {
         if claim == CreateClaim::Ours {
             return Ok(());
         }
-        let winner_stack = match &claim {
-            CreateClaim::Earlier { stack_id, .. } => Some(stack_id.clone()),
-            _ => self.describe().await?.map(|s| s.id),
-        };
         // Best effort: AWS deletes it itself once the other one executes, and refuses to
         // while that stack is CREATE_IN_PROGRESS.
         let _ = self.delete_change_set(ours).await;
         if let Some(our_stack) = our_stack {
-            if winner_stack.as_deref() != Some(our_stack) {
-                if let Some(stack) = describe_stack(self.aws, our_stack).await? {
-                    if stack.status == "REVIEW_IN_PROGRESS" {
-                        self.delete_by_id(our_stack).await?;
-                    }
-                }
-            }
+            self.release_review_stack(our_stack).await?;
         }
         match claim {
             CreateClaim::Earlier { rival, .. } => bail!(
@@ -868,17 +855,22 @@ impl<'a> StackDeployer<'a> {
         Ok(entries)
     }
 
-    /// Deletes the stack with this id (not its name: a stand-in may hold two of one name).
-    async fn delete_by_id(&self, id: &str) -> Result<()> {
-        self.aws
-            .cloudformation()
-            .delete_stack()
-            .stack_name(id)
-            .send()
-            .await
-            .map_err(|e| anyhow!(describe(&e)))
-            .with_context(|| format!("cannot delete stack {id}"))?;
-        Ok(())
+    /// Deletes the stack with this id when it only existed to hold create change sets and
+    /// holds none now: still REVIEW_IN_PROGRESS, with no other run's change set waiting on it
+    /// (two first deploys racing share it). Returns whether it was deleted.
+    async fn release_review_stack(&self, id: &str) -> Result<bool> {
+        let Some(stack) = describe_stack(self.aws, id).await? else {
+            return Ok(false);
+        };
+        if stack.status != "REVIEW_IN_PROGRESS" {
+            return Ok(false);
+        }
+        let held = self.live_change_sets().await?;
+        if held.iter().any(|e| e.stack_id == stack.id && e.waiting) {
+            return Ok(false);
+        }
+        self.delete_id(&stack.id, false).await?;
+        Ok(true)
     }
 
     /// The ids of the events already there (so only new ones are shown).
@@ -965,19 +957,26 @@ impl<'a> StackDeployer<'a> {
         let Some(stack) = self.describe().await? else {
             return Ok(false);
         };
+        self.delete_id(&stack.id, show_events).await?;
+        Ok(true)
+    }
+
+    /// Deletes the stack with this id (a name may stand for another stack by then) and waits
+    /// until it is gone.
+    async fn delete_id(&self, id: &str, show_events: bool) -> Result<()> {
         let mut seen = self.event_ids().await?;
         self.aws
             .cloudformation()
             .delete_stack()
-            .stack_name(&stack.id)
+            .stack_name(id)
             .send()
             .await
             .map_err(|e| anyhow!(describe(&e)))
             .with_context(|| format!("cannot delete stack {}", self.name))?;
         loop {
-            match describe_stack(self.aws, &stack.id).await? {
-                None => return Ok(true),
-                Some(s) if s.status == "DELETE_COMPLETE" => return Ok(true),
+            match describe_stack(self.aws, id).await? {
+                None => return Ok(()),
+                Some(s) if s.status == "DELETE_COMPLETE" => return Ok(()),
                 Some(s) if s.status == "DELETE_FAILED" => bail!(
                     "CloudFormation could not delete stack {}: {}",
                     self.name,

@@ -285,6 +285,23 @@ async fn a_first_deploy_steps_back_for_a_create_change_set_made_before_its_own()
         .unwrap();
     let rival_stack = rival.stack_id().unwrap().to_string();
 
+    // A dry run makes its change set and throws it away: the stack the other run's change set
+    // waits on stays.
+    let dry = oci_deploy(&s, stage, &s.registry)
+        .arg("--dry-run")
+        .output()
+        .unwrap();
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert_eq!(change_sets(&sdk, stack).await, ["other-run"]);
+    assert_eq!(
+        stack_status(&sdk, &rival_stack).await.as_deref(),
+        Some("REVIEW_IN_PROGRESS")
+    );
+
     let out = oci_deploy(&s, stage, &s.registry).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
