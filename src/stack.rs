@@ -334,6 +334,37 @@ struct ChangeSetEntry {
     waiting: bool,
 }
 
+impl ChangeSetEntry {
+    fn from_summary(c: &aws_sdk_cloudformation::types::ChangeSetSummary) -> ChangeSetEntry {
+        ChangeSetEntry {
+            name: c.change_set_name().unwrap_or_default().to_string(),
+            stack_id: c.stack_id().unwrap_or_default().to_string(),
+            created: c
+                .creation_time()
+                .map_or(i64::MAX, |t| t.to_millis().unwrap_or(i64::MAX)),
+            executed: matches!(
+                c.execution_status(),
+                Some(
+                    ExecutionStatus::ExecuteInProgress
+                        | ExecutionStatus::ExecuteComplete
+                        | ExecutionStatus::ExecuteFailed
+                )
+            ),
+            waiting: matches!(
+                c.status(),
+                Some(
+                    ChangeSetStatus::CreatePending
+                        | ChangeSetStatus::CreateInProgress
+                        | ChangeSetStatus::CreateComplete
+                )
+            ) && matches!(
+                c.execution_status(),
+                None | Some(ExecutionStatus::Available | ExecutionStatus::Unavailable)
+            ),
+        }
+    }
+}
+
 /// Who creates the stack when first deploys race.
 #[derive(Debug, PartialEq)]
 enum CreateClaim {
@@ -796,53 +827,23 @@ impl<'a> StackDeployer<'a> {
     /// may list every stack's change sets, deleted stacks' too).
     async fn live_change_sets(&self) -> Result<Vec<ChangeSetEntry>> {
         let mut entries = Vec::new();
-        let mut token = None;
-        loop {
-            let out = self
-                .aws
-                .cloudformation()
-                .list_change_sets()
-                .stack_name(&self.name)
-                .set_next_token(token)
-                .send()
-                .await
+        let mut pages = self
+            .aws
+            .cloudformation()
+            .list_change_sets()
+            .stack_name(&self.name)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page
                 .map_err(|e| anyhow!(describe(&e)))
                 .with_context(|| format!("cannot list the change sets of stack {}", self.name))?;
             entries.extend(
-                out.summaries()
+                page.summaries()
                     .iter()
                     .filter(|c| c.stack_name() == Some(self.name.as_str()))
-                    .map(|c| ChangeSetEntry {
-                        name: c.change_set_name().unwrap_or_default().to_string(),
-                        stack_id: c.stack_id().unwrap_or_default().to_string(),
-                        created: c
-                            .creation_time()
-                            .map_or(i64::MAX, |t| t.to_millis().unwrap_or(i64::MAX)),
-                        executed: matches!(
-                            c.execution_status(),
-                            Some(
-                                ExecutionStatus::ExecuteInProgress
-                                    | ExecutionStatus::ExecuteComplete
-                                    | ExecutionStatus::ExecuteFailed
-                            )
-                        ),
-                        waiting: matches!(
-                            c.status(),
-                            Some(
-                                ChangeSetStatus::CreatePending
-                                    | ChangeSetStatus::CreateInProgress
-                                    | ChangeSetStatus::CreateComplete
-                            )
-                        ) && matches!(
-                            c.execution_status(),
-                            None | Some(ExecutionStatus::Available | ExecutionStatus::Unavailable)
-                        ),
-                    }),
+                    .map(ChangeSetEntry::from_summary),
             );
-            token = out.next_token().map(str::to_string);
-            if token.is_none() {
-                break;
-            }
         }
         let mut live = HashSet::new();
         let stacks: HashSet<String> = entries.iter().map(|e| e.stack_id.clone()).collect();
