@@ -73,7 +73,7 @@ LABELS = {0: "NEGATIVE", 1: "POSITIVE"}
 # The arguments stage 1 depends on: a stage-1 checkpoint made with others is refused.
 STAGE1_ARGUMENTS = (
     "train", "dev", "out", "fixtures", "work", "seed", "epochs", "lr", "batch", "max_train_tokens",
-    "checkpoint_steps", "freeze_word_embeddings",
+    "checkpoint_steps", "freeze_word_embeddings", "mix_everyday", "test_sets",
 )
 
 
@@ -357,6 +357,11 @@ def main():
         help="keep the pretrained word embeddings as they are",
     )
     parser.add_argument(
+        "--mix-everyday", type=int, default=0,
+        help="generated everyday sentences added to stage 1's training set, learnt with SST-2 from "
+        "the start (0, the default and the shipped model: none; see the model card)",
+    )
+    parser.add_argument(
         "--everyday-steps", type=int, default=0,
         help="stage 2 steps (0, the default and the shipped model: no stage 2; see the model card)",
     )
@@ -393,6 +398,13 @@ def main():
     tok.enable_truncation(args.max_train_tokens)
     train_texts, train_labels = read_tsv(args.train)
     dev_texts, dev_labels = read_tsv(args.dev)
+    if args.mix_everyday > 0:
+        # A seed of their own: stage 2's draw (args.seed) stays what it was.
+        mixed, dropped = generate(args.mix_everyday, args.seed + 1, read_test_texts(args.test_sets))
+        print(f"stage 1: {len(mixed)} generated everyday sentences mixed in ({dropped} dropped "
+              f"for sharing 4 words in a row with a test sentence)", flush=True)
+        train_texts = train_texts + [t for t, _, _ in mixed]
+        train_labels = train_labels + [label for _, label, _ in mixed]
     train_ids = [e.ids for e in tok.encode_batch(train_texts)]
     dev_ids = [e.ids for e in tok.encode_batch(dev_texts)]
     print(f"SST-2: {len(train_texts)} train, {len(dev_texts)} dev; start: {source}", flush=True)
