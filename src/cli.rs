@@ -303,8 +303,8 @@ impl FunctionArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct EvalArgs {
-    /// Labelled data: TSV, CSV (header line) or JSONL, with a text and a label
-    /// (0/1 or the label names, e.g. negative/positive) per example.
+    /// Labelled data: TSV, CSV (header line), JSONL or a JSON array of objects, with a text
+    /// and a label (0/1 or the label names, e.g. negative/positive) per example.
     #[arg(long, value_name = "FILE")]
     pub data: PathBuf,
     /// The file's format (default: from its extension).
@@ -327,10 +327,10 @@ pub struct EvalArgs {
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
     /// The texts: plain lines, JSONL (`text` field), CSV or TSV (`text` column, e.g. SST-2's
-    /// dev.tsv).
+    /// dev.tsv), or a `.json` request `{"texts": [...]}` or array.
     #[arg(long, value_name = "FILE")]
     pub texts: PathBuf,
-    /// The JSONL field or CSV/TSV column holding the text.
+    /// The JSON/JSONL field or CSV/TSV column holding the text.
     #[arg(long, value_name = "NAME")]
     pub column: Option<String>,
     /// Texts per call, as the client sends them to the function (at most 50).
@@ -352,10 +352,11 @@ pub struct InvokeArgs {
     #[arg(value_name = "TEXT")]
     pub texts: Vec<String>,
     /// Read texts from a file: plain lines, JSONL (`.jsonl`, a `text` field), CSV or TSV
-    /// (`.csv`, `.tsv`, a `text` column); `-` for stdin.
+    /// (`.csv`, `.tsv`, a `text` column), or JSON (`.json`: the function's request
+    /// `{"texts": [...]}`, e.g. a SAM test event, or an array); `-` for stdin.
     #[arg(long, short = 'f', value_name = "FILE")]
     pub file: Option<PathBuf>,
-    /// The JSONL field or CSV/TSV column holding the text.
+    /// The JSON/JSONL field or CSV/TSV column holding the text.
     #[arg(long, value_name = "NAME")]
     pub column: Option<String>,
     /// Send this JSON as the whole event, like `aws lambda invoke --payload`, and print the

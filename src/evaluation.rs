@@ -60,7 +60,7 @@ pub fn parse_examples(
 ) -> Result<Vec<Example>> {
     let Some(format) = format.or_else(|| DataFormat::from_path(path)) else {
         bail!(
-            "cannot tell the format of {} from its name; pass --format tsv, csv or jsonl",
+            "cannot tell the format of {} from its name; pass --format tsv, csv, jsonl or json",
             path.display()
         );
     };

@@ -1,5 +1,6 @@
 //! The one reader of user data files: plain lines, TSV (GLUE style: header line, no quoting),
-//! CSV (header line, RFC 4180 quoting) and JSONL. `invoke`, `bench` and `eval` all read
+//! CSV (header line, RFC 4180 quoting), JSONL, and JSON documents (the function's own request
+//! `{"texts": [...]}`, e.g. a SAM test event, or an array). `invoke`, `bench` and `eval` all read
 //! through it, so a file that one command accepts, the others read the same way; every error
 //! names the file and the line.
 
@@ -20,6 +21,8 @@ pub enum DataFormat {
     Csv,
     /// One JSON object per line.
     Jsonl,
+    /// One JSON document: a request `{"texts": [...]}` or an array of texts or of objects.
+    Json,
 }
 
 impl DataFormat {
@@ -30,6 +33,7 @@ impl DataFormat {
             "tsv" | "tab" => Some(DataFormat::Tsv),
             "csv" => Some(DataFormat::Csv),
             "jsonl" | "ndjson" => Some(DataFormat::Jsonl),
+            "json" => Some(DataFormat::Json),
             _ => None,
         }
     }
@@ -39,6 +43,7 @@ impl DataFormat {
             DataFormat::Tsv => "TSV",
             DataFormat::Csv => "CSV",
             DataFormat::Jsonl => "JSONL",
+            DataFormat::Json => "JSON",
         }
     }
 }
@@ -86,6 +91,9 @@ pub fn decode<'a>(name: &str, bytes: &'a [u8]) -> Result<&'a str> {
 /// Longest JSONL line read into memory: a 1 MiB text with JSON escapes and other fields.
 pub const MAX_JSONL_LINE: usize = 8 * 1024 * 1024;
 
+/// Largest JSON document read (it is read whole; JSONL streams any size).
+pub const MAX_JSON_DOCUMENT: usize = 64 * 1024 * 1024;
+
 /// One record as it is read: where it starts, and its fields — or, for a plain line or JSONL
 /// line too long to hold, `Err` with why (its bytes were skipped, nothing kept).
 pub type Read = std::result::Result<Record, Oversize>;
@@ -126,8 +134,18 @@ pub fn records<'a>(
 ) -> Result<Box<dyn Iterator<Item = Result<Read>> + Send + 'a>> {
     let name = name.to_string();
     Ok(match format {
-        None => Box::new(Lines::new(&name, reader, MAX_TEXT_BYTES + 2).map(|l| {
-            Ok(l?.map(|(line, text)| Record {
+        None => Box::new(Lines::new(&name, reader, MAX_TEXT_BYTES + 2).map(move |l| {
+            let l = l?;
+            if let Ok((line, text)) = &l {
+                if is_request(text) {
+                    bail!(
+                        "{name}:{line}: this line is a request {{\"texts\": [...]}}, not a text \
+                         to classify: save it as a .json file and pass that with --file, or send \
+                         it whole with --payload"
+                    );
+                }
+            }
+            Ok(l.map(|(line, text)| Record {
                 line,
                 values: vec![text],
             }))
@@ -149,8 +167,136 @@ pub fn records<'a>(
                     }),
             )
         }
+        Some(DataFormat::Json) => Box::new(
+            json_document(&name, reader, columns, hint)?
+                .into_iter()
+                .map(|record| Ok(Ok(record))),
+        ),
         Some(format) => delimited(name, reader, format, columns, hint)?,
     })
+}
+
+/// The records of a JSON document: the texts of a request `{"texts": [...]}` (what the
+/// function takes, e.g. a SAM test event), or the items of an array (texts, or objects with
+/// `columns`). Each record's line is where its item starts.
+fn json_document(
+    name: &str,
+    mut reader: Box<dyn BufRead + Send + '_>,
+    columns: &[Column],
+    hint: &str,
+) -> Result<Vec<Record>> {
+    use serde_json::value::RawValue;
+    let mut bytes = Vec::new();
+    (&mut reader)
+        .take(MAX_JSON_DOCUMENT as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {name}"))?;
+    if bytes.len() > MAX_JSON_DOCUMENT {
+        bail!(
+            "{name} is more than {} MiB: a .json file is read whole; write one object per line \
+             (.jsonl) or one text per line, which are read as they stream",
+            MAX_JSON_DOCUMENT >> 20
+        );
+    }
+    let document = decode(name, &bytes)?;
+    let line_of = |offset: usize| 1 + document[..offset].matches('\n').count() as u64;
+    let not_json = |e: serde_json::Error| {
+        anyhow!(
+            "{name}:{}: not valid JSON ({e}); a .json file is one document: a request \
+             {{\"texts\": [...]}} or an array",
+            e.line()
+        )
+    };
+    // RawValue keeps each item as a slice of `document`, so its line can be found.
+    #[derive(serde::Deserialize)]
+    struct Request<'a> {
+        #[serde(borrow)]
+        texts: Option<&'a RawValue>,
+    }
+    let start = document.trim_start();
+    let (list, request) = if start.starts_with('{') {
+        let texts = serde_json::from_str::<Request>(document)
+            .map_err(not_json)?
+            .texts;
+        match texts {
+            Some(texts) if texts.get().starts_with('[') => (texts.get(), true),
+            Some(_) => bail!(
+                "{name}: \"texts\" is not an array; a request is {{\"texts\": [\"...\", ...]}}"
+            ),
+            None => bail!(
+                "{name} holds an object without \"texts\", not a request {{\"texts\": [...]}} \
+                 or an array; for one object per line, name the file .jsonl"
+            ),
+        }
+    } else if start.starts_with('[') {
+        (document, false)
+    } else {
+        let value: Value = serde_json::from_str(document).map_err(not_json)?;
+        bail!(
+            "{name} holds {}, not a request {{\"texts\": [...]}} or an array of texts",
+            ummatics_sentiment_function::protocol::json_type(&value)
+        );
+    };
+    if request && columns.len() > 1 {
+        bail!(
+            "{name} is a request {{\"texts\": [...]}}: it has texts and nothing else; this \
+             command needs {} for each example (an array of objects, or .jsonl)",
+            columns
+                .iter()
+                .map(|c| format!("{:?}", c.name))
+                .collect::<Vec<_>>()
+                .join(" and ")
+        );
+    }
+    let items: Vec<&RawValue> = serde_json::from_str(list).map_err(not_json)?;
+    let mut records = Vec::with_capacity(items.len());
+    for (i, raw) in items.into_iter().enumerate() {
+        let line = line_of(raw.get().as_ptr() as usize - document.as_ptr() as usize);
+        let at = if request {
+            format!("{name}:{line}: texts[{i}]")
+        } else {
+            format!("{name}:{line}: item {i}")
+        };
+        let value: Value = serde_json::from_str(raw.get()).map_err(not_json)?;
+        let values = match value {
+            Value::String(text) if columns.len() == 1 => vec![text],
+            Value::Object(object) if !request => columns
+                .iter()
+                .map(|c| match object.get(c.name) {
+                    Some(Value::String(s)) => Ok(s.clone()),
+                    Some(Value::Number(n)) if c.numbers => Ok(n.to_string()),
+                    Some(other) => Err(anyhow!(
+                        "{at}: {:?} is not a string (it is {})",
+                        c.name,
+                        ummatics_sentiment_function::protocol::json_type(other)
+                    )),
+                    None => Err(anyhow!("{at}: no {:?} field ({hint})", c.name)),
+                })
+                .collect::<Result<Vec<String>>>()?,
+            other => bail!(
+                "{at} is {}, not {}",
+                ummatics_sentiment_function::protocol::json_type(&other),
+                if request {
+                    "a string: a request's texts are strings"
+                } else if columns.len() > 1 {
+                    "an object with the fields asked for"
+                } else {
+                    "a string or an object with the text field"
+                }
+            ),
+        };
+        records.push(Record { line, values });
+    }
+    Ok(records)
+}
+
+/// A plain line that is the function's request (`{"texts": [...]}`) was not meant as a text.
+fn is_request(text: &str) -> bool {
+    text.trim_start().starts_with('{')
+        && matches!(
+            serde_json::from_str::<Value>(text),
+            Ok(Value::Object(o)) if o.get("texts").is_some_and(Value::is_array)
+        )
 }
 
 /// Lines of at most `cap` bytes, as UTF-8 without their `\n` or `\r\n`; a longer line is
@@ -339,7 +485,9 @@ fn jsonl_record(
 pub fn text_format(name: &str, path: &Path, column: Option<&str>) -> Result<Option<DataFormat>> {
     let format = DataFormat::from_path(path);
     if format.is_none() && column.is_some() {
-        bail!("--column applies to .csv, .tsv and .jsonl files; {name} is read as plain lines");
+        bail!(
+            "--column applies to .csv, .tsv, .jsonl and .json files; {name} is read as plain lines"
+        );
     }
     Ok(format)
 }
@@ -445,6 +593,87 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("x.jsonl:2: not valid JSON"), "{err}");
+    }
+
+    #[test]
+    fn json_documents_are_requests_or_arrays_with_lines() {
+        // The function's own request, pretty-printed as a SAM test event.
+        let event = "{\n  \"texts\": [\n    \"I love this!\",\n    \"This is terrible\"\n  ]\n}\n";
+        assert_eq!(
+            texts("event.json", event, None).unwrap(),
+            ["I love this!", "This is terrible"]
+        );
+        let lines: Vec<u64> = records(
+            "event.json",
+            Box::new(event.as_bytes()),
+            Some(DataFormat::Json),
+            &[Column::text("text")],
+            "",
+        )
+        .unwrap()
+        .map(|r| r.unwrap().unwrap().line)
+        .collect();
+        assert_eq!(lines, [3, 4]);
+        // Arrays: of texts, or of objects (a column picks the field).
+        assert_eq!(texts("a.json", r#"["a", "b"]"#, None).unwrap(), ["a", "b"]);
+        assert_eq!(
+            texts(
+                "a.json",
+                r#"[{"review": "x"}, {"review": "y"}]"#,
+                Some("review")
+            )
+            .unwrap(),
+            ["x", "y"]
+        );
+        // Eval reads labelled objects; a request has no labels.
+        let labelled = read_records(
+            "d.json",
+            br#"[{"text": "fine", "label": 1}]"#,
+            DataFormat::Json,
+            &[Column::text("text"), Column::label("label")],
+            "",
+        )
+        .unwrap();
+        assert_eq!(labelled[0].values, ["fine", "1"]);
+        let err = read_records(
+            "d.json",
+            br#"{"texts": ["fine"]}"#,
+            DataFormat::Json,
+            &[Column::text("text"), Column::label("label")],
+            "",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("needs \"text\" and \"label\""), "{err}");
+        // Every error names the file, the line and the item.
+        for (doc, expected) in [
+            (
+                "{\"texts\": [\"a\",\n 5]}",
+                "x.json:2: texts[1] is a number, not a string",
+            ),
+            ("[\"a\",\n{}]", "x.json:2: item 1: no \"text\" field"),
+            ("{\"texts\": \"a\"}", "\"texts\" is not an array"),
+            ("{\"text\": \"a\"}", "an object without \"texts\""),
+            ("\"a\"", "holds a string"),
+            ("[\"a\",\n", "x.json:2: not valid JSON"),
+        ] {
+            let err = texts("x.json", doc, None).unwrap_err().to_string();
+            assert!(err.contains(expected), "{doc:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_request_on_a_plain_line_is_refused_not_classified() {
+        let err = texts("stdin", "fine\n{\"texts\": [\"a\", \"b\"]}\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("stdin:2: this line is a request"), "{err}");
+        assert!(err.contains("--payload"), "{err}");
+        // Braces alone, or JSON that is not a request, are texts like any other.
+        assert_eq!(
+            texts("a.txt", "{great}\n{\"text\": 1}\n", None).unwrap(),
+            ["{great}", "{\"text\": 1}"]
+        );
     }
 
     #[test]

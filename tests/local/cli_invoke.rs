@@ -307,6 +307,53 @@ fn skip_and_line_numbers() {
         .stderr(predicate::str::contains("all skipped (--skip 3)"));
 }
 
+/// A SAM test event (the function's own request, pretty-printed) is read as its texts, each
+/// with the line it is on; the same request piped as a line is refused, not classified as
+/// one text.
+#[test]
+fn a_request_file_is_its_texts_and_a_request_line_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let event = dir.path().join("event.json");
+    std::fs::write(
+        &event,
+        "{\n  \"texts\": [\n    \"I love this!\",\n    \"This is terrible\"\n  ]\n}\n",
+    )
+    .unwrap();
+    let stdout = stdout_of([
+        "invoke",
+        "--local",
+        "--output",
+        "jsonl",
+        "--file",
+        event.to_str().unwrap(),
+    ]);
+    let seen: Vec<(u64, String, String)> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|l| {
+            (
+                l["line"].as_u64().unwrap(),
+                l["text"].as_str().unwrap().to_string(),
+                l["sentiment"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (3, "I love this!".into(), "positive".into()),
+            (4, "This is terrible".into(), "negative".into())
+        ]
+    );
+    cli()
+        .args(["invoke", "--local", "--file", "-"])
+        .write_stdin("{\"texts\": [\"I love this!\"]}\n")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("positive").not())
+        .stderr(predicate::str::contains("stdin:1: this line is a request"));
+}
+
 /// Ctrl-C prints what is done, in order, and says where to go on from.
 #[test]
 fn an_interrupted_invoke_says_where_to_resume() {
