@@ -107,6 +107,14 @@ fn csv_and_jsonl_with_named_labels_and_columns() {
     let report = eval_json(&["--data", &jsonl]);
     assert_eq!(report["examples"], 2);
     assert_eq!(report["confusion"], serde_json::json!([[1, 0], [0, 1]]));
+    let json = write(
+        dir.path(),
+        "reviews.json",
+        "[{\"text\": \"what a wonderful film\", \"label\": 1},\n {\"text\": \"dull and boring\", \"label\": \"negative\"}]\n",
+    );
+    let report = eval_json(&["--data", &json]);
+    assert_eq!(report["examples"], 2);
+    assert_eq!(report["confusion"], serde_json::json!([[1, 0], [0, 1]]));
 }
 
 fn eval_fails(args: &[&str], message: &str) {
@@ -166,7 +174,7 @@ fn bad_files_are_refused_with_the_line() {
     );
     eval_fails(
         &["--data", &write(d, "data.txt", "text\tlabel\n")],
-        "pass --format tsv, csv or jsonl",
+        "pass --format tsv, csv, jsonl or json",
     );
     eval_fails(
         &["--data", "/no/such/file.tsv"],
