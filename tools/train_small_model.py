@@ -343,7 +343,12 @@ def main():
     parser.add_argument("--train", required=True)
     parser.add_argument("--dev", required=True)
     parser.add_argument("--out", default="models/sst2-minilm")
-    parser.add_argument("--fixtures", default="tests/fixtures")
+    parser.add_argument(
+        "--fixtures",
+        help="where the onnxruntime reference predictions go (default: tests/fixtures when --out is "
+        "the shipped models/sst2-minilm, else --out, so a try never replaces the shipped model's "
+        "reference)",
+    )
     parser.add_argument("--work", default="/tmp/sst2-minilm-work", help="checkpoints (resume) live here")
     parser.add_argument("--seed", type=int, default=20261130)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
@@ -380,6 +385,9 @@ def main():
         help="evaluation sets (text, label, kind): never trained on; generated text near them is dropped",
     )
     args = parser.parse_args()
+    if args.fixtures is None:
+        shipped = os.path.normpath(args.out) == os.path.normpath("models/sst2-minilm")
+        args.fixtures = "tests/fixtures" if shipped else args.out
 
     if int(transformers.__version__.split(".")[0]) >= 5:
         sys.exit("use transformers < 5 (its legacy ONNX exporter makes a graph tract optimises symbolically)")
