@@ -260,19 +260,12 @@ fn json_document(
         let value: Value = serde_json::from_str(raw.get()).map_err(not_json)?;
         let values = match value {
             Value::String(text) if columns.len() == 1 => vec![text],
-            Value::Object(object) if !request => columns
-                .iter()
-                .map(|c| match object.get(c.name) {
-                    Some(Value::String(s)) => Ok(s.clone()),
-                    Some(Value::Number(n)) if c.numbers => Ok(n.to_string()),
-                    Some(other) => Err(anyhow!(
-                        "{at}: {:?} is not a string (it is {})",
-                        c.name,
-                        ummatics_sentiment_function::protocol::json_type(other)
-                    )),
-                    None => Err(anyhow!("{at}: no {:?} field ({hint})", c.name)),
-                })
-                .collect::<Result<Vec<String>>>()?,
+            Value::Object(object) if !request => object_fields(
+                &object,
+                columns.iter().map(|c| (c.name, c.numbers)),
+                &at,
+                hint,
+            )?,
             other => bail!(
                 "{at} is {}, not {}",
                 ummatics_sentiment_function::protocol::json_type(&other),
@@ -462,22 +455,37 @@ fn jsonl_record(
             ummatics_sentiment_function::protocol::json_type(&value)
         );
     };
-    let values = columns
-        .iter()
-        .map(|(column, numbers)| match object.get(column) {
-            Some(Value::String(s)) => Ok(s.clone()),
-            Some(Value::Number(n)) if *numbers => Ok(n.to_string()),
-            Some(other) => Err(anyhow!(
-                "{name}:{line_no}: {column:?} is not a string (it is {})",
-                ummatics_sentiment_function::protocol::json_type(other)
-            )),
-            None => Err(anyhow!("{name}:{line_no}: no {column:?} field ({hint})")),
-        })
-        .collect::<Result<Vec<String>>>()?;
+    let values = object_fields(
+        &object,
+        columns.iter().map(|(c, numbers)| (c.as_str(), *numbers)),
+        &format!("{name}:{line_no}"),
+        hint,
+    )?;
     Ok(Record {
         line: line_no,
         values,
     })
+}
+
+/// The `columns` (name, numbers accepted) of a JSON object, as text; errors start with `at`.
+fn object_fields<'c>(
+    object: &serde_json::Map<String, Value>,
+    columns: impl IntoIterator<Item = (&'c str, bool)>,
+    at: &str,
+    hint: &str,
+) -> Result<Vec<String>> {
+    columns
+        .into_iter()
+        .map(|(column, numbers)| match object.get(column) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(Value::Number(n)) if numbers => Ok(n.to_string()),
+            Some(other) => Err(anyhow!(
+                "{at}: {column:?} is not a string (it is {})",
+                ummatics_sentiment_function::protocol::json_type(other)
+            )),
+            None => Err(anyhow!("{at}: no {column:?} field ({hint})")),
+        })
+        .collect()
 }
 
 /// The format texts are read in: by `path`'s extension, plain lines otherwise (where
