@@ -322,7 +322,7 @@ impl Plan {
 
 /// A change set on the stack as ListChangeSets gives it: enough to tell which of two first
 /// deploys racing for one stack name goes on.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 struct ChangeSetEntry {
     name: String,
     stack_id: String,
@@ -374,7 +374,7 @@ enum CreateClaim {
     /// a stack's other change sets when it executes one).
     Executed { rival: Option<String> },
     /// Another run's change set was made first and waits to be executed.
-    Earlier { rival: String, stack_id: String },
+    Earlier { rival: String },
 }
 
 /// Of the change sets on live stacks of this name, the earliest made (then the name, to
@@ -399,7 +399,6 @@ fn claim_create(ours: &str, entries: &[ChangeSetEntry]) -> CreateClaim {
     match first {
         Some(first) => CreateClaim::Earlier {
             rival: first.name.clone(),
-            stack_id: first.stack_id.clone(),
         },
         None => CreateClaim::Ours,
     }
@@ -790,37 +789,44 @@ impl<'a> StackDeployer<'a> {
     /// steps back before executing, deleting its own change set (and a stack of the name
     /// made for it alone, as some stand-ins make) and saying which run it left the stack to.
     async fn claim_create(&self, ours: &str, our_stack: Option<&str>) -> Result<()> {
-        let entries = self.live_change_sets().await?;
-        let claim = claim_create(ours, &entries);
-        if claim == CreateClaim::Ours {
-            return Ok(());
+        match claim_create(ours, &self.live_change_sets().await?) {
+            CreateClaim::Ours => Ok(()),
+            CreateClaim::Earlier { rival } => {
+                self.step_back(ours, our_stack).await?;
+                bail!(
+                    "another deploy is creating stack {} at the same time: its change set \
+                     {rival} was made first and waits to be executed, so this run stepped back \
+                     (its own change set is deleted; nothing was applied). Deploy again once \
+                     that one is done. If no other deploy runs, a killed one left it: delete it \
+                     with `aws cloudformation delete-change-set --stack-name {} \
+                     --change-set-name {rival}`",
+                    self.name,
+                    self.name
+                )
+            }
+            CreateClaim::Executed { rival } => {
+                self.step_back(ours, our_stack).await?;
+                bail!(
+                    "another deploy created stack {} at the same time{}: nothing of this run \
+                     was applied; run deploy again to update it",
+                    self.name,
+                    rival
+                        .map(|r| format!(" (change set {r})"))
+                        .unwrap_or_default()
+                )
+            }
         }
+    }
+
+    /// A run that lost the race: its change set goes, and the stack made for it alone.
+    async fn step_back(&self, ours: &str, our_stack: Option<&str>) -> Result<()> {
         // Best effort: AWS deletes it itself once the other one executes, and refuses to
         // while that stack is CREATE_IN_PROGRESS.
         let _ = self.delete_change_set(ours).await;
         if let Some(our_stack) = our_stack {
             self.release_review_stack(our_stack).await?;
         }
-        match claim {
-            CreateClaim::Earlier { rival, .. } => bail!(
-                "another deploy is creating stack {} at the same time: its change set {rival} \
-                 was made first and waits to be executed, so this run stepped back (its own \
-                 change set is deleted; nothing was applied). Deploy again once that one is \
-                 done. If no other deploy runs, a killed one left it: delete it with `aws \
-                 cloudformation delete-change-set --stack-name {} --change-set-name {rival}`",
-                self.name,
-                self.name
-            ),
-            _ => bail!(
-                "another deploy created stack {} at the same time{}: nothing of this run was \
-                 applied; run deploy again to update it",
-                self.name,
-                match claim {
-                    CreateClaim::Executed { rival: Some(r) } => format!(" (change set {r})"),
-                    _ => String::new(),
-                }
-            ),
-        }
+        Ok(())
     }
 
     /// The change sets on live stacks of this name (AWS keeps one stack per name; a stand-in
@@ -1126,10 +1132,7 @@ mod tests {
         assert_eq!(claim_create("a", &both), CreateClaim::Ours);
         assert_eq!(
             claim_create("b", &both),
-            CreateClaim::Earlier {
-                rival: "a".into(),
-                stack_id: "stack-of-a".into()
-            }
+            CreateClaim::Earlier { rival: "a".into() }
         );
         // Made in the same millisecond: the name decides, the same way for both.
         let tie = [entry("x", 10, false, true), entry("y", 10, false, true)];
