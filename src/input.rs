@@ -199,7 +199,6 @@ fn json_document(
         );
     }
     let document = decode(name, &bytes)?;
-    let line_of = |offset: usize| 1 + document[..offset].matches('\n').count() as u64;
     let not_json = |e: serde_json::Error| {
         anyhow!(
             "{name}:{}: not valid JSON ({e}); a .json file is one document: a request \
@@ -250,8 +249,12 @@ fn json_document(
     }
     let items: Vec<&RawValue> = serde_json::from_str(list).map_err(not_json)?;
     let mut records = Vec::with_capacity(items.len());
+    // Items come in document order: count newlines from the last item on, not from the start.
+    let (mut counted, mut line) = (0, 1u64);
     for (i, raw) in items.into_iter().enumerate() {
-        let line = line_of(raw.get().as_ptr() as usize - document.as_ptr() as usize);
+        let offset = raw.get().as_ptr() as usize - document.as_ptr() as usize;
+        line += document[counted..offset].matches('\n').count() as u64;
+        counted = offset;
         let at = if request {
             format!("{name}:{line}: texts[{i}]")
         } else {
