@@ -9,9 +9,9 @@ use ummatics_sentiment::models::{Embedded, ModelSpec};
 use ummatics_sentiment_function::ClassifierOptions;
 
 const EVERYDAY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/everyday.tsv");
-/// 60 more (40 hard, 20 plain), written after the first set and before the model's second
-/// training stage, whose generated sentences keep away from both sets; a check that what the
-/// model learnt from them carries over to sentences nobody tuned anything on.
+/// 60 more (40 hard, 20 plain), written after the first set and before the model was trained on
+/// any generated sentence (they keep away from both sets); a check that what the model learnt
+/// from them carries over to sentences nobody tuned anything on.
 const HELD_OUT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/everyday-heldout.tsv"
@@ -82,11 +82,10 @@ fn the_default_model_reads_everyday_text() {
         hard * 100.0,
         misses.join("\n  ")
     );
-    // Issue 14's targets are 90 % plain and 85 % hard. Measured: 98 % and 76 % — the hard
-    // target is not met (README, models/sst2-minilm/MODEL_CARD.md: double negatives such as
-    // "not a single thing went wrong" read as negative). These floors keep what was reached.
+    // Issue 14's targets: 90 % plain and 85 % hard. Measured: 98 % and 98 % (the model before,
+    // trained on SST-2 alone: 98 % and 76 %; models/sst2-minilm/MODEL_CARD.md).
     assert!(plain >= 0.90, "plain sentences: {plain}");
-    assert!(hard >= 0.76, "hard sentences: {hard}");
+    assert!(hard >= 0.85, "hard sentences: {hard}");
 }
 
 #[test]
@@ -98,10 +97,12 @@ fn the_default_model_on_sentences_nobody_tuned_on() {
         hard * 100.0,
         misses.join("\n  ")
     );
-    // Measured: 95 % plain, 77.5 % hard (31 of 40), like the first set's 76 %: the hard
-    // target is not met here either. The floors keep what was reached.
+    // Measured: 95 % plain, 82.5 % hard (33 of 40; the model before: 77.5 %). The first set's
+    // failure classes shaped the generated training sentences, so that set flatters the model
+    // and this one does not: 2.5 points under the 85 % target here (MODEL_CARD.md). The floors
+    // keep what was reached.
     assert!(plain >= 0.90, "plain sentences: {plain}");
-    assert!(hard >= 0.75, "hard sentences: {hard}");
+    assert!(hard >= 0.825, "hard sentences: {hard}");
 }
 
 #[test]
