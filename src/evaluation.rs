@@ -1,7 +1,7 @@
 //! Scoring a model on labelled text, below the commands that do it (`eval`, and `deploy
 //! --gate`): reading labelled files, predicting, and the confusion matrix.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
@@ -36,20 +36,89 @@ fn unknown_label(path: &Path, line: u64, raw: &str, labels: &[String]) -> anyhow
     )
 }
 
-/// Reads every example of a labelled file; errors name the file and the line.
-pub fn read_examples(
-    path: &Path,
-    format: Option<DataFormat>,
-    text_column: &str,
-    label_column: &str,
-    labels: &[String],
-) -> Result<Vec<Example>> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    parse_examples(path, &bytes, format, text_column, label_column, labels)
+/// A labelled file read and checked — columns, fields, at least one example — with its labels
+/// still as written: matching them to a model's labels is the one check that needs the model,
+/// so `eval` reads the file first and refuses a bad one before spending seconds on a load.
+#[derive(Debug, Clone)]
+pub struct LabelledFile {
+    path: PathBuf,
+    /// (text, label as written, line)
+    rows: Vec<(String, String, u64)>,
 }
 
-/// The examples in `bytes`, the contents of `path` (which names the format when `format` does
-/// not, and the file in errors).
+impl LabelledFile {
+    /// Reads and checks `path`; errors name the file and the line.
+    pub fn read(
+        path: &Path,
+        format: Option<DataFormat>,
+        text_column: &str,
+        label_column: &str,
+    ) -> Result<LabelledFile> {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        Self::parse(path, &bytes, format, text_column, label_column)
+    }
+
+    /// Checks `bytes`, the contents of `path` (which names the format when `format` does not,
+    /// and the file in errors).
+    pub fn parse(
+        path: &Path,
+        bytes: &[u8],
+        format: Option<DataFormat>,
+        text_column: &str,
+        label_column: &str,
+    ) -> Result<LabelledFile> {
+        let Some(format) = format.or_else(|| DataFormat::from_path(path)) else {
+            bail!(
+                "cannot tell the format of {} from its name; pass --format tsv, csv, jsonl or json",
+                path.display()
+            );
+        };
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            bail!("{} is empty: it holds no examples", path.display());
+        }
+        let name = path.display().to_string();
+        let rows = read_records(
+            &name,
+            bytes,
+            format,
+            &[Column::text(text_column), Column::label(label_column)],
+            "name the columns with --text-column / --label-column",
+        )?
+        .into_iter()
+        .map(|record| {
+            let [text, label]: [String; 2] = record
+                .values
+                .try_into()
+                .map_err(|_| anyhow!("{name}:{}: expected two fields", record.line))?;
+            Ok((text, label, record.line))
+        })
+        .collect::<Result<Vec<_>>>()?;
+        if rows.is_empty() {
+            bail!("{} holds no examples", path.display());
+        }
+        Ok(LabelledFile {
+            path: path.to_path_buf(),
+            rows,
+        })
+    }
+
+    /// The examples, each label matched to an index of `labels` (`0`, `1`, … or a name in any
+    /// case); the first label that matches none is refused with its line.
+    pub fn examples(self, labels: &[String]) -> Result<Vec<Example>> {
+        let path = self.path;
+        self.rows
+            .into_iter()
+            .map(|(text, raw, line)| {
+                let label = parse_label(&raw, labels)
+                    .ok_or_else(|| unknown_label(&path, line, &raw, labels))?;
+                Ok(Example { text, label, line })
+            })
+            .collect()
+    }
+}
+
+/// Every example of `bytes`, the contents of `path`, against `labels`.
 pub fn parse_examples(
     path: &Path,
     bytes: &[u8],
@@ -58,42 +127,7 @@ pub fn parse_examples(
     label_column: &str,
     labels: &[String],
 ) -> Result<Vec<Example>> {
-    let Some(format) = format.or_else(|| DataFormat::from_path(path)) else {
-        bail!(
-            "cannot tell the format of {} from its name; pass --format tsv, csv, jsonl or json",
-            path.display()
-        );
-    };
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        bail!("{} is empty: it holds no examples", path.display());
-    }
-    let name = path.display().to_string();
-    let examples = read_records(
-        &name,
-        bytes,
-        format,
-        &[Column::text(text_column), Column::label(label_column)],
-        "name the columns with --text-column / --label-column",
-    )?
-    .into_iter()
-    .map(|record| {
-        let [text, raw]: [String; 2] = record
-            .values
-            .try_into()
-            .map_err(|_| anyhow!("{name}:{}: expected two fields", record.line))?;
-        let label = parse_label(&raw, labels)
-            .ok_or_else(|| unknown_label(path, record.line, &raw, labels))?;
-        Ok(Example {
-            text,
-            label,
-            line: record.line,
-        })
-    })
-    .collect::<Result<Vec<Example>>>()?;
-    if examples.is_empty() {
-        bail!("{} holds no examples", path.display());
-    }
-    Ok(examples)
+    LabelledFile::parse(path, bytes, format, text_column, label_column)?.examples(labels)
 }
 
 /// Precision, recall and F1 of one class.

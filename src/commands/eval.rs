@@ -11,7 +11,7 @@ use comfy_table::{Cell, CellAlignment};
 use serde::Serialize;
 
 use crate::cli::{EvalArgs, GlobalArgs};
-use crate::evaluation::{predict_all, ratio, read_examples, score, ClassScores, Example};
+use crate::evaluation::{predict_all, ratio, score, ClassScores, Example, LabelledFile};
 use crate::output::{emit, render, table};
 
 /// What `eval` prints.
@@ -104,13 +104,13 @@ const REMOTE_LABELS: [&str; 2] = ["negative", "positive"];
 /// `eval --function NAME`: the same report, predictions from the deployed function.
 async fn run_remote(args: EvalArgs, function: String, global: &GlobalArgs) -> Result<ExitCode> {
     let labels: Vec<String> = REMOTE_LABELS.iter().map(|s| s.to_string()).collect();
-    let examples = read_examples(
+    let examples = LabelledFile::read(
         &args.data,
         args.format,
         &args.text_column,
         &args.label_column,
-        &labels,
-    )?;
+    )?
+    .examples(&labels)?;
     let aws = crate::aws::Aws::load(&global.aws).await;
     let invoker = crate::client::BatchInvoker::new(aws.lambda(), &function, Default::default());
     let texts: Vec<String> = examples.iter().map(|e| e.text.clone()).collect();
@@ -158,16 +158,17 @@ pub async fn run(args: EvalArgs, global: &GlobalArgs) -> Result<ExitCode> {
     if let Some(function) = args.function.clone() {
         return run_remote(args, function, global).await;
     }
+    // The file first: a bad one is refused before the model's load (seconds) is spent.
+    let file = LabelledFile::read(
+        &args.data,
+        args.format,
+        &args.text_column,
+        &args.label_column,
+    )?;
     let classifier = args.model.load().await?;
     let report = tokio::task::spawn_blocking(move || -> Result<EvalReport> {
         let labels = classifier.labels().to_vec();
-        let examples = read_examples(
-            &args.data,
-            args.format,
-            &args.text_column,
-            &args.label_column,
-            &labels,
-        )?;
+        let examples = file.examples(&labels)?;
         let started = Instant::now();
         let predicted = predict_all(&classifier, &examples)?;
         let seconds = started.elapsed().as_secs_f64();

@@ -62,8 +62,9 @@ fn embedded_model_scores_what_its_card_says_on_sst2_dev() {
 
 #[test]
 fn human_report_names_every_figure() {
+    // The report's shape does not depend on the model: the small one keeps this test quick.
     cli()
-        .args(["eval", "--data", DEV])
+        .args(["eval", "--model", "mini", "--data", DEV])
         .assert()
         .success()
         .stdout(predicate::str::contains("accuracy"))
@@ -86,7 +87,10 @@ fn csv_and_jsonl_with_named_labels_and_columns() {
         "reviews.csv",
         "id,review,sentiment\n1,\"I love it, truly\",positive\n2,\"awful, just awful\",NEGATIVE\n",
     );
+    // The small model: the test is about reading the files; both models read these texts right.
     let report = eval_json(&[
+        "--model",
+        "mini",
         "--data",
         &csv,
         "--text-column",
@@ -104,7 +108,7 @@ fn csv_and_jsonl_with_named_labels_and_columns() {
         "reviews.jsonl",
         "{\"text\": \"what a wonderful film\", \"label\": 1}\n\n{\"text\": \"dull and boring\", \"label\": \"negative\"}\n",
     );
-    let report = eval_json(&["--data", &jsonl]);
+    let report = eval_json(&["--model", "mini", "--data", &jsonl]);
     assert_eq!(report["examples"], 2);
     assert_eq!(report["confusion"], serde_json::json!([[1, 0], [0, 1]]));
     let json = write(
@@ -112,7 +116,7 @@ fn csv_and_jsonl_with_named_labels_and_columns() {
         "reviews.json",
         "[{\"text\": \"what a wonderful film\", \"label\": 1},\n {\"text\": \"dull and boring\", \"label\": \"negative\"}]\n",
     );
-    let report = eval_json(&["--data", &json]);
+    let report = eval_json(&["--model", "mini", "--data", &json]);
     assert_eq!(report["examples"], 2);
     assert_eq!(report["confusion"], serde_json::json!([[1, 0], [0, 1]]));
 }
@@ -180,6 +184,26 @@ fn bad_files_are_refused_with_the_line() {
         &["--data", "/no/such/file.tsv"],
         "cannot read /no/such/file.tsv",
     );
+    // The file is read before the model is loaded: with a model directory that cannot load,
+    // the file's fault is what is reported (and no load's seconds are spent on a bad file).
+    let empty_model = tempfile::tempdir().unwrap();
+    let model = empty_model.path().to_str().unwrap();
+    eval_fails(
+        &[
+            "--model",
+            model,
+            "--data",
+            &write(d, "j.tsv", "sentence\tlabel\nok\t1\n"),
+        ],
+        "j.tsv:1: no column \"text\" in the header",
+    );
+    // A good file then meets the model's fault.
+    cli()
+        .args(["eval", "--model", model, "--data"])
+        .arg(write(d, "k.tsv", "text\tlabel\nok\t1\n"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("model.onnx"));
 }
 
 #[test]
