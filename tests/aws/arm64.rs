@@ -38,6 +38,11 @@ async fn deploy_arm64_writes_an_arm64_image_and_stack() {
                 "json",
                 "deploy",
                 "--yes",
+                // The small model: the emulated smoke test runs the image under qemu, where
+                // the default model takes 50 s to load and answer, the small one 4 s; what is
+                // checked here is the arm64 image and stack, not the model.
+                "--model",
+                "mini",
                 "--arch",
                 "arm64",
                 "--builder",
