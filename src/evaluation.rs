@@ -118,18 +118,6 @@ impl LabelledFile {
     }
 }
 
-/// Every example of `bytes`, the contents of `path`, against `labels`.
-pub fn parse_examples(
-    path: &Path,
-    bytes: &[u8],
-    format: Option<DataFormat>,
-    text_column: &str,
-    label_column: &str,
-    labels: &[String],
-) -> Result<Vec<Example>> {
-    LabelledFile::parse(path, bytes, format, text_column, label_column)?.examples(labels)
-}
-
 /// Precision, recall and F1 of one class.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClassScores {

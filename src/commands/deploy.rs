@@ -18,7 +18,7 @@ use crate::bootstrap::{self, Runner};
 use crate::budget::{self, BudgetAction, BudgetSpec, BudgetState};
 use crate::cli::{BuilderChoice, DeployArgs, GlobalArgs};
 use crate::config::{Config, SettingsTable, StageSettings, FILE_NAME};
-use crate::evaluation::{accuracy, parse_examples, predict_all};
+use crate::evaluation::{accuracy, predict_all, LabelledFile};
 use crate::image::docker::{context_summary, Engine};
 use crate::image::ecr::{self, Repository};
 use crate::image::oci::{self, OciImage};
@@ -894,6 +894,8 @@ async fn gate_step(
     // The bytes hashed are the bytes scored.
     let (files, data) = (model.clone(), gate.data.clone());
     let scored = tokio::task::spawn_blocking(move || -> Result<(usize, f64)> {
+        // The file first: a bad one is refused before the model's load is spent on it.
+        let file = LabelledFile::parse(&data, &bytes, None, "text", "label")?;
         // The files as the function reads them: a model directory.
         let dir = tempfile::tempdir().context("cannot make a temporary directory")?;
         for file in &files.files {
@@ -901,7 +903,7 @@ async fn gate_step(
                 .with_context(|| format!("cannot write {}", file.name))?;
         }
         let classifier = Classifier::load(dir.path(), &ClassifierOptions::default())?;
-        let examples = parse_examples(&data, &bytes, None, "text", "label", classifier.labels())?;
+        let examples = file.examples(classifier.labels())?;
         let predicted = predict_all(&classifier, &examples)?;
         Ok((examples.len(), accuracy(&examples, &predicted)))
     })

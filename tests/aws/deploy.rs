@@ -667,6 +667,27 @@ async fn the_accuracy_gate_passes_refuses_on_threshold_and_on_regression() {
         .is_err());
     assert_eq!(s.registry_uploads(repo), uploads, "something was pushed");
 
+    // A gate file without the columns is refused with its line, before anything is made.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.tsv");
+    std::fs::write(&bad, "sentence\tlabel\nfine\t1\n").unwrap();
+    let out = deploy(&s, stage, &["--gate", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("bad.tsv:1: no column \"text\" in the header"),
+        "{stderr}"
+    );
+    assert!(cfn
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .is_err());
+    assert_eq!(s.registry_uploads(repo), uploads, "something was pushed");
+
     // Pass: deployed, with the score recorded on the stack.
     let passed = json_of(&mut deploy(
         &s,
