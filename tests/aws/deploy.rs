@@ -646,47 +646,44 @@ async fn the_accuracy_gate_passes_refuses_on_threshold_and_on_regression() {
     let repo = "ummatics-sentiment-gate";
     let data = "tests/fixtures/sst2-dev.tsv";
 
-    // Threshold: the bundled mini model (82 %) against 95 % — refused, nothing made.
+    // A refused gate: exit 1, the reason on stderr, no stack made and nothing pushed.
+    let cfn = aws_sdk_cloudformation::Client::new(&s.sdk().await);
     let uploads = s.registry_uploads(repo);
-    let out = deploy(&s, stage, &["--gate", data, "--min-accuracy", "95%"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let refused = |args: &[&str]| {
+        let out = deploy(&s, stage, args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(s.registry_uploads(repo), uploads, "something was pushed");
+        stderr
+    };
+    let no_stack = || async {
+        assert!(cfn
+            .describe_stacks()
+            .stack_name(stack)
+            .send()
+            .await
+            .is_err());
+    };
+
+    // Threshold: the bundled mini model (82 %) against 95 % — refused, nothing made.
+    let stderr = refused(&["--gate", data, "--min-accuracy", "95%"]);
     assert!(
         stderr.contains("below --min-accuracy 95.00 %: nothing was deployed"),
         "{stderr}"
     );
     assert!(stderr.contains("the model scores 8"), "{stderr}");
-    let cfn = aws_sdk_cloudformation::Client::new(&s.sdk().await);
-    assert!(cfn
-        .describe_stacks()
-        .stack_name(stack)
-        .send()
-        .await
-        .is_err());
-    assert_eq!(s.registry_uploads(repo), uploads, "something was pushed");
+    no_stack().await;
 
     // A gate file without the columns is refused with its line, before anything is made.
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.tsv");
     std::fs::write(&bad, "sentence\tlabel\nfine\t1\n").unwrap();
-    let out = deploy(&s, stage, &["--gate", bad.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = refused(&["--gate", bad.to_str().unwrap()]);
     assert!(
         stderr.contains("bad.tsv:1: no column \"text\" in the header"),
         "{stderr}"
     );
-    assert!(cfn
-        .describe_stacks()
-        .stack_name(stack)
-        .send()
-        .await
-        .is_err());
-    assert_eq!(s.registry_uploads(repo), uploads, "something was pushed");
+    no_stack().await;
 
     // Pass: deployed, with the score recorded on the stack.
     let passed = json_of(&mut deploy(
