@@ -225,13 +225,7 @@ async fn full_flow_doctor_deploy_info_redeploy_update_destroy() {
     assert!(removed.contains("stack"), "{removed}");
     assert!(removed.contains("ECR repository"), "{removed}");
     let sdk = s.sdk().await;
-    let cfn = aws_sdk_cloudformation::Client::new(&sdk);
-    assert!(cfn
-        .describe_stacks()
-        .stack_name(stack)
-        .send()
-        .await
-        .is_err());
+    assert_eq!(stack_status(&sdk, stack).await, None);
     let ecr = aws_sdk_ecr::Client::new(&sdk);
     assert!(ecr
         .describe_repositories()
@@ -647,7 +641,7 @@ async fn the_accuracy_gate_passes_refuses_on_threshold_and_on_regression() {
     let data = "tests/fixtures/sst2-dev.tsv";
 
     // A refused gate: exit 1, the reason on stderr, no stack made and nothing pushed.
-    let cfn = aws_sdk_cloudformation::Client::new(&s.sdk().await);
+    let sdk = s.sdk().await;
     let uploads = s.registry_uploads(repo);
     let refused = |args: &[&str]| {
         let out = deploy(&s, stage, args).output().unwrap();
@@ -656,15 +650,6 @@ async fn the_accuracy_gate_passes_refuses_on_threshold_and_on_regression() {
         assert_eq!(s.registry_uploads(repo), uploads, "something was pushed");
         stderr
     };
-    let no_stack = || async {
-        assert!(cfn
-            .describe_stacks()
-            .stack_name(stack)
-            .send()
-            .await
-            .is_err());
-    };
-
     // Threshold: the bundled mini model (82 %) against 95 % — refused, nothing made.
     let stderr = refused(&["--gate", data, "--min-accuracy", "95%"]);
     assert!(
@@ -672,7 +657,7 @@ async fn the_accuracy_gate_passes_refuses_on_threshold_and_on_regression() {
         "{stderr}"
     );
     assert!(stderr.contains("the model scores 8"), "{stderr}");
-    no_stack().await;
+    assert_eq!(stack_status(&sdk, stack).await, None);
 
     // A gate file without the columns is refused with its line, before anything is made.
     let dir = tempfile::tempdir().unwrap();
@@ -683,7 +668,7 @@ async fn the_accuracy_gate_passes_refuses_on_threshold_and_on_regression() {
         stderr.contains("bad.tsv:1: no column \"text\" in the header"),
         "{stderr}"
     );
-    no_stack().await;
+    assert_eq!(stack_status(&sdk, stack).await, None);
 
     // Pass: deployed, with the score recorded on the stack.
     let passed = json_of(&mut deploy(
@@ -696,6 +681,7 @@ async fn the_accuracy_gate_passes_refuses_on_threshold_and_on_regression() {
     assert!((0.8..0.9).contains(&accuracy), "{accuracy}");
     assert_eq!(passed["gate"]["examples"], 872);
     assert!(passed["gate"]["live_accuracy"].is_null());
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk);
     let tags: std::collections::BTreeMap<String, String> = cfn
         .describe_stacks()
         .stack_name(stack)

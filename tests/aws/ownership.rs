@@ -159,13 +159,7 @@ async fn foreign_resources_are_left_alone_refused_or_adopted() {
         "--adopt",
     ]);
     assert_eq!(s.registry_uploads(repository), 0, "deploy pushed first");
-    let stacks = aws_sdk_cloudformation::Client::new(&sdk);
-    assert!(stacks
-        .describe_stacks()
-        .stack_name(stack)
-        .send()
-        .await
-        .is_err());
+    assert_eq!(stack_status(&sdk, stack).await, None);
 
     // --adopt takes it: tagged as this stack's, and the deploy goes through.
     let adopted =
