@@ -77,9 +77,8 @@ from tokenizers import Tokenizer
 from transformers import BertForSequenceClassification
 
 LABELS = {0: "NEGATIVE", 1: "POSITIVE"}
-# The arguments stage 1 depends on: a stage-1 checkpoint made with others is refused.
-# What a stage-1 checkpoint must have been made with to be resumed (where the files go does not
-# change what is trained, so --out, --fixtures and --work are not among them).
+# The arguments stage 1 depends on: a stage-1 checkpoint made with others is refused. Where the
+# files go does not change what is trained, so --out, --fixtures and --work are not among them.
 STAGE1_ARGUMENTS = (
     "train", "dev", "seed", "epochs", "lr", "batch", "max_train_tokens",
     "checkpoint_steps", "freeze_word_embeddings", "mix_everyday", "test_sets",
