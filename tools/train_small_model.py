@@ -240,30 +240,47 @@ class Checkpoint:
         os.replace(tmp, self.path)
 
 
-def average_with(model, path, weight, figures):
-    """Weight-space average ("model soup", Wortsman et al. 2022) of this run's model and the
-    finished stage 1 of another run of this script from the same start: every float tensor
-    becomes weight × that run's + (1 − weight) × this run's. Two fine-tunings of one pretrained
-    model stay in one basin of the loss, so their average is a model of its own that keeps most
-    of what each learnt; it costs nothing at inference (one model, same size)."""
-    state = torch.load(path, weights_only=False)
-    other, own = state.get("model"), model.state_dict()
+def average_source(path, model):
+    """The finished stage 1 of another run of this script, read and checked before this run
+    trains (an hour is not spent to learn that the file is wrong): its weights, arguments and
+    figures."""
+    if not os.path.isfile(path):
+        sys.exit(f"--average-with {path}: no such file; pass a finished run's WORK/checkpoint.pt")
+    try:
+        state = torch.load(path, weights_only=False)
+    except Exception as e:  # a torch file of any other kind, or not one at all
+        sys.exit(f"--average-with {path}: not a checkpoint of this script ({e})")
+    other, own = state.get("model") if isinstance(state, dict) else None, model.state_dict()
     if other is None or other.keys() != own.keys() or any(other[k].shape != v.shape for k, v in own.items()):
-        sys.exit(f"{path}: not a stage-1 checkpoint of this script's model (keys or shapes differ)")
+        sys.exit(f"--average-with {path}: not a stage-1 checkpoint of this script's model (keys or "
+                 "shapes differ); pass a finished run's WORK/checkpoint.pt")
     made_with = state["arguments"]
     if len(state["figures"]["dev_accuracy_by_epoch"]) != made_with["epochs"]:
-        sys.exit(f"{path}: that run has not finished its {made_with['epochs']} epochs: run it to the end first")
+        sys.exit(f"--average-with {path}: that run has not finished its {made_with['epochs']} epochs; "
+                 "run it to the end first (the same command resumes it)")
+    return {"model": other, "arguments": made_with, "figures": state["figures"]}
+
+
+def average_with(model, source, weight, figures):
+    """Weight-space average ("model soup", Wortsman et al. 2022) of this run's model and
+    `source` (from average_source), another run of this script from the same start: every float
+    tensor becomes weight × that run's + (1 − weight) × this run's. Two fine-tunings of one
+    pretrained model stay in one basin of the loss, so their average is a model of its own that
+    keeps most of what each learnt; it costs nothing at inference (one model, same size)."""
+    other, own = source["model"], model.state_dict()
     model.load_state_dict(
         {k: weight * other[k] + (1 - weight) * v if v.is_floating_point() else v for k, v in own.items()}
     )
     figures["averaged_with"] = {
         "weight": weight,
-        "arguments": {k: v for k, v in made_with.items() if k not in ("train", "dev", "out", "fixtures", "work")},
-        "dev_accuracy_by_epoch": state["figures"]["dev_accuracy_by_epoch"],
-        "train_seconds": round(state["figures"]["train_seconds"]),
+        "arguments": {
+            k: v for k, v in source["arguments"].items() if k not in ("train", "dev", "out", "fixtures", "work")
+        },
+        "dev_accuracy_by_epoch": source["figures"]["dev_accuracy_by_epoch"],
+        "train_seconds": round(source["figures"]["train_seconds"]),
     }
-    figures["train_seconds"] += state["figures"]["train_seconds"]
-    print(f"averaged with {path} (weight {weight}); both runs' training: "
+    figures["train_seconds"] += source["figures"]["train_seconds"]
+    print(f"averaged with the other run (weight {weight}); both runs' training: "
           f"{duration(figures['train_seconds'])}", flush=True)
 
 
@@ -466,6 +483,7 @@ def main():
     model = BertForSequenceClassification.from_pretrained(
         source, num_labels=2, id2label=LABELS, label2id={v: k for k, v in LABELS.items()}
     )
+    average = average_source(args.average_with, model) if args.average_with else None
     if args.freeze_word_embeddings:
         model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -523,8 +541,8 @@ def main():
         checkpoint.save(step, figures)
 
     everyday_stage(args, model, params, tok, train_ids, train_labels, dev_ids, dev_labels, figures)
-    if args.average_with:
-        average_with(model, args.average_with, args.average_weight, figures)
+    if average:
+        average_with(model, average, args.average_weight, figures)
 
     figures["train_seconds"] = round(figures["train_seconds"])
     model.eval()
