@@ -886,16 +886,22 @@ async fn gate_step(
     let bytes = std::fs::read(&gate.data)
         .with_context(|| format!("--gate: cannot read {}", gate.data.display()))?;
     let data_sha256 = hex::encode(Sha256::digest(&bytes));
+    // The file first: a bad one is refused before the stack is read or the model loaded.
+    let file = match LabelledFile::parse(&gate.data, &bytes, None, "text", "label") {
+        Ok(file) => file,
+        Err(e) => {
+            step.fail("the gate file is not usable");
+            return Err(e.context("--gate"));
+        }
+    };
     let live = describe_stack(aws, &aws.names.stack)
         .await?
         .and_then(|stack| GateRecord::from_tags(&stack.tags))
         .filter(|record| record.data_sha256 == data_sha256)
         .and_then(|record| record.accuracy.parse::<f64>().ok());
     // The bytes hashed are the bytes scored.
-    let (files, data) = (model.clone(), gate.data.clone());
+    let files = model.clone();
     let scored = tokio::task::spawn_blocking(move || -> Result<(usize, f64)> {
-        // The file first: a bad one is refused before the model's load is spent on it.
-        let file = LabelledFile::parse(&data, &bytes, None, "text", "label")?;
         // The files as the function reads them: a model directory.
         let dir = tempfile::tempdir().context("cannot make a temporary directory")?;
         for file in &files.files {
