@@ -886,7 +886,8 @@ async fn gate_step(
     let bytes = std::fs::read(&gate.data)
         .with_context(|| format!("--gate: cannot read {}", gate.data.display()))?;
     let data_sha256 = hex::encode(Sha256::digest(&bytes));
-    // The file first: a bad one is refused before the stack is read or the model loaded.
+    // The file first: a bad one is refused before the stack is read or the model loaded. The
+    // bytes hashed are the bytes scored.
     let file = match LabelledFile::parse(&gate.data, &bytes, None, "text", "label") {
         Ok(file) => file,
         Err(e) => {
@@ -899,14 +900,13 @@ async fn gate_step(
         .and_then(|stack| GateRecord::from_tags(&stack.tags))
         .filter(|record| record.data_sha256 == data_sha256)
         .and_then(|record| record.accuracy.parse::<f64>().ok());
-    // The bytes hashed are the bytes scored.
     let files = model.clone();
     let scored = tokio::task::spawn_blocking(move || -> Result<(usize, f64)> {
         // The files as the function reads them: a model directory.
         let dir = tempfile::tempdir().context("cannot make a temporary directory")?;
-        for file in &files.files {
-            std::fs::write(dir.path().join(&file.name), &file.bytes)
-                .with_context(|| format!("cannot write {}", file.name))?;
+        for model_file in &files.files {
+            std::fs::write(dir.path().join(&model_file.name), &model_file.bytes)
+                .with_context(|| format!("cannot write {}", model_file.name))?;
         }
         let classifier = Classifier::load(dir.path(), &ClassifierOptions::default())?;
         let examples = file.examples(classifier.labels())?;
