@@ -89,14 +89,13 @@ async fn full_flow_doctor_deploy_info_redeploy_update_destroy() {
         .unwrap()
         .ends_with(&format!("@{digest}")));
     // The image's own tag, and release 1's slot tag (`keep-1`), which the lifecycle policy
-    // never expires.
-    assert_eq!(
-        s.registry_tags(repo),
-        vec![
-            first["image_tag"].as_str().unwrap().to_string(),
-            "keep-1".to_string()
-        ]
-    );
+    // never expires (sorted: no registry promises an order).
+    let mut expected_tags = vec![
+        first["image_tag"].as_str().unwrap().to_string(),
+        "keep-1".to_string(),
+    ];
+    expected_tags.sort();
+    assert_eq!(s.registry_tags(repo), expected_tags);
     // The default memory is the measured cheapest per text (src/sizing.rs, BENCHMARKS.md), and
     // the summary carries the estimate for the model deployed.
     assert_eq!(function_memory(&s, function).await, 1769);

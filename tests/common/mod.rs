@@ -226,7 +226,7 @@ impl StandIns {
         );
     }
 
-    /// The registry's tags for a repository (empty when it has none).
+    /// The registry's tags for a repository, sorted (empty when it has none).
     pub fn registry_tags(&self, repository: &str) -> Vec<String> {
         let out = std::process::Command::new("curl")
             .args([
@@ -241,10 +241,14 @@ impl StandIns {
             return Vec::new();
         }
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        v["tags"]
+        let mut tags: Vec<String> = v["tags"]
             .as_array()
             .map(|a| a.iter().map(|t| t.as_str().unwrap().to_string()).collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        // The registry lists tags in its storage's directory order, which differs between
+        // filesystems (CI's host listed `keep-1` first); ECR promises no order either.
+        tags.sort();
+        tags
     }
 }
 
