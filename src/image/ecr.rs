@@ -1,7 +1,7 @@
 //! The ECR repository (idempotent create, scan on push, lifecycle policy) and the login token.
 
 use anyhow::{anyhow, bail, Context, Result};
-use aws_sdk_ecr::types::{ImageScanningConfiguration, Tag};
+use aws_sdk_ecr::types::{ImageDetail, ImageScanningConfiguration, Tag};
 use base64::Engine;
 use serde::Serialize;
 
@@ -226,20 +226,10 @@ async fn set_lifecycle_policy(aws: &Aws, name: &str) -> Result<()> {
 
 /// Deletes the repository and its images; `None` when there was none.
 pub async fn delete_repository(aws: &Aws, name: &str) -> Result<Option<usize>> {
-    let images = match aws
-        .ecr()
-        .describe_images()
-        .repository_name(name)
-        .send()
-        .await
-    {
-        Ok(out) => out.image_details().len(),
-        Err(e) if error_code(&e) == Some("RepositoryNotFoundException") => return Ok(None),
-        Err(e) => {
-            return Err(anyhow!(describe(&e)))
-                .with_context(|| format!("cannot list the images of ECR repository {name}"))
-        }
+    let Some(images) = image_details(aws, name).await? else {
+        return Ok(None);
     };
+    let images = images.len();
     match aws
         .ecr()
         .delete_repository()
@@ -255,24 +245,35 @@ pub async fn delete_repository(aws: &Aws, name: &str) -> Result<Option<usize>> {
     }
 }
 
-/// The repository's images: (tags, digest, pushed at, size).
-pub async fn images(aws: &Aws, name: &str) -> Result<Vec<ImageInfo>> {
-    let out = match aws
+/// Every image of the repository, all pages read (`DescribeImages` answers at most 100 per
+/// page; moto answers all at once); `None` when the repository does not exist.
+async fn image_details(aws: &Aws, name: &str) -> Result<Option<Vec<ImageDetail>>> {
+    let mut details = Vec::new();
+    let mut pages = aws
         .ecr()
         .describe_images()
         .repository_name(name)
-        .send()
-        .await
-    {
-        Ok(out) => out,
-        Err(e) if error_code(&e) == Some("RepositoryNotFoundException") => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(anyhow!(describe(&e)))
-                .with_context(|| format!("cannot list the images of ECR repository {name}"))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(page) => details.extend_from_slice(page.image_details()),
+            Err(e) if error_code(&e) == Some("RepositoryNotFoundException") => return Ok(None),
+            Err(e) => {
+                return Err(anyhow!(describe(&e)))
+                    .with_context(|| format!("cannot list the images of ECR repository {name}"))
+            }
         }
+    }
+    Ok(Some(details))
+}
+
+/// The repository's images: (tags, digest, pushed at, size).
+pub async fn images(aws: &Aws, name: &str) -> Result<Vec<ImageInfo>> {
+    let Some(details) = image_details(aws, name).await? else {
+        return Ok(Vec::new());
     };
-    let mut images: Vec<ImageInfo> = out
-        .image_details()
+    let mut images: Vec<ImageInfo> = details
         .iter()
         .map(|d| ImageInfo {
             digest: d.image_digest().unwrap_or_default().to_string(),
