@@ -105,6 +105,9 @@ start() {
   local reg_port
   reg_port=$(free_port)
   htpasswd -Bbn AWS "$ECR_PASSWORD" >"$dir/htpasswd"
+  # A fresh store each start, like moto's fresh ECR: deleted images' blobs are never
+  # collected, and each test run leaves hundreds of MB of them (the 300 MB push test alone).
+  rm -rf "$dir/registry"
   mkdir -p "$dir/registry"
   cat >"$dir/registry.yml" <<EOF
 version: 0.1

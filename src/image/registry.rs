@@ -32,6 +32,8 @@ pub struct Registry {
     password: String,
     http: reqwest::Client,
     policy: UploadPolicy,
+    /// Tags asked for per page of a tag listing (`n`); `None` takes the registry's own page.
+    tag_page: Option<u32>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -207,14 +209,14 @@ fn same_origin(base: &str, location: &str) -> Result<String> {
     let base_url = reqwest::Url::parse(base).with_context(|| format!("bad registry URL {base}"))?;
     let url = base_url
         .join(location)
-        .with_context(|| format!("the registry sent a bad upload Location {location:?}"))?;
+        .with_context(|| format!("the registry sent a bad URL {location:?}"))?;
     if url.scheme() != base_url.scheme()
         || url.host_str() != base_url.host_str()
         || url.port_or_known_default() != base_url.port_or_known_default()
     {
         bail!(
-            "the registry sent the upload to {}, not to {base}: refusing to send the credentials \
-             to another host or scheme",
+            "the registry pointed to {}, not to {base}: refusing to send the credentials to \
+             another host or scheme",
             url.origin().ascii_serialization()
         );
     }
@@ -223,9 +225,36 @@ fn same_origin(base: &str, location: &str) -> Result<String> {
 
 /// `url` with `key=value` added to its query.
 fn with_query(url: &str, key: &str, value: &str) -> Result<String> {
-    let mut url = reqwest::Url::parse(url).with_context(|| format!("bad upload URL {url}"))?;
+    let mut url = reqwest::Url::parse(url).with_context(|| format!("bad registry URL {url}"))?;
     url.query_pairs_mut().append_pair(key, value);
     Ok(url.into())
+}
+
+/// The most pages of one tag listing read before giving up on a registry that never ends it.
+const MAX_TAG_PAGES: usize = 10_000;
+
+/// The `rel="next"` target of a `Link` header (RFC 8288), as the registry sent it.
+fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get_all(reqwest::header::LINK)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .find_map(|link| {
+            let (target, params) = link.trim().strip_prefix('<')?.split_once('>')?;
+            params
+                .split(';')
+                .filter_map(|param| param.trim().split_once('='))
+                .any(|(key, value)| {
+                    key.trim().eq_ignore_ascii_case("rel")
+                        && value
+                            .trim()
+                            .trim_matches('"')
+                            .split_ascii_whitespace()
+                            .any(|rel| rel.eq_ignore_ascii_case("next"))
+                })
+                .then(|| target.to_string())
+        })
 }
 
 /// The recorded session of an unfinished upload, if there is one.
@@ -268,12 +297,19 @@ impl Registry {
             password: password.to_string(),
             http,
             policy: UploadPolicy::default(),
+            tag_page: None,
         })
     }
 
     /// The same registry with another upload policy.
     pub fn with_policy(mut self, policy: UploadPolicy) -> Registry {
         self.policy = policy;
+        self
+    }
+
+    /// The same registry, asking for at most `n` tags per page of a tag listing (`n` ≥ 1).
+    pub fn with_tag_page(mut self, n: u32) -> Registry {
+        self.tag_page = Some(n.max(1));
         self
     }
 
@@ -341,31 +377,57 @@ impl Registry {
         }
     }
 
-    /// The repository's tags (none when the repository does not exist).
+    /// The repository's tags (none when the repository does not exist), every page read. The
+    /// OCI distribution spec lets a registry answer a page at a time, with a
+    /// `Link: <URL>; rel="next"` header for the rest (Distribution 3 does; 2.8, the test
+    /// registry, never pages tags, so the test pages them in a proxy); the next page must be
+    /// on this registry.
     pub async fn tags(&self, repository: &str) -> Result<Vec<String>> {
         #[derive(serde::Deserialize)]
         struct TagList {
             tags: Option<Vec<String>>,
         }
-        let response = self
-            .send("reach it", || {
-                self.request(reqwest::Method::GET, &format!("{repository}/tags/list"))
-            })
-            .await?;
-        match response.status() {
-            StatusCode::OK => Ok(response
-                .json::<TagList>()
-                .await
-                .context("the registry's tag list is not JSON")?
-                .tags
-                .unwrap_or_default()),
-            StatusCode::NOT_FOUND => Ok(Vec::new()),
-            StatusCode::UNAUTHORIZED => Err(self.unauthorized()),
-            other => bail!(
-                "registry {} answered HTTP {other} listing {repository}",
-                self.host
-            ),
+        let mut url = format!("{}/v2/{repository}/tags/list", self.base);
+        if let Some(n) = self.tag_page {
+            url = with_query(&url, "n", &n.to_string())?;
         }
+        let mut tags = Vec::new();
+        for _ in 0..MAX_TAG_PAGES {
+            let response = self
+                .send("list the tags", || self.authed(self.http.get(&url)))
+                .await?;
+            match response.status() {
+                StatusCode::OK => {}
+                StatusCode::NOT_FOUND if tags.is_empty() => return Ok(Vec::new()),
+                StatusCode::UNAUTHORIZED => return Err(self.unauthorized()),
+                other => bail!(
+                    "registry {} answered HTTP {other} listing {repository}",
+                    self.host
+                ),
+            }
+            let next = match next_link(response.headers()) {
+                Some(link) => Some(same_origin(&self.base, &link)?),
+                None => None,
+            };
+            tags.extend(
+                response
+                    .json::<TagList>()
+                    .await
+                    .context("the registry's tag list is not JSON")?
+                    .tags
+                    .unwrap_or_default(),
+            );
+            match next {
+                Some(next) => url = next,
+                None => return Ok(tags),
+            }
+        }
+        bail!(
+            "registry {} kept answering more pages of {repository}'s tags ({MAX_TAG_PAGES} read, \
+             {} tags): stopped there",
+            self.host,
+            tags.len()
+        )
     }
 
     /// Whether the repository already holds this blob (HEAD, so nothing is transferred).
@@ -877,6 +939,41 @@ mod tests {
         }
         // The default port is the same port.
         assert!(same_origin("https://r.example", "https://r.example:443/v2/x").is_ok());
+    }
+
+    #[test]
+    fn the_next_page_is_read_from_the_link_header() {
+        use reqwest::header::{HeaderMap, HeaderValue, LINK};
+        let mut headers = HeaderMap::new();
+        assert_eq!(next_link(&headers), None);
+        headers.insert(
+            LINK,
+            HeaderValue::from_static(r#"</v2/r/tags/list?last=b&n=2>; rel="next""#),
+        );
+        assert_eq!(
+            next_link(&headers).as_deref(),
+            Some("/v2/r/tags/list?last=b&n=2")
+        );
+        // Several links in one header, parameters in any order, `rel` unquoted or a list.
+        headers.insert(
+            LINK,
+            HeaderValue::from_static(
+                r#"</v2/r/tags/list?n=2>; rel="prev", <https://r.example/v2/r/tags/list?last=d>; type="x"; REL=next"#,
+            ),
+        );
+        assert_eq!(
+            next_link(&headers).as_deref(),
+            Some("https://r.example/v2/r/tags/list?last=d")
+        );
+        headers.insert(
+            LINK,
+            HeaderValue::from_static(r#"</p?last=e>; rel="prefetch next""#),
+        );
+        assert_eq!(next_link(&headers).as_deref(), Some("/p?last=e"));
+        for not_next in [r#"</p>; rel="prev""#, "garbage", r#"/p; rel="next""#] {
+            headers.insert(LINK, HeaderValue::from_static(not_next));
+            assert_eq!(next_link(&headers), None, "{not_next}");
+        }
     }
 
     #[test]

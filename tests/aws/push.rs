@@ -44,6 +44,11 @@ pub(crate) struct FaultProxy {
     forwarded: Arc<AtomicU64>,
     /// Bytes per second for request bodies (0: as fast as it goes).
     rate: Arc<AtomicU64>,
+    /// Tags per page of a tag listing when the client asks for no `n` (0: the registry's
+    /// answer as it is); see [`FaultProxy::page_tags`].
+    tag_page: Arc<AtomicUsize>,
+    /// Pages of tag listings the proxy answered.
+    pub(crate) tag_pages: Arc<AtomicUsize>,
 }
 
 impl FaultProxy {
@@ -57,6 +62,8 @@ impl FaultProxy {
             forwarded: Arc::default(),
             rate: Arc::default(),
             hold: Arc::default(),
+            tag_page: Arc::default(),
+            tag_pages: Arc::default(),
         };
         let hold = proxy.hold.clone();
         let (faults, patches, stalled, forwarded, rate) = (
@@ -66,6 +73,7 @@ impl FaultProxy {
             proxy.forwarded.clone(),
             proxy.rate.clone(),
         );
+        let (tag_page, tag_pages) = (proxy.tag_page.clone(), proxy.tag_pages.clone());
         let upstream = upstream.to_string();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
@@ -77,6 +85,8 @@ impl FaultProxy {
                     forwarded: forwarded.clone(),
                     rate: rate.load(Ordering::SeqCst),
                     hold: hold.clone(),
+                    tag_page: tag_page.load(Ordering::SeqCst),
+                    tag_pages: tag_pages.clone(),
                 };
                 tokio::spawn(async move {
                     let _ = connection.serve(client).await;
@@ -97,6 +107,14 @@ impl FaultProxy {
         *self.hold.action.lock().unwrap() = Some(format!("Action={action}&"));
         self.hold.holding.store(false, Ordering::SeqCst);
         self.hold.held.store(0, Ordering::SeqCst);
+    }
+
+    /// From now on, tag listings are answered a page at a time as the OCI distribution spec
+    /// allows (Debian's Distribution 2.8 never pages them): tags in lexical order after the
+    /// query's `last`, at most its `n` (`default` when it names none), and a
+    /// `Link: <…>; rel="next"` header while more remain. The tags are the registry's.
+    pub(crate) fn page_tags(&self, default: usize) {
+        self.tag_page.store(default, Ordering::SeqCst);
     }
 
     fn registry(&self, policy: UploadPolicy) -> Registry {
@@ -123,6 +141,8 @@ struct Connection {
     stalled: Arc<AtomicUsize>,
     forwarded: Arc<AtomicU64>,
     rate: u64,
+    tag_page: usize,
+    tag_pages: Arc<AtomicUsize>,
 }
 
 impl Connection {
@@ -151,6 +171,9 @@ impl Connection {
             let mut rest = [0u8; 1024];
             while client.read(&mut rest).await? > 0 {}
             return Ok(());
+        }
+        if self.tag_page > 0 && method == "GET" && lines[0].contains("/tags/list") {
+            return self.page_of_tags(client, lines).await;
         }
         let action = self.hold.action.lock().unwrap().clone();
         if let (Some(action), "POST") = (action, method.as_str()) {
@@ -233,6 +256,68 @@ impl Connection {
         }
         let (mut from_server, _) = server.split();
         tokio::io::copy(&mut from_server, &mut client).await?;
+        client.shutdown().await
+    }
+}
+
+impl Connection {
+    /// One page of the registry's whole tag list (see [`FaultProxy::page_tags`]).
+    async fn page_of_tags(
+        self,
+        mut client: TcpStream,
+        mut lines: Vec<&str>,
+    ) -> std::io::Result<()> {
+        let target = lines[0].split(' ').nth(1).unwrap_or_default().to_string();
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let mut n = self.tag_page;
+        let mut last = String::new();
+        // (The tags here need no percent-decoding.)
+        for (key, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
+            match key {
+                "n" => n = value.parse().unwrap(),
+                "last" => last = value.to_string(),
+                _ => {}
+            }
+        }
+        let whole = format!("GET {path} HTTP/1.1");
+        lines[0] = &whole;
+        let mut server = TcpStream::connect(&self.upstream).await?;
+        let head = format!("{}\r\nConnection: close\r\n\r\n", lines.join("\r\n"));
+        server.write_all(head.as_bytes()).await?;
+        let mut answer = Vec::new();
+        server.read_to_end(&mut answer).await?;
+        let split = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        if !answer.starts_with(b"HTTP/1.1 200") {
+            client.write_all(&answer).await?;
+            return client.shutdown().await;
+        }
+        let list: serde_json::Value = serde_json::from_slice(&answer[split..]).unwrap();
+        let mut tags: Vec<&str> = list["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .filter(|t| last.is_empty() || *t > last.as_str())
+            .collect();
+        tags.sort();
+        let link = if tags.len() > n {
+            tags.truncate(n);
+            format!(
+                "Link: <{path}?n={n}&last={}>; rel=\"next\"\r\n",
+                tags[n - 1]
+            )
+        } else {
+            String::new()
+        };
+        self.tag_pages.fetch_add(1, Ordering::SeqCst);
+        let body =
+            serde_json::to_vec(&serde_json::json!({"name": list["name"], "tags": tags})).unwrap();
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{link}Connection: close\r\n\r\n",
+            body.len()
+        );
+        client.write_all(head.as_bytes()).await?;
+        client.write_all(&body).await?;
         client.shutdown().await
     }
 }
@@ -485,4 +570,53 @@ async fn a_slow_link_is_timed_per_chunk_and_a_dead_one_says_where_it_stopped() {
     assert!(message.contains("4 attempts in a row failed"), "{message}");
     assert!(message.contains("took over 1.5 s"), "{message}");
     assert!(message.contains("run deploy again"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_listing_is_read_page_by_page_and_delete_all_removes_every_page() {
+    let s = standins();
+    let repository = "push-pages";
+    let direct = Registry::new(&s.registry, "AWS", ECR_PASSWORD, false).unwrap();
+    direct.delete_all(repository).await.unwrap();
+    let layer = b"one small layer".to_vec();
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&layer)));
+    direct
+        .upload_blob(
+            repository,
+            &digest,
+            &BlobSource::Memory(layer.clone().into()),
+            &|_| {},
+        )
+        .await
+        .unwrap();
+    let (manifest, _) = push_manifest(&direct, repository, (&digest, layer.len() as u64)).await;
+    let mut expected = vec!["big".to_string()];
+    for n in 0..6 {
+        let tag = format!("page-{n}");
+        assert!(direct.add_tag(repository, &manifest, &tag).await.unwrap());
+        expected.push(tag);
+    }
+    expected.sort();
+    assert_eq!(direct.tags(repository).await.unwrap().len(), 7);
+
+    // A registry that pages on its own (two tags a page: four pages), and one asked for
+    // three a page (three pages): every tag, each page found through the last one's `Link`.
+    let proxy = FaultProxy::start(&s.registry).await;
+    proxy.page_tags(2);
+    let through = Registry::new(&proxy.address, "AWS", ECR_PASSWORD, false).unwrap();
+    assert_eq!(through.tags(repository).await.unwrap(), expected);
+    assert_eq!(proxy.tag_pages.load(Ordering::SeqCst), 4);
+    let asked = Registry::new(&proxy.address, "AWS", ECR_PASSWORD, false)
+        .unwrap()
+        .with_tag_page(3);
+    assert_eq!(asked.tags(repository).await.unwrap(), expected);
+    assert_eq!(proxy.tag_pages.load(Ordering::SeqCst), 4 + 3);
+
+    // delete_all finds the image under every page's tags, and removes it once.
+    assert_eq!(
+        through.delete_all(repository).await.unwrap(),
+        vec![manifest],
+        "one image under seven tags"
+    );
+    assert!(direct.tags(repository).await.unwrap().is_empty());
 }
