@@ -162,6 +162,19 @@ pub struct TaggedImage {
     pub digest: Option<String>,
 }
 
+/// Images the human report lists per registry or repository; `--output json` lists all.
+const SHOWN_IMAGES: usize = 10;
+
+/// The line that says how many images the human report left out, when it left any.
+fn more_images(f: &mut fmt::Formatter<'_>, total: usize) -> fmt::Result {
+    match total.checked_sub(SHOWN_IMAGES) {
+        Some(more) if more > 0 => {
+            writeln!(f, "  … {more} more (--output json lists them all)")
+        }
+        _ => Ok(()),
+    }
+}
+
 impl fmt::Display for InfoReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.stack {
@@ -265,7 +278,8 @@ impl fmt::Display for InfoReport {
                     None => format!("{} tagged", r.images.len()),
                 }
             )?;
-            for image in r.images.iter().rev().take(10) {
+            // In the tags' lexical order (a registry keeps no push dates for tags).
+            for image in r.images.iter().take(SHOWN_IMAGES) {
                 writeln!(
                     f,
                     "  {}  {}",
@@ -273,6 +287,7 @@ impl fmt::Display for InfoReport {
                     image.tag
                 )?;
             }
+            more_images(f, r.images.len())?;
         }
         match &self.repository {
             Some(r) if self.registry.is_some() && self.images.is_empty() => writeln!(
@@ -282,7 +297,7 @@ impl fmt::Display for InfoReport {
             )?,
             Some(r) => {
                 writeln!(f, "repository  {} ({} images)", r.uri, self.images.len())?;
-                for image in self.images.iter().take(10) {
+                for image in self.images.iter().take(SHOWN_IMAGES) {
                     writeln!(
                         f,
                         "  {}  {}  {}  {}",
@@ -292,6 +307,7 @@ impl fmt::Display for InfoReport {
                         image.bytes.map(human_bytes).unwrap_or_default()
                     )?;
                 }
+                more_images(f, self.images.len())?;
             }
             None => writeln!(f, "repository  none")?,
         }

@@ -377,11 +377,12 @@ impl Registry {
         }
     }
 
-    /// The repository's tags (none when the repository does not exist), every page read. The
-    /// OCI distribution spec lets a registry answer a page at a time, with a
+    /// The repository's tags in lexical order (none when the repository does not exist), every
+    /// page read. The OCI distribution spec lets a registry answer a page at a time, with a
     /// `Link: <URL>; rel="next"` header for the rest (Distribution 3 does; 2.8, the test
     /// registry, never pages tags, so the test pages them in a proxy); the next page must be
-    /// on this registry.
+    /// on this registry. The order is ours: Distribution 2.8 lists tags in its storage's
+    /// directory order, which differs between hosts.
     pub async fn tags(&self, repository: &str) -> Result<Vec<String>> {
         #[derive(serde::Deserialize)]
         struct TagList {
@@ -419,7 +420,10 @@ impl Registry {
             );
             match next {
                 Some(next) => url = next,
-                None => return Ok(tags),
+                None => {
+                    tags.sort_unstable();
+                    return Ok(tags);
+                }
             }
         }
         bail!(

@@ -202,6 +202,32 @@ async fn the_live_image_outlives_twelve_declined_deploys_and_starts_cold() {
     let running = function.code().unwrap().image_uri().unwrap().to_string();
     assert!(running.ends_with(&format!("@{live_digest}")), "{running}");
 
+    // `info` shows ten of the fourteen tags (the live image has two), in lexical order, and
+    // says how many it left out; `--output json` lists them all.
+    let out = s.cli(stage).arg("info").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("(deploy's --registry; 14 tagged)\n"),
+        "{text}"
+    );
+    let shown: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("images "))
+        .skip(1)
+        .take_while(|l| l.starts_with("  sha256:"))
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    let mut sorted = shown.clone();
+    sorted.sort_unstable();
+    assert_eq!((shown.len(), &shown), (10, &sorted), "{text}");
+    assert!(
+        text.contains("\n  … 4 more (--output json lists them all)\n"),
+        "{text}"
+    );
+    let listed = json_of(s.cli(stage).args(["--output", "json", "info"]));
+    assert_eq!(listed["registry"]["images"].as_array().unwrap().len(), 14);
+
     // ECR applies the repository's policy to the thirteen images, oldest first.
     let policy = aws_sdk_ecr::Client::new(&sdk)
         .get_lifecycle_policy()
