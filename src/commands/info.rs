@@ -167,12 +167,14 @@ const SHOWN_IMAGES: usize = 10;
 
 /// The line that says how many images the human report left out, when it left any.
 fn more_images(f: &mut fmt::Formatter<'_>, total: usize) -> fmt::Result {
-    match total.checked_sub(SHOWN_IMAGES) {
-        Some(more) if more > 0 => {
-            writeln!(f, "  … {more} more (--output json lists them all)")
-        }
-        _ => Ok(()),
+    if total <= SHOWN_IMAGES {
+        return Ok(());
     }
+    writeln!(
+        f,
+        "  … {} more (--output json lists them all)",
+        total - SHOWN_IMAGES
+    )
 }
 
 impl fmt::Display for InfoReport {
