@@ -428,7 +428,8 @@ impl Registry {
         }
         bail!(
             "registry {} kept answering more pages of {repository}'s tags ({MAX_TAG_PAGES} read, \
-             {} tags): stopped there",
+             {} tags): stopped there. Its tag listing never ends (a paging fault on its side): \
+             list or delete the repository's images with the registry's own tools",
             self.host,
             tags.len()
         )
