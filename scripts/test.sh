@@ -70,6 +70,11 @@ trap cleanup EXIT
 # twice for x86_64. The musl C compiler assembles tract's kernels (and aws-lc's C).
 export CC_x86_64_unknown_linux_musl=musl-gcc
 target=x86_64-unknown-linux-musl
+# The commit every binary names (function/build.rs): the CLI and both bootstraps, so the CLI
+# can carry them (scripts/carry.sh checks they are one build). Set it yourself to keep one
+# value across commits and skip the rebuild a new commit causes.
+version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"$/\1/p' Cargo.toml)
+export UMMATICS_BUILD_COMMIT="${UMMATICS_BUILD_COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}"
 export UMMATICS_TEST_BOOTSTRAP="$(pwd)/target/$target/debug/bootstrap"
 # arm64's bootstrap is cross-built with cargo-zigbuild (run under qemu-user-static by the
 # tests) at the same time, in a target directory of its own (cargo locks one per build), so
@@ -103,6 +108,14 @@ if ! wait "$arm_pid"; then
   echo "the arm64 bootstrap did not build (full log: $arm_log)" >&2
   exit 1
 fi
+# The CLI as a release makes it: the test build with both test bootstraps attached
+# (scripts/carry.sh, as scripts/release.sh does; gzip -1, as the tests do not ship it).
+phase "attach the bootstraps to the CLI"
+export UMMATICS_TEST_CARRIED_CLI="$(pwd)/target/carried/ummatics-sentiment"
+mkdir -p target/carried
+./scripts/carry.sh --level 1 --cli "target/$target/debug/ummatics-sentiment" \
+  --out "$UMMATICS_TEST_CARRIED_CLI" --version "$version" --commit "$UMMATICS_BUILD_COMMIT" \
+  --function "x86_64=$UMMATICS_TEST_BOOTSTRAP" --function "arm64=$UMMATICS_TEST_BOOTSTRAP_ARM64"
 phase "run tests"
 say "cargo test --workspace --locked --target $target $*"
 cargo test --workspace --locked --target "$target" "$@"

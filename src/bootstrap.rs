@@ -368,15 +368,30 @@ impl Runner {
 /// directory: the binary and the files that go into the image, run before anything is pushed.
 pub async fn self_test(bootstrap: &Bootstrap, model: &ModelFiles, runner: &Runner) -> Result<()> {
     let dir = tempfile::tempdir().context("cannot make a temporary directory")?;
+    let model_dir = dir.path().join("model");
+    std::fs::create_dir(&model_dir).context("cannot make a temporary directory")?;
     for file in &model.files {
-        std::fs::write(dir.path().join(&file.name), &file.bytes)
+        std::fs::write(model_dir.join(&file.name), &file.bytes)
             .with_context(|| format!("cannot write {}", file.name))?;
     }
+    // The very bytes that go into the image (a carried function has no file of its own).
+    let program = dir.path().join("bootstrap");
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o755)
+            .open(&program)
+            .context("cannot write the bootstrap to a temporary directory")?;
+        std::io::Write::write_all(&mut file, &bootstrap.bytes)
+            .context("cannot write the bootstrap to a temporary directory")?;
+    }
     let output = runner
-        .command(&bootstrap.path)
+        .command(&program)
         .arg("--self-test")
         .arg("--model")
-        .arg(dir.path())
+        .arg(&model_dir)
         // Interrupted, deploy stops the self-test too.
         .kill_on_drop(true)
         .output()

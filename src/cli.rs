@@ -15,7 +15,7 @@ use crate::output::OutputFormat;
 #[derive(Debug, Parser)]
 #[command(
     name = "ummatics-sentiment",
-    version,
+    version = ummatics_sentiment_function::build_info::DESCRIPTION,
     about = "Transformer sentiment analysis on AWS Lambda: deploy, invoke, serve, observe",
     propagate_version = true
 )]
@@ -38,12 +38,14 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check what deploy needs: AWS credentials, region, Docker, Rust + musl target, the model.
+    /// Check what deploy needs: AWS credentials, region, the function (carried, or the toolchain
+    /// to build it), Docker (optional), the model.
     #[command(
         after_help = "Examples:\n  ummatics-sentiment doctor\n  ummatics-sentiment doctor --arch arm64 --stage prod\n  ummatics-sentiment --output json doctor"
     )]
     Doctor(DoctorArgs),
-    /// Build the function image, push it to ECR and create or update the stack.
+    /// Build the function image (with the function this binary carries), push it to ECR and
+    /// create or update the stack.
     #[command(
         after_help = "Examples:\n  ummatics-sentiment deploy                       # the built-in model, IAM-auth URL\n  ummatics-sentiment deploy --stage prod --yes    # [stages.prod] of ./ummatics-sentiment.toml\n  ummatics-sentiment deploy --dry-run --arch arm64    # show the plan, change nothing"
     )]
@@ -149,6 +151,10 @@ pub struct DoctorArgs {
     /// The architecture deploy would build for.
     #[arg(long, value_enum, default_value_t = Arch::X86_64)]
     pub arch: Arch,
+    /// Check the toolchain `deploy --build-function` needs (Rust, the musl target, a C compiler
+    /// or zig), even when this binary carries the function.
+    #[arg(long)]
+    pub build_function: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -159,9 +165,13 @@ pub struct DeployArgs {
     /// Settings that the configuration file may also give; a flag beats the file.
     #[command(flatten)]
     pub settings: SettingFlags,
-    /// A prebuilt static `bootstrap` binary instead of building one with cargo.
-    #[arg(long, value_name = "PATH")]
+    /// A prebuilt static `bootstrap` binary instead of the function this binary carries.
+    #[arg(long, value_name = "PATH", conflicts_with = "build_function")]
     pub bootstrap: Option<PathBuf>,
+    /// Compile the function from this checkout with cargo instead of using the one this binary
+    /// carries (development; a build without a carried function does this inside a checkout).
+    #[arg(long)]
+    pub build_function: bool,
     /// How the image is made: `docker` (the engine, via its API), `oci` (written directly,
     /// no daemon), or `auto` (the engine when one answers, else oci).
     #[arg(long, value_enum, default_value_t = BuilderChoice::Auto)]

@@ -51,6 +51,13 @@ impl Arch {
         }
     }
 
+    /// Lambda's name exactly (`x86_64`, `arm64`); `None` for anything else.
+    pub fn parse_lambda_name(name: &str) -> Option<Arch> {
+        [Arch::X86_64, Arch::Arm64]
+            .into_iter()
+            .find(|arch| arch.lambda_name() == name)
+    }
+
     /// The name Lambda and CloudFormation use.
     pub fn lambda_name(self) -> &'static str {
         match self {

@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod bootstrap;
 pub mod budget;
+pub mod carried;
 pub mod cli;
 pub mod client;
 pub mod commands;

@@ -43,36 +43,28 @@ impl Embedded {
     fn files(self) -> [(&'static str, &'static [u8]); 3] {
         match self {
             Embedded::Minilm => [
-                (
-                    "model.onnx",
-                    include_bytes!("../models/sst2-minilm/model.onnx"),
-                ),
-                (
-                    "config.json",
-                    include_bytes!("../models/sst2-minilm/config.json"),
-                ),
-                (
-                    "tokenizer.json",
-                    include_bytes!("../models/sst2-minilm/tokenizer.json"),
-                ),
+                ("model.onnx", MINILM_ONNX),
+                ("config.json", MINILM_CONFIG),
+                ("tokenizer.json", MINILM_TOKENIZER),
             ],
             Embedded::Mini => [
-                (
-                    "model.onnx",
-                    include_bytes!("../models/sst2-mini/model.onnx"),
-                ),
-                (
-                    "config.json",
-                    include_bytes!("../models/sst2-mini/config.json"),
-                ),
-                (
-                    "tokenizer.json",
-                    include_bytes!("../models/sst2-mini/tokenizer.json"),
-                ),
+                ("model.onnx", MINI_ONNX),
+                ("config.json", MINI_CONFIG),
+                ("tokenizer.json", MINI_TOKENIZER),
             ],
         }
     }
 }
+
+// The embedded files as statics: one copy each in the binary. (`include_bytes!` inside a
+// function body is a constant, copied into every codegen unit that inlines the function: the
+// release CLI held each model three times and each tokenizer six.)
+static MINILM_ONNX: &[u8] = include_bytes!("../models/sst2-minilm/model.onnx");
+static MINILM_CONFIG: &[u8] = include_bytes!("../models/sst2-minilm/config.json");
+static MINILM_TOKENIZER: &[u8] = include_bytes!("../models/sst2-minilm/tokenizer.json");
+static MINI_ONNX: &[u8] = include_bytes!("../models/sst2-mini/model.onnx");
+static MINI_CONFIG: &[u8] = include_bytes!("../models/sst2-mini/config.json");
+static MINI_TOKENIZER: &[u8] = include_bytes!("../models/sst2-mini/tokenizer.json");
 
 /// What `--model` names.
 #[derive(Debug, Clone, PartialEq, Eq)]

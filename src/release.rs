@@ -41,6 +41,55 @@ pub struct ModelRecord {
     pub accuracy_data_sha256: Option<String>,
 }
 
+/// Where deploy got the function binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FunctionSource {
+    /// The one the CLI carries (a release build).
+    Carried,
+    /// `--bootstrap PATH`.
+    Prebuilt,
+    /// Compiled from a checkout by this deploy.
+    Built,
+}
+
+impl fmt::Display for FunctionSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FunctionSource::Carried => "carried",
+            FunctionSource::Prebuilt => "--bootstrap",
+            FunctionSource::Built => "built from the checkout",
+        })
+    }
+}
+
+/// The function binary a release runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionRecord {
+    pub source: FunctionSource,
+    /// The workspace version the binary names (none for a binary that is not ours).
+    pub version: Option<String>,
+    /// The commit it was built from (`unknown` for a plain `cargo build`).
+    pub commit: Option<String>,
+    /// Hex SHA-256 of the binary.
+    pub sha256: String,
+}
+
+impl fmt::Display for FunctionRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.version, &self.commit) {
+            (Some(v), Some(c)) => write!(f, "{v} (commit {c})")?,
+            _ => write!(f, "unknown version")?,
+        }
+        write!(
+            f,
+            ", {}, sha256:{}",
+            self.source,
+            &self.sha256[..12.min(self.sha256.len())]
+        )
+    }
+}
+
 /// One release.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Release {
@@ -50,6 +99,9 @@ pub struct Release {
     /// The caller ARN of whoever deployed it.
     pub deployed_by: String,
     pub model: ModelRecord,
+    /// The function binary (absent in releases made before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<FunctionRecord>,
     /// Everything the stack was given: image by digest, memory, architecture, URL auth, …
     pub params: StackParams,
 }
@@ -224,6 +276,7 @@ mod tests {
                 accuracy: Some(0.9014),
                 accuracy_data_sha256: None,
             },
+            function: None,
             params: StackParams::example(&format!("r@sha256:{number:064}")),
         }
     }

@@ -4,6 +4,8 @@
 //! The CLI links this library, so `invoke --local`, `serve` and `eval` run exactly the code
 //! that is deployed.
 
+pub mod allocator;
+pub mod build_info;
 pub mod event;
 pub mod model;
 pub mod protocol;

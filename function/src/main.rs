@@ -9,7 +9,15 @@ use std::sync::Arc;
 use lambda_runtime::layers::TracingLayer;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent, Runtime};
 use serde_json::Value;
-use ummatics_sentiment_function::{handle, runtime, Classifier, ClassifierOptions};
+use ummatics_sentiment_function::allocator::{self, Allocator};
+use ummatics_sentiment_function::{build_info, handle, runtime, Classifier, ClassifierOptions};
+
+#[global_allocator]
+static ALLOCATOR: Allocator = Allocator;
+
+/// Kept in the binary's data (read through `black_box`), so `deploy` and `info` can tell which
+/// build a bootstrap file is from its bytes alone, whatever its architecture.
+static BUILD_MARKER: &str = build_info::MARKER;
 
 const USAGE: &str =
     "usage: bootstrap                         run as a Lambda function (Runtime API)
@@ -62,12 +70,15 @@ fn self_test(args: &[String]) -> i32 {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    allocator::configure();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         None => {}
         Some("--self-test") => std::process::exit(self_test(&args[1..])),
         Some("--version") => {
-            println!("bootstrap {}", env!("CARGO_PKG_VERSION"));
+            let marker = std::hint::black_box(BUILD_MARKER);
+            debug_assert!(marker.contains(build_info::VERSION));
+            println!("bootstrap {}", build_info::DESCRIPTION);
             return Ok(());
         }
         Some(_) => {

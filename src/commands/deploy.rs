@@ -16,6 +16,7 @@ use ummatics_sentiment_function::{Classifier, ClassifierOptions};
 use crate::aws::{Aws, Identity};
 use crate::bootstrap::{self, Runner};
 use crate::budget::{self, BudgetAction, BudgetSpec, BudgetState};
+use crate::carried::{Carried, CarriedFunction};
 use crate::cli::{BuilderChoice, DeployArgs, GlobalArgs};
 use crate::config::{Config, SettingsTable, StageSettings, FILE_NAME};
 use crate::evaluation::{accuracy, predict_all, LabelledFile};
@@ -31,7 +32,7 @@ use crate::lambda::{
 };
 use crate::models::{ModelFiles, ModelSpec};
 use crate::output::{confirm_async, emit, human_bytes, usd, usd_price, Progress};
-use crate::release::{self, ModelRecord, Release, ReleaseLog};
+use crate::release::{self, FunctionRecord, FunctionSource, ModelRecord, Release, ReleaseLog};
 use crate::sizing;
 use crate::stack::{
     budget_from_tags, dashboard, describe_stack, failure_message, print_plan, Dashboard,
@@ -144,12 +145,47 @@ pub struct GateReport {
 }
 
 /// Where the function binary comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum BootstrapSource {
+    /// The one this binary carries for the architecture (unpacked and checked).
+    Carried(Box<CarriedFunction>),
     /// A prebuilt static binary.
     Prebuilt(PathBuf),
     /// Built now with cargo (its output shown when `verbose`).
     Build { verbose: bool },
+}
+
+impl BootstrapSource {
+    /// `--bootstrap PATH`, else `--build-function`, else the function this binary carries for
+    /// `arch`, else a build in the checkout (`checkout`: deploy runs inside one); a binary with
+    /// neither says how to get one.
+    fn choose(
+        args: &DeployArgs,
+        arch: Arch,
+        carried: Option<&Carried>,
+        checkout: bool,
+    ) -> Result<BootstrapSource> {
+        if let Some(path) = &args.bootstrap {
+            return Ok(BootstrapSource::Prebuilt(path.clone()));
+        }
+        let build = BootstrapSource::Build {
+            verbose: args.verbose,
+        };
+        if args.build_function {
+            return Ok(build);
+        }
+        match carried {
+            Some(carried) => Ok(BootstrapSource::Carried(Box::new(carried.function(arch)?))),
+            None if checkout => Ok(build),
+            None => bail!(
+                "this ummatics-sentiment carries no function (a development build) and there is \
+                 no checkout here to build one from: install a release (README, \"Install\"), \
+                 pass --bootstrap PATH with a static {} bootstrap, or run deploy inside a \
+                 checkout of the repository (it builds the function with cargo)",
+                arch.rust_target()
+            ),
+        }
+    }
 }
 
 /// The image's base.
@@ -239,12 +275,12 @@ impl DeployPlan {
         let s = settings.clone();
         Ok(DeployPlan {
             model: s.model.value,
-            bootstrap: match args.bootstrap {
-                Some(path) => BootstrapSource::Prebuilt(path),
-                None => BootstrapSource::Build {
-                    verbose: args.verbose,
-                },
-            },
+            bootstrap: BootstrapSource::choose(
+                &args,
+                s.arch.value,
+                Carried::this_binary()?.as_ref(),
+                bootstrap::workspace_root().is_some(),
+            )?,
             builder: args.builder,
             base_image,
             smoke_test: !args.no_smoke_test,
@@ -357,6 +393,8 @@ pub struct DeployReport {
     pub pushed: bool,
     pub plan: Plan,
     pub builder: BuilderKind,
+    /// The function binary in the image: where it came from, its version and SHA-256.
+    pub function: FunctionRecord,
     /// The OCI builder's blobs and whether each was uploaded.
     pub blobs: Vec<oci::BlobReport>,
     pub smoke_test: SmokeTest,
@@ -404,6 +442,7 @@ impl fmt::Display for DeployReport {
             "  config    {} MB, {} s, {}",
             self.memory_mb, self.timeout_s, self.architecture
         )?;
+        writeln!(f, "  bootstrap {}", self.function)?;
         writeln!(f, "  estimate  {}", self.estimate)?;
         if let Some(g) = &self.gate {
             writeln!(
@@ -518,7 +557,7 @@ async fn deploy(plan: DeployPlan, global: &GlobalArgs, tracker: &Tracker) -> Res
         Some(gate) => Some(gate_step(gate, &model, &aws, &progress).await?),
         None => None,
     };
-    let bootstrap = bootstrap_step(&plan, &progress).await?;
+    let (bootstrap, function_record) = bootstrap_step(&plan, &progress).await?;
     let builder = builder_step(&plan, &bootstrap, &model, &progress).await?;
     let identity = account_step(&aws, &progress).await?;
     let deployer = StackDeployer::new(&aws, &progress);
@@ -558,6 +597,7 @@ async fn deploy(plan: DeployPlan, global: &GlobalArgs, tracker: &Tracker) -> Res
         deployed_at: now_rfc3339(),
         deployed_by: identity.arn.clone(),
         model: model_record(&model, gate.as_ref(), log.live()),
+        function: Some(function_record.clone()),
         params: params.clone(),
     };
     let template = log.with(release.clone()).template()?;
@@ -607,6 +647,7 @@ async fn deploy(plan: DeployPlan, global: &GlobalArgs, tracker: &Tracker) -> Res
         pushed: image.pushed,
         plan: stack_plan,
         builder: builder.kind(),
+        function: function_record,
         blobs: image.blobs,
         smoke_test: image.smoke_test,
         memory_mb: plan.function.memory_mb,
@@ -987,26 +1028,40 @@ async fn model_step(plan: &DeployPlan, progress: &Progress) -> Result<ModelFiles
     }
 }
 
-/// Step 2: the function binary, prebuilt or built now.
-async fn bootstrap_step(plan: &DeployPlan, progress: &Progress) -> Result<Bootstrap> {
+/// Step 2: the function binary — carried, prebuilt or built now — and the record of it.
+async fn bootstrap_step(
+    plan: &DeployPlan,
+    progress: &Progress,
+) -> Result<(Bootstrap, FunctionRecord)> {
     let arch = plan.function.arch;
     let has_libc = plan.base_image.has_libc();
-    match &plan.bootstrap {
-        BootstrapSource::Prebuilt(path) => {
-            let step = progress.step("bootstrap");
-            let b = Bootstrap::read(path, arch, has_libc)?;
-            step.done(format!(
-                "{} ({})",
-                path.display(),
-                human_bytes(b.bytes.len() as u64)
-            ));
-            Ok(b)
-        }
+    let (bootstrap, source) = match &plan.bootstrap {
+        BootstrapSource::Carried(carried) => (carried.bootstrap.clone(), FunctionSource::Carried),
+        BootstrapSource::Prebuilt(path) => (
+            Bootstrap::read(path, arch, has_libc)?,
+            FunctionSource::Prebuilt,
+        ),
         BootstrapSource::Build { verbose } => {
             let built = bootstrap::build(arch, progress, *verbose).await?;
-            Bootstrap::read(&built.path, arch, has_libc)
+            (
+                Bootstrap::read(&built.path, arch, has_libc)?,
+                FunctionSource::Built,
+            )
         }
-    }
+    };
+    let record = FunctionRecord {
+        source,
+        version: bootstrap.build.as_ref().map(|b| b.version.clone()),
+        commit: bootstrap.build.as_ref().map(|b| b.commit.clone()),
+        sha256: bootstrap.sha256(),
+    };
+    let step = progress.step("bootstrap");
+    step.done(format!(
+        "{record}, {} ({})",
+        arch.lambda_name(),
+        human_bytes(bootstrap.bytes.len() as u64)
+    ));
+    Ok((bootstrap, record))
 }
 
 /// How the image is made.
@@ -1542,4 +1597,63 @@ fn next_command(global: &GlobalArgs) -> String {
         .map(|s| format!(" --stage {s}"))
         .unwrap_or_default();
     format!("ummatics-sentiment{stage} invoke \"I love this!\" \"This is terrible\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn deploy_args(extra: &[&str]) -> DeployArgs {
+        let mut argv = vec!["ummatics-sentiment", "deploy"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Deploy(args) => args,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn the_function_comes_from_the_flag_then_the_binary_then_the_checkout() {
+        let choose = |extra: &[&str], checkout| {
+            BootstrapSource::choose(&deploy_args(extra), Arch::X86_64, None, checkout)
+        };
+        assert!(matches!(
+            choose(&["--bootstrap", "b"], false).unwrap(),
+            BootstrapSource::Prebuilt(p) if p == Path::new("b")
+        ));
+        assert!(matches!(
+            choose(&["--build-function", "-v"], false).unwrap(),
+            BootstrapSource::Build { verbose: true }
+        ));
+        // A development build (nothing carried) inside a checkout builds there.
+        assert!(matches!(
+            choose(&[], true).unwrap(),
+            BootstrapSource::Build { verbose: false }
+        ));
+        // Nothing carried, no checkout: says every way to get a function.
+        let e = choose(&[], false).unwrap_err().to_string();
+        for way in [
+            "carries no function",
+            "install a release",
+            "--bootstrap PATH",
+            "x86_64-unknown-linux-musl",
+            "inside a checkout",
+        ] {
+            assert!(e.contains(way), "{e}");
+        }
+        // Both flags at once is a usage error.
+        let argv = [
+            "ummatics-sentiment",
+            "deploy",
+            "--bootstrap",
+            "b",
+            "--build-function",
+        ];
+        assert!(Cli::try_parse_from(argv).is_err());
+    }
 }

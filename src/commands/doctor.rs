@@ -8,7 +8,8 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::aws::Aws;
-use crate::bootstrap::Toolchain;
+use crate::bootstrap::{self, Toolchain};
+use crate::carried::Carried;
 use crate::cli::{DoctorArgs, GlobalArgs};
 use crate::image::docker::{unreachable_hint, Engine};
 use crate::lambda::Arch;
@@ -122,7 +123,7 @@ pub async fn run(args: DoctorArgs, global: &GlobalArgs) -> Result<ExitCode> {
         },
     });
 
-    checks.extend(toolchain_checks(args.arch).await);
+    checks.extend(function_checks(&args).await);
     checks.push(model_check(&args.model).await);
 
     let ok = checks.iter().all(|c| c.ok || !c.required);
@@ -143,6 +144,68 @@ async fn command_output(program: &str, args: &[&str]) -> Option<String> {
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Where deploy gets the function for `--arch`: carried by this binary (nothing to install), or
+/// built from a checkout (then the toolchain is checked, as it is with `--build-function`).
+async fn function_checks(args: &DoctorArgs) -> Vec<Check> {
+    let carried = match Carried::this_binary() {
+        Ok(carried) => carried,
+        Err(e) => {
+            return vec![Check::missing(
+                "function",
+                format!("{e:#}"),
+                "download and install the release again (README, \"Install\")",
+            )]
+        }
+    };
+    let carries_arch = carried.as_ref().is_some_and(|c| c.has(args.arch));
+    let mut checks = Vec::new();
+    match &carried {
+        Some(c) if carries_arch => checks.push(Check::ok(
+            "function",
+            format!(
+                "carried: {} (deploy compiles nothing)",
+                crate::carried::describe(Some(c))
+            ),
+        )),
+        Some(c) => checks.push(Check {
+            required: false,
+            ..Check::missing(
+                "function",
+                format!(
+                    "carried for {} only, not {}",
+                    c.architectures()
+                        .iter()
+                        .map(|a| a.lambda_name())
+                        .collect::<Vec<_>>()
+                        .join(" and "),
+                    args.arch.lambda_name()
+                ),
+                format!(
+                    "deploy --bootstrap PATH with a static {} bootstrap, or build one in a checkout",
+                    args.arch.rust_target()
+                ),
+            )
+        }),
+        None if bootstrap::workspace_root().is_some() => checks.push(Check::ok(
+            "function",
+            "built from this checkout by deploy (a development build carries none)",
+        )),
+        None => checks.push(Check::missing(
+            "function",
+            "this binary carries no function (a development build) and there is no checkout here",
+            "install a release (README, \"Install\"), or deploy --bootstrap PATH",
+        )),
+    }
+    // The toolchain matters only where deploy would compile: asked to, or a development build
+    // inside a checkout.
+    let builds =
+        args.build_function || (carried.is_none() && bootstrap::workspace_root().is_some());
+    if builds {
+        checks.extend(toolchain_checks(args.arch).await);
+    }
+    checks
 }
 
 /// cargo, the musl target, and the C compiler tract's kernels need for it.

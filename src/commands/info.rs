@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use serde::Serialize;
+use ummatics_sentiment_function::build_info::BuildId;
 
 use crate::aws::Aws;
 use crate::budget::{self, BudgetState};
@@ -13,9 +14,10 @@ use crate::config::{Config, SettingFlags, SettingsTable, Source, StageSettings};
 use crate::image::ecr::{self, ImageInfo, Repository};
 use crate::image::registry::Registry;
 use crate::lambda::{function_info, FunctionInfo, UrlAuth};
-use crate::output::{emit, human_bytes};
+use crate::output::{emit, human_bytes, Progress};
+use crate::release::{FunctionRecord, ReleaseLog};
 use crate::stack::{
-    budget_from_tags, dashboard, describe_stack, Dashboard, StackState, TAG_REGISTRY,
+    budget_from_tags, dashboard, describe_stack, Dashboard, StackDeployer, StackState, TAG_REGISTRY,
 };
 
 #[derive(Debug, Clone, Serialize)]
@@ -36,6 +38,64 @@ pub struct InfoReport {
     pub budget: Option<StageBudget>,
     /// Why the budget could not be read (e.g. no budgets:ViewBudget permission).
     pub budget_error: Option<String>,
+    /// The live release's function build beside this CLI's.
+    pub versions: Option<Versions>,
+}
+
+/// Which function build runs, and which this CLI is (and carries).
+#[derive(Debug, Clone, Serialize)]
+pub struct Versions {
+    /// The live release's number, when the stack records releases.
+    pub release: Option<u32>,
+    /// The live release's function (none for a release made before it was recorded).
+    pub function: Option<FunctionRecord>,
+    /// This CLI's version and commit.
+    pub cli: BuildId,
+    /// The deployed function is another version or commit than this CLI (or unknown).
+    pub differ: bool,
+}
+
+impl Versions {
+    fn new(log: &ReleaseLog) -> Versions {
+        let live = log.live();
+        let function = live.and_then(|r| r.function.clone());
+        let cli = BuildId::current();
+        let differ = match &function {
+            Some(f) => {
+                f.version.as_deref() != Some(cli.version.as_str())
+                    || f.commit.as_deref() != Some(cli.commit.as_str())
+            }
+            None => true,
+        };
+        Versions {
+            release: live.map(|r| r.number),
+            function,
+            cli,
+            differ,
+        }
+    }
+}
+
+impl fmt::Display for Versions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.function {
+            Some(function) => write!(f, "  bootstrap {function}")?,
+            None => write!(f, "  bootstrap not recorded (deployed by an older version)")?,
+        }
+        if let Some(n) = self.release {
+            write!(f, " (release {n})")?;
+        }
+        writeln!(f)?;
+        if self.differ {
+            writeln!(
+                f,
+                "  cli       {}: differs from the deployed function; `deploy` ships this CLI's",
+                self.cli
+            )
+        } else {
+            writeln!(f, "  cli       {} (the same build)", self.cli)
+        }
+    }
 }
 
 /// The budget as Budgets describes it, and the address deploy recorded for its alerts.
@@ -211,6 +271,9 @@ impl fmt::Display for InfoReport {
                     "  modified  {}",
                     fun.last_modified.as_deref().unwrap_or("-")
                 )?;
+                if let Some(v) = &self.versions {
+                    write!(f, "{v}")?;
+                }
                 match (&fun.url, fun.url_auth) {
                     (Some(url), Some(auth)) => {
                         writeln!(f, "  url       {url} (auth {})", auth.as_str())?
@@ -331,6 +394,15 @@ pub async fn run(args: InfoArgs, global: &GlobalArgs) -> Result<ExitCode> {
         None => None,
     };
     let function = function_info(&aws, &aws.names.function).await?;
+    let versions = match &stack {
+        Some(_) => {
+            let progress = Progress::new();
+            let deployer = StackDeployer::new(&aws, &progress);
+            let log = ReleaseLog::from_template(&deployer.deployed_template().await?)?;
+            Some(Versions::new(&log))
+        }
+        None => None,
+    };
     let repository = ecr::repository(&aws, &aws.names.repository).await?;
     let images = match &repository {
         Some(_) => ecr::images(&aws, &aws.names.repository).await?,
@@ -380,6 +452,7 @@ pub async fn run(args: InfoArgs, global: &GlobalArgs) -> Result<ExitCode> {
             registry,
             budget,
             budget_error,
+            versions,
         },
     )?;
     Ok(ExitCode::SUCCESS)

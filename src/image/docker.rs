@@ -72,12 +72,14 @@ impl Engine {
     ) -> Result<()> {
         let mut args = HashMap::new();
         args.insert("BASE_IMAGE".to_string(), base_image.to_string());
+        let labels: HashMap<String, String> = context.labels.clone().into_iter().collect();
         let options = BuildImageOptionsBuilder::default()
             .dockerfile("Dockerfile")
             .t(image)
             .rm(true)
             .forcerm(true)
             .buildargs(&args)
+            .labels(&labels)
             .platform(&format!("linux/{}", arch.oci_name()))
             .build();
         let body = bollard::body_full(context.tar.clone().into());

@@ -15,20 +15,62 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use ummatics_sentiment_function::build_info::BuildId;
+
 use crate::lambda::Arch;
 use crate::models::ModelFiles;
+
+/// The image label with the function's version (OCI annotation keys).
+pub const LABEL_VERSION: &str = "org.opencontainers.image.version";
+/// The image label with the commit the function was built from.
+pub const LABEL_REVISION: &str = "org.opencontainers.image.revision";
 
 /// `templates/Dockerfile`, built into the binary so deploy works from anywhere.
 pub const DOCKERFILE: &str = include_str!("../../templates/Dockerfile");
 
 /// The function binary that goes into the image.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Bootstrap {
     pub path: PathBuf,
     pub bytes: Vec<u8>,
+    /// The build it says it is (version and commit), when it is ours.
+    pub build: Option<BuildId>,
+}
+
+impl std::fmt::Debug for Bootstrap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Bootstrap({}, {} bytes, {:?})",
+            self.path.display(),
+            self.bytes.len(),
+            self.build
+        )
+    }
 }
 
 impl Bootstrap {
+    /// A binary's bytes, with the build it names.
+    pub fn new(path: PathBuf, bytes: Vec<u8>) -> Bootstrap {
+        let build = BuildId::find_in(&bytes);
+        Bootstrap { path, bytes, build }
+    }
+
+    /// Hex SHA-256 of the binary.
+    pub fn sha256(&self) -> String {
+        hex::encode(Sha256::digest(&self.bytes))
+    }
+
+    /// The image config's labels: the OCI version and revision of the function inside.
+    pub fn labels(&self) -> std::collections::BTreeMap<String, String> {
+        let mut labels = std::collections::BTreeMap::new();
+        if let Some(build) = &self.build {
+            labels.insert(LABEL_VERSION.to_string(), build.version.clone());
+            labels.insert(LABEL_REVISION.to_string(), build.commit.clone());
+        }
+        labels
+    }
+
     /// Reads a bootstrap binary and checks it can run as a Lambda custom runtime on `arch`
     /// in an image without a libc (unless the base image brings one).
     pub fn read(path: &Path, arch: Arch, base_has_libc: bool) -> Result<Bootstrap> {
@@ -61,10 +103,7 @@ impl Bootstrap {
                 arch.rust_target()
             );
         }
-        Ok(Bootstrap {
-            path: path.to_path_buf(),
-            bytes,
-        })
+        Ok(Bootstrap::new(path.to_path_buf(), bytes))
     }
 }
 
@@ -181,6 +220,10 @@ pub struct BuildContext {
     /// "already pushed" is a registry lookup.
     pub digest: String,
     pub bytes: u64,
+    /// The image's labels (the function's version and commit), given to the engine's build:
+    /// they follow from the bootstrap in `tar`, so the digest already covers them.
+    #[serde(skip)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl BuildContext {
@@ -207,6 +250,7 @@ impl BuildContext {
         ));
         let digest = hex::encode(hasher.finalize());
         Ok(BuildContext {
+            labels: bootstrap.labels(),
             bytes: tar.len() as u64,
             tar,
             digest,
@@ -248,6 +292,7 @@ mod tests {
     #[test]
     fn context_is_deterministic_and_follows_its_inputs() {
         let bootstrap = Bootstrap {
+            build: None,
             path: "bootstrap".into(),
             bytes: vec![0x7f, b'E', b'L', b'F'],
         };

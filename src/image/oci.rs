@@ -159,6 +159,7 @@ pub fn build(bootstrap: &Bootstrap, model: &ModelFiles, arch: Arch) -> Result<Oc
                 "LAMBDA_TASK_ROOT=/var/task",
                 format!("UMMATICS_MODEL_DIR=/{MODEL_DIR}"),
             ],
+            "Labels": bootstrap.labels(),
         },
         "rootfs": {
             "type": "layers",
@@ -190,6 +191,7 @@ mod tests {
     fn inputs(weights: &[u8]) -> (Bootstrap, ModelFiles) {
         (
             Bootstrap {
+                build: None,
                 path: "bootstrap".into(),
                 bytes: b"\x7fELF pretend binary".to_vec(),
             },

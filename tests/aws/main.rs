@@ -6,6 +6,7 @@
 mod common;
 
 mod arm64;
+mod carried;
 mod config;
 mod deploy;
 mod expiry;
