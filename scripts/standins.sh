@@ -43,6 +43,7 @@ install() {
   command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
   command -v musl-gcc >/dev/null 2>&1 || need_apt+=(musl-tools)
   command -v qemu-aarch64-static >/dev/null 2>&1 || need_apt+=(qemu-user-static)
+  command -v xz >/dev/null 2>&1 || need_apt+=(xz-utils)
   if [ ${#need_apt[@]} -gt 0 ]; then
     [ "$(id -u)" = 0 ] || die "missing ${need_apt[*]}: run as root, or: sudo apt-get install -y ${need_apt[*]}"
     say "apt-get install ${need_apt[*]}"

@@ -109,11 +109,11 @@ if ! wait "$arm_pid"; then
   exit 1
 fi
 # The CLI as a release makes it: the test build with both test bootstraps attached
-# (scripts/carry.sh, as scripts/release.sh does; gzip -1, as the tests do not ship it).
+# (scripts/carry.sh, as scripts/release.sh does; xz -0, as the tests do not ship it).
 phase "attach the bootstraps to the CLI"
 export UMMATICS_TEST_CARRIED_CLI="$(pwd)/target/carried/ummatics-sentiment"
 mkdir -p target/carried
-./scripts/carry.sh --level 1 --cli "target/$target/debug/ummatics-sentiment" \
+./scripts/carry.sh --level 0 --cli "target/$target/debug/ummatics-sentiment" \
   --out "$UMMATICS_TEST_CARRIED_CLI" --version "$version" --commit "$UMMATICS_BUILD_COMMIT" \
   --function "x86_64=$UMMATICS_TEST_BOOTSTRAP" --function "arm64=$UMMATICS_TEST_BOOTSTRAP_ARM64"
 phase "run tests"
