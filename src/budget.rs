@@ -69,7 +69,12 @@ pub fn parse_usd(raw: &str) -> Result<f64, String> {
     let value: f64 = number
         .parse()
         .map_err(|_| format!("{raw:?} is not an amount of US dollars; write e.g. 5 or 12.50"))?;
-    if !value.is_finite() || value < 0.0 {
+    if value < 0.0 {
+        return Err(format!(
+            "{raw:?} is negative: a budget is 0 or more US dollars a month (0 removes it)"
+        ));
+    }
+    if !value.is_finite() {
         return Err(format!(
             "{raw:?} is not an amount of US dollars (0 or more)"
         ));

@@ -92,7 +92,7 @@ pub enum Command {
         after_help = "Examples:\n  ummatics-sentiment metrics\n  ummatics-sentiment metrics --since 7d --period 1d\n  ummatics-sentiment --output json metrics --stage prod"
     )]
     Metrics(MetricsArgs),
-    /// The function's logs: from now on by default, --since for history, --follow to tail.
+    /// The function's logs: the last 10 minutes by default, --since for more, --follow to tail.
     #[command(
         after_help = "Examples:\n  ummatics-sentiment logs --follow\n  ummatics-sentiment logs --since 1h --filter ERROR"
     )]
@@ -442,7 +442,7 @@ pub struct MetricsArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct LogsArgs {
-    /// Start this far back (`10m`, `2h`) or at an ISO date; default: now (new events only).
+    /// Start this far back (`10m`, `2h`) or at an ISO date; default: the last 10 minutes.
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
     /// Keep polling for new events until Ctrl-C.

@@ -71,8 +71,7 @@ pub struct SettingFlags {
     /// measurement (BENCHMARKS.md): Lambda gives one vCPU at 1769 MB; below it cost per text
     /// is the same and answers are slower, above it the second vCPU costs more than it speeds
     /// up.
-    #[arg(long, value_name = "MB",
-          value_parser = clap::value_parser!(u32).range(*MEMORY_MB.start() as i64..=*MEMORY_MB.end() as i64))]
+    #[arg(long, value_name = "MB", value_parser = crate::lambda::parse_memory_mb)]
     pub memory: Option<u32>,
     /// Function timeout in seconds (default 60).
     #[arg(long, value_name = "SECONDS",
@@ -97,7 +96,7 @@ pub struct SettingFlags {
     /// A monthly AWS Budgets cost budget in US dollars over the function's services (Lambda,
     /// ECR, CloudWatch), e-mailing at 80 % forecast and 100 % actual spend. `0` removes it;
     /// left out, a budget an earlier deploy made stays.
-    #[arg(long, value_name = "USD", value_parser = crate::budget::parse_usd)]
+    #[arg(long, value_name = "USD", value_parser = crate::budget::parse_usd, allow_negative_numbers = true)]
     pub budget: Option<f64>,
     /// Where --budget's alerts go (default: --alarm-email).
     #[arg(long, value_name = "ADDRESS")]

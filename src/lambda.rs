@@ -13,6 +13,40 @@ use crate::aws::{describe, error_code, Aws};
 /// The memory sizes Lambda accepts, in MB.
 pub const MEMORY_MB: std::ops::RangeInclusive<u32> = 128..=10240;
 
+/// `--memory`: megabytes as a whole number (`2048`; `2048MB` too). Other units are refused with
+/// the number to write instead (`2GB` is `2048`), and so is a size Lambda does not offer.
+pub fn parse_memory_mb(raw: &str) -> Result<u32, String> {
+    let trimmed = raw.trim();
+    let lower = trimmed.to_ascii_lowercase();
+    let digits = lower.strip_suffix("mb").unwrap_or(&lower).trim();
+    let range = || format!("{}-{}", MEMORY_MB.start(), MEMORY_MB.end());
+    if let Some(gb) = lower.strip_suffix("gb").or_else(|| lower.strip_suffix('g')) {
+        return Err(match gb.trim().parse::<f64>() {
+            Ok(n) if n > 0.0 => format!(
+                "{raw:?}: --memory is in MB, as a whole number: write {:.0}",
+                n * 1024.0
+            ),
+            _ => format!(
+                "{raw:?}: --memory is in MB, as a whole number ({})",
+                range()
+            ),
+        });
+    }
+    let mb: u32 = digits.parse().map_err(|_| {
+        format!(
+            "{raw:?} is not a memory size: --memory is in MB, as a whole number ({}), e.g. 2048",
+            range()
+        )
+    })?;
+    if !MEMORY_MB.contains(&mb) {
+        return Err(format!(
+            "{mb} MB is not a size Lambda offers: choose {} MB",
+            range()
+        ));
+    }
+    Ok(mb)
+}
+
 /// The timeouts Lambda accepts, in seconds.
 pub const TIMEOUT_S: std::ops::RangeInclusive<u32> = 1..=900;
 
@@ -453,6 +487,22 @@ pub fn worst_case_compute_per_hour(cap: u32, memory_mb: u32, arch: Arch) -> f64 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_is_megabytes_as_a_whole_number() {
+        assert_eq!(parse_memory_mb("2048"), Ok(2048));
+        assert_eq!(parse_memory_mb("2048MB"), Ok(2048));
+        assert_eq!(parse_memory_mb(" 1769 mb"), Ok(1769));
+        assert_eq!(
+            parse_memory_mb("2GB").unwrap_err(),
+            "\"2GB\": --memory is in MB, as a whole number: write 2048"
+        );
+        assert!(parse_memory_mb("1.5g").unwrap_err().contains("write 1536"));
+        assert!(parse_memory_mb("lots").unwrap_err().contains("e.g. 2048"));
+        assert!(parse_memory_mb("64")
+            .unwrap_err()
+            .contains("64 MB is not a size Lambda offers: choose 128-10240 MB"));
+    }
 
     #[test]
     fn images_over_ten_gb_are_refused() {

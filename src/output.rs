@@ -22,12 +22,29 @@ pub enum OutputFormat {
 /// Prints a report as its `Display` (human) or as compact JSON.
 pub fn emit<T: Display + Serialize>(format: OutputFormat, report: &T) -> anyhow::Result<()> {
     match format {
-        OutputFormat::Human => println!("{report}"),
-        OutputFormat::Json | OutputFormat::Jsonl => {
-            println!("{}", serde_json::to_string(report)?)
-        }
+        OutputFormat::Human => stdout_line(report),
+        OutputFormat::Json | OutputFormat::Jsonl => stdout_line(serde_json::to_string(report)?),
     }
-    Ok(())
+}
+
+/// One line on standard output. A reader that went away (`| head`) is an error the caller
+/// passes up, and `main` ends quietly on it ([`is_broken_pipe`]); `println!` would panic.
+pub fn stdout_line(line: impl Display) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .map_err(anyhow::Error::from)
+}
+
+/// Whether `error` comes from writing to a pipe whose reader has gone (`... | head -2`): not
+/// a failure of this program; it stops quietly, as `cargo` and `aws` do.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Columns separated by spaces, a rule under the header, nothing else.

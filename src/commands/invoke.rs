@@ -676,7 +676,7 @@ async fn raw_payload(args: &InvokeArgs, payload: &str, global: &GlobalArgs) -> R
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into()));
         (answer, out.function_error().map(str::to_string))
     };
-    println!("{answer}");
+    crate::output::stdout_line(&answer)?;
     Ok(raw_exit_code(&answer, function_error.as_deref()))
 }
 

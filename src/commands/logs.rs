@@ -1,5 +1,5 @@
-//! `logs`: the function's log events. By default only events from now on (what the
-//! Serverless Framework's users asked for); `--since 10m` for history; `--follow` polls
+//! `logs`: the function's log events. By default those of the last 10 minutes (as `aws logs
+//! tail`; "from now on" could never print anything without --follow); `--since` for more; `--follow` polls
 //! FilterLogEvents (LiveTail is not everywhere — moto lacks it), de-duplicating by event id and
 //! backing off when throttled. REPORT lines are folded into one compact line.
 
@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::aws::{describe, error_code, Aws};
 use crate::cli::{GlobalArgs, LogsArgs};
 use crate::lambda::{log_group, Report};
-use crate::output::OutputFormat;
+use crate::output::{stdout_line, OutputFormat};
 use crate::when::parse_since;
 
 /// One printed event.
@@ -39,7 +39,7 @@ fn compact(report: &Report) -> String {
     line
 }
 
-fn print(line: &LogLine, format: OutputFormat) {
+fn print(line: &LogLine, format: OutputFormat) -> Result<()> {
     match format {
         OutputFormat::Human => {
             let t = UNIX_EPOCH + Duration::from_millis(line.timestamp_ms.max(0) as u64);
@@ -47,11 +47,14 @@ fn print(line: &LogLine, format: OutputFormat) {
                 Some(r) => compact(r),
                 None => line.message.trim_end().to_string(),
             };
-            println!("{} {text}", humantime::format_rfc3339_millis(t));
+            stdout_line(format!("{} {text}", humantime::format_rfc3339_millis(t)))
         }
-        _ => println!("{}", serde_json::to_string(line).unwrap_or_default()),
+        _ => stdout_line(serde_json::to_string(line)?),
     }
 }
+
+/// How far back `logs` reads without `--since`: like `aws logs tail`, the last 10 minutes.
+const DEFAULT_SINCE: Duration = Duration::from_secs(600);
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -75,7 +78,7 @@ pub async fn run(args: LogsArgs, global: &GlobalArgs) -> Result<ExitCode> {
             let t = parse_since(since, SystemTime::now())?;
             t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as i64
         }
-        None => now_ms(),
+        None => now_ms() - DEFAULT_SINCE.as_millis() as i64,
     };
     let logs = aws.logs();
     // Event ids already printed, with their timestamps (pruned as the window moves on).
@@ -133,15 +136,22 @@ pub async fn run(args: LogsArgs, global: &GlobalArgs) -> Result<ExitCode> {
                 report: Report::parse(&message),
                 message,
             };
-            print(&line, global.output);
+            print(&line, global.output)?;
             printed += 1;
             // Re-read from the newest timestamp: events that land late at the same
             // millisecond are caught, and the ids keep them from printing twice.
             start_ms = start_ms.max(ts);
         }
         if !args.follow {
-            if printed == 0 && args.since.is_none() {
-                eprintln!("no events from now on: pass --since 10m for history, or --follow to wait for new ones");
+            if printed == 0 {
+                eprintln!(
+                    "no events in {group} {}: pass --since 1h (or 2d) for more history, or --follow \
+                     to wait for new ones",
+                    match &args.since {
+                        Some(since) => format!("since {since}"),
+                        None => "in the last 10 minutes".to_string(),
+                    }
+                );
             }
             return Ok(ExitCode::SUCCESS);
         }

@@ -371,13 +371,7 @@ async fn fetch(
                     });
                 }
             }
-            let present: Vec<f64> = values.iter().flatten().cloned().collect();
-            let summary = match *stat {
-                "Sum" => Some(present.iter().sum()),
-                _ if present.is_empty() => None,
-                "Maximum" => present.iter().cloned().reduce(f64::max),
-                _ => Some(present.iter().sum::<f64>() / present.len() as f64),
-            };
+            let summary = summary_of(&values, stat);
             Series {
                 metric: metric.to_string(),
                 stat: stat.to_string(),
@@ -389,9 +383,44 @@ async fn fetch(
         .collect())
 }
 
+/// What a series sums up to: the sum (Sum), the largest value (Maximum), else the mean of the
+/// values there are; `None` when there are none (a Sum of none is 0). The sum is +0, never -0:
+/// Rust's f64 sum of nothing is -0.0, which printed `Invocations Sum -0` and `$-0.00` for a
+/// new function.
+fn summary_of(values: &[Option<f64>], stat: &str) -> Option<f64> {
+    let present: Vec<f64> = values.iter().flatten().copied().collect();
+    match stat {
+        "Sum" => Some(present.iter().sum::<f64>() + 0.0),
+        _ if present.is_empty() => None,
+        "Maximum" => present.iter().copied().reduce(f64::max),
+        _ => Some(present.iter().sum::<f64>() / present.len() as f64),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_function_with_no_datapoints_sums_to_plus_zero() {
+        let none = summary_of(&[None, None, None], "Sum").unwrap();
+        assert!(none.is_sign_positive(), "{none}");
+        assert_eq!(format!("{none:.0}"), "0");
+        assert_eq!(serde_json::to_string(&none).unwrap(), "0.0");
+        let c = cost(none, none, 1769, Arch::X86_64, Duration::from_secs(3600));
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(!json.contains("-0"), "{json}");
+        assert_eq!(summary_of(&[None, None], "Average"), None);
+        assert_eq!(summary_of(&[Some(2.0), None, Some(4.0)], "Sum"), Some(6.0));
+        assert_eq!(
+            summary_of(&[Some(2.0), None, Some(4.0)], "Maximum"),
+            Some(4.0)
+        );
+        assert_eq!(
+            summary_of(&[Some(2.0), None, Some(4.0)], "Average"),
+            Some(3.0)
+        );
+    }
 
     #[test]
     fn cost_lines_are_money_for_people() {

@@ -539,7 +539,7 @@ pub async fn run(args: ServeArgs, global: &GlobalArgs) -> Result<ExitCode> {
         admitted: Arc::new(Semaphore::new(limits.concurrency + limits.queue)),
     });
     // The first stdout line is the endpoint, so scripts and tests can read the port.
-    println!("http://{local}");
+    crate::output::stdout_line(format!("http://{local}"))?;
     eprintln!(
         "serving {function} ({source}) on http://{local}: {} invocation(s) at once, {} queued, {} read timeout",
         limits.concurrency,

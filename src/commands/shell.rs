@@ -15,7 +15,24 @@ const BIN: &str = "ummatics-sentiment";
 pub fn completions(args: &CompletionsArgs) -> Result<ExitCode> {
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut Cli::command(), BIN, &mut script);
+    if args.shell == clap_complete::Shell::Bash {
+        script = bash_subcommand_arms(&String::from_utf8_lossy(&script)).into_bytes();
+    }
     write_stdout(&script)
+}
+
+/// clap_complete 4.6 names a hyphenated binary's subcommands two ways in its bash script: the
+/// loop over the words sets `ummatics__sentiment__subcmd__deploy`, the arms that offer the
+/// flags test `ummatics__subcmd__sentiment__subcmd__deploy` (clap-rs/clap#6421), so nothing
+/// after the subcommand completed (`deploy --<TAB>` offered nothing, `--arch <TAB>` listed
+/// files). The arms get the name the loop sets; a fixed clap_complete makes this a no-op.
+fn bash_subcommand_arms(script: &str) -> String {
+    let stem = BIN.replace('-', "__");
+    let (first, rest) = stem.split_once("__").unwrap_or((&stem, ""));
+    if rest.is_empty() {
+        return script.to_string();
+    }
+    script.replace(&format!("{first}__subcmd__{rest}__"), &format!("{stem}__"))
 }
 
 /// `man`: the main page on stdout, or every page into `--dir`.

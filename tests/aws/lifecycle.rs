@@ -157,7 +157,13 @@ fn a_bad_budget_is_refused_before_aws() {
         (
             &[],
             Some("budget = -3\nbudget-email = \"ops@example.com\"\n"),
-            "ummatics-sentiment.toml:1: budget: \"-3\" is not an amount",
+            "ummatics-sentiment.toml:1: budget: \"-3\" is negative",
+        ),
+        (
+            // A negative number is taken as the flag's value (not an unknown flag) and refused.
+            &["--budget", "-3", "--budget-email", "ops@example.com"],
+            None,
+            "\"-3\" is negative: a budget is 0 or more US dollars a month (0 removes it)",
         ),
     ] {
         let config = dir.path().join("ummatics-sentiment.toml");

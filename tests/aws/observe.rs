@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::common::{json_of, standins};
+use crate::common::{assert_quiet_on_closed_pipe, json_of, standins};
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 
@@ -94,6 +94,26 @@ async fn metrics_sum_seeded_points_and_price_them() {
     assert!(text.contains("Invocations") && text.contains('█'), "{text}");
     assert!(text.contains("unavailable"), "{text}");
 
+    // `metrics | head`: the reader going away ends it quietly, in both formats.
+    for format in ["human", "json"] {
+        assert_quiet_on_closed_pipe(
+            s.cli_process("metrics").args([
+                "--output",
+                format,
+                "metrics",
+                "--function",
+                function,
+                "--since",
+                "6h",
+                "--memory",
+                "2048",
+                "--arch",
+                "x86_64",
+            ]),
+            &format!("metrics --output {format}"),
+        );
+    }
+
     // No function and no --memory: a clear error, not a guess.
     let out = s
         .cli("metrics")
@@ -109,6 +129,15 @@ fn ms(t: SystemTime) -> i64 {
 }
 
 async fn put(logs: &aws_sdk_cloudwatchlogs::Client, group: &str, messages: &[&str]) {
+    put_at(logs, group, messages, SystemTime::now()).await
+}
+
+async fn put_at(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+    messages: &[&str],
+    at: SystemTime,
+) {
     let mut request = logs
         .put_log_events()
         .log_group_name(group)
@@ -116,7 +145,7 @@ async fn put(logs: &aws_sdk_cloudwatchlogs::Client, group: &str, messages: &[&st
     for m in messages {
         request = request.log_events(
             aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
-                .timestamp(ms(SystemTime::now()))
+                .timestamp(ms(at))
                 .message(*m)
                 .build()
                 .unwrap(),
@@ -142,6 +171,14 @@ async fn logs_history_report_lines_and_follow() {
         .send()
         .await
         .unwrap();
+    // An hour old: outside logs' default window (the last 10 minutes), inside --since 2h.
+    put_at(
+        &logs,
+        &group,
+        &["an event from an hour ago"],
+        SystemTime::now() - Duration::from_secs(3600),
+    )
+    .await;
     put(&logs, &group, &[
         "START RequestId: r1 Version: $LATEST",
         "REPORT RequestId: r1\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: 2048 MB\tMax Memory Used: 80 MB\tInit Duration: 151.20 ms\t",
@@ -166,14 +203,54 @@ async fn logs_history_report_lines_and_follow() {
         "{text}"
     );
 
-    // Default: from now on only, so the old events are not shown.
+    assert!(!text.contains("an hour ago"), "{text}");
+    let out = s
+        .cli("logs")
+        .args(["logs", "--function", function, "--since", "2h"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("an event from an hour ago"));
+
+    // Default: the last 10 minutes (as `aws logs tail`), so the recent events show and the
+    // hour-old one does not.
     let out = s
         .cli("logs")
         .args(["logs", "--function", function])
         .output()
         .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).trim().is_empty());
+    assert!(text.contains("START RequestId: r1"), "{text}");
+    assert!(!text.contains("an hour ago"), "{text}");
+    // Nothing in the window: says so, and where to look.
+    let quiet = format!("{function}-quiet");
+    logs.create_log_group()
+        .log_group_name(format!("/aws/lambda/{quiet}"))
+        .send()
+        .await
+        .unwrap();
+    let out = s
+        .cli("logs")
+        .args(["logs", "--function", &quiet])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success());
+    assert!(
+        said.contains(&format!(
+            "no events in /aws/lambda/{quiet} in the last 10 minutes: pass --since 1h"
+        )),
+        "{said}"
+    );
+
+    // `logs | head`: the reader going away ends it quietly, in both formats.
+    for format in ["human", "json"] {
+        assert_quiet_on_closed_pipe(
+            s.cli_process("logs")
+                .args(["--output", format, "logs", "--function", function]),
+            &format!("logs --output {format}"),
+        );
+    }
 
     // --follow: picks up events written after it started, each once, and stops on Ctrl-C.
     let mut follow = Command::new(assert_cmd::cargo::cargo_bin("ummatics-sentiment"))
@@ -215,10 +292,9 @@ async fn logs_history_report_lines_and_follow() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert_eq!(text.matches("new event one").count(), 1, "{text}");
     assert_eq!(text.matches("new event two").count(), 1, "{text}");
-    assert!(
-        !text.contains("START RequestId: r1"),
-        "old events shown: {text}"
-    );
+    // It starts with the last 10 minutes, each event once, and nothing older.
+    assert_eq!(text.matches("START RequestId: r1").count(), 1, "{text}");
+    assert!(!text.contains("an hour ago"), "{text}");
 }
 
 /// `metrics --function X` prices X with X's own memory and architecture (it used to take the

@@ -331,3 +331,26 @@ pub async fn stack_status(sdk: &aws_config::SdkConfig, stack: &str) -> Option<St
         .ok()?;
     Some(out.stacks().first()?.stack_status()?.as_str().to_string())
 }
+
+/// Runs `command` with its standard output a pipe whose reader is already gone (as in
+/// `... | head -0`), and asserts it ends quietly: exit 0, no panic, no "Broken pipe" message.
+pub fn assert_quiet_on_closed_pipe(command: &mut std::process::Command, what: &str) {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{what} with a closed stdout: {:?}\n{stderr}",
+        out.status
+    );
+    assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+    assert!(
+        !stderr.to_lowercase().contains("broken pipe"),
+        "{what}: {stderr}"
+    );
+}

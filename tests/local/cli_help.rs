@@ -129,6 +129,40 @@ fn completion_scripts_are_generated_for_every_shell() {
         .output()
         .unwrap();
     assert!(registered.status.success(), "{registered:?}");
+    // A real bash completes a subcommand's flag and a flag's value through the script's own
+    // function, as a <TAB> would (clap_complete's arms for hyphenated names did not match).
+    let complete = |words: &[&str]| -> String {
+        let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+        let n = words.len();
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source {} && COMP_WORDS=({}) && COMP_CWORD={} && \
+                 _ummatics__sentiment ummatics-sentiment '{}' '{}' && echo \"${{COMPREPLY[*]}}\"",
+                path.display(),
+                quoted.join(" "),
+                n - 1,
+                words[n - 1],
+                words[n - 2],
+            ))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    assert_eq!(
+        complete(&["ummatics-sentiment", "deploy", "--ar"]),
+        "--arch"
+    );
+    assert_eq!(
+        complete(&["ummatics-sentiment", "deploy", "--arch", ""]),
+        "x86_64 arm64"
+    );
+    assert_eq!(
+        complete(&["ummatics-sentiment", "invoke", "--lo"]),
+        "--local --log"
+    );
+    assert!(complete(&["ummatics-sentiment", "de"]).contains("deploy"));
     let bad = common::cli()
         .args(["completions", "tcsh"])
         .output()

@@ -418,3 +418,32 @@ fn peak_rss_of_local_invoke(file: &std::path::Path, output: &str) -> f64 {
     assert!(status.success(), "{status}");
     mib
 }
+
+/// `invoke --local ... | head`: every output format ends quietly when the reader has gone,
+/// and so do the commands that print one report (`eval`) and `invoke --payload`.
+#[test]
+fn a_reader_that_goes_away_ends_every_output_quietly() {
+    let texts: Vec<String> = (0..120)
+        .map(|i| format!("text number {i} is fine"))
+        .collect();
+    for format in ["human", "json", "jsonl"] {
+        common::assert_quiet_on_closed_pipe(
+            common::cli_process()
+                .args(["--output", format, "invoke", "--local", "--model", MODEL])
+                .args(&texts),
+            &format!("invoke --output {format}"),
+        );
+    }
+    common::assert_quiet_on_closed_pipe(
+        common::cli_process().args([
+            "--output",
+            "json",
+            "eval",
+            "--model",
+            MODEL,
+            "--data",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/everyday.tsv"),
+        ]),
+        "eval --output json",
+    );
+}
