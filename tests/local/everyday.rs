@@ -117,3 +117,104 @@ fn the_small_model_is_measured_on_the_same_set() {
     // Measured: 94 % plain, 52 % hard (chance on the hard ones).
     assert!(plain >= 0.90, "plain sentences: {plain}");
 }
+
+/// tests/fixtures/everyday-domains.tsv: 432 sentences written by hand over 12 domains (stay,
+/// food, shopping, delivery, banking, health, repairs, travel, software, education, housing,
+/// telecom), half positive, two thirds of them implicit (an outcome or a fact, no sentiment
+/// word: "The leak under our sink was fixed before the weekend."). Written apart from both
+/// sentence generators (tools/everyday_data.py, tools/everyday_outcomes.py, which drop
+/// anything sharing four words in a row with it) and never trained on.
+const DOMAINS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/everyday-domains.tsv"
+);
+
+/// Right answers of `model` on the domains set: overall, per domain, and per kind and label
+/// (`implicit-pos`, …), as (right, total).
+fn by_group(model: &ModelSpec) -> std::collections::BTreeMap<String, (usize, usize)> {
+    let bytes = std::fs::read(DOMAINS).unwrap();
+    let rows = read_records(
+        DOMAINS,
+        &bytes,
+        DataFormat::Tsv,
+        &[
+            Column::text("text"),
+            Column::label("label"),
+            Column::text("domain"),
+            Column::text("kind"),
+        ],
+        "",
+    )
+    .unwrap();
+    assert_eq!(rows.len(), 432);
+    let classifier = model.load(&ClassifierOptions::default()).unwrap();
+    let texts: Vec<&str> = rows.iter().map(|r| r.values[0].as_str()).collect();
+    let predictions = classifier.predict(&texts).unwrap();
+    let mut groups = std::collections::BTreeMap::new();
+    for (row, prediction) in rows.iter().zip(&predictions) {
+        let label: usize = row.values[1].parse().unwrap();
+        let right = usize::from(prediction.label == label);
+        let side = if label == 1 { "pos" } else { "neg" };
+        for key in [
+            "all".to_string(),
+            format!("domain {}", row.values[2]),
+            format!("{}-{side}", row.values[3]),
+        ] {
+            let entry = groups.entry(key).or_insert((0, 0));
+            entry.0 += right;
+            entry.1 += 1;
+        }
+    }
+    let line: Vec<String> = groups
+        .iter()
+        .map(|(k, (r, t))| format!("{k} {:.1} %", 100.0 * *r as f64 / *t as f64))
+        .collect();
+    eprintln!("{model} on everyday-domains.tsv: {}", line.join(", "));
+    groups
+}
+
+#[test]
+fn the_everyday_domains_set_is_scored_by_domain_and_kind() {
+    // Issue 36's held-out set, before a model trained for it ships: the floors hold what the
+    // shipped models score today (two sentences under each count, for the last bits that
+    // differ between CPUs), so any change to them shows. Measured (models/sst2-minilm):
+    // 72.0 % overall, explicit 98.6 %, implicit negative 94.4 %, implicit positive 22.9 % —
+    // everyday praise that describes an outcome reads as a complaint. Targets for the next
+    // default: >= 92 % overall, >= 90 % implicit positive, no domain under 85 %.
+    let floors = [
+        (
+            Embedded::Minilm,
+            [
+                ("all", 311),
+                ("explicit-pos", 71),
+                ("explicit-neg", 71),
+                ("implicit-neg", 136),
+                ("implicit-pos", 33),
+            ],
+        ),
+        (
+            Embedded::Mini,
+            [
+                ("all", 266),
+                ("explicit-pos", 66),
+                ("explicit-neg", 70),
+                ("implicit-neg", 109),
+                ("implicit-pos", 21),
+            ],
+        ),
+    ];
+    for (model, floors) in floors {
+        let groups = by_group(&ModelSpec::Embedded(model));
+        assert_eq!(
+            groups.keys().filter(|k| k.starts_with("domain ")).count(),
+            12
+        );
+        for (group, measured) in floors {
+            let (right, total) = groups[group];
+            assert!(
+                right + 2 >= measured,
+                "{model:?} {group}: {right} of {total}, measured {measured} when the set was made"
+            );
+        }
+    }
+}
