@@ -484,3 +484,63 @@ async fn registry_images(aws: &Aws, host: &str) -> RegistryImages {
         error,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::release::{FunctionSource, ModelRecord, Release};
+    use crate::stack::StackParams;
+
+    fn log_with(function: Option<FunctionRecord>) -> ReleaseLog {
+        ReleaseLog::default().with(Release {
+            number: 3,
+            deployed_at: "2026-12-07T12:00:00Z".into(),
+            deployed_by: "arn:aws:iam::123456789012:user/ops".into(),
+            model: ModelRecord {
+                name: "sst2-minilm (embedded)".into(),
+                sha256: "ab".repeat(32),
+                accuracy: None,
+                accuracy_data_sha256: None,
+            },
+            function,
+            params: StackParams::example("r@sha256:00"),
+        })
+    }
+
+    fn record(version: &str, commit: &str) -> FunctionRecord {
+        FunctionRecord {
+            source: FunctionSource::Carried,
+            version: Some(version.into()),
+            commit: Some(commit.into()),
+            sha256: "cd".repeat(32),
+        }
+    }
+
+    #[test]
+    fn info_says_when_the_deployed_function_is_another_build_than_the_cli() {
+        let cli = BuildId::current();
+        let same = Versions::new(&log_with(Some(record(&cli.version, &cli.commit))));
+        assert!(!same.differ);
+        assert!(same.to_string().contains("(the same build)"), "{same}");
+        assert!(same.to_string().contains("(release 3)"), "{same}");
+
+        let older = Versions::new(&log_with(Some(record("0.0.9", "1a2b3c4d5e6f"))));
+        assert!(older.differ);
+        let text = older.to_string();
+        assert!(
+            text.contains("  bootstrap 0.0.9 (commit 1a2b3c4d5e6f), carried, sha256:cdcdcdcdcdcd"),
+            "{text}"
+        );
+        assert!(
+            text.contains("differs from the deployed function; `deploy` ships this CLI's"),
+            "{text}"
+        );
+
+        let unrecorded = Versions::new(&log_with(None));
+        assert!(unrecorded.differ);
+        assert!(
+            unrecorded.to_string().contains("not recorded"),
+            "{unrecorded}"
+        );
+    }
+}
