@@ -4,16 +4,29 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ummatics_sentiment::{cli::Cli, commands, output};
-use ummatics_sentiment_function::allocator::{self, Allocator};
+use ummatics_sentiment_function::startup::{self, Allocator};
 
 /// mimalloc: the static CLI's in-process inference (invoke --local, eval, bench, serve) is
-/// then as fast as a glibc build's (see `allocator`).
+/// then as fast as a glibc build's (see `startup`).
 #[global_allocator]
 static ALLOCATOR: Allocator = Allocator;
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    allocator::configure();
+fn main() -> ExitCode {
+    // Before the runtime starts its threads (startup::configure may set a variable).
+    startup::configure();
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> ExitCode {
     let cli = Cli::parse();
     match commands::run(cli).await {
         Ok(code) => code,

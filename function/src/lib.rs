@@ -4,12 +4,12 @@
 //! The CLI links this library, so `invoke --local`, `serve` and `eval` run exactly the code
 //! that is deployed.
 
-pub mod allocator;
 pub mod build_info;
 pub mod event;
 pub mod model;
 pub mod protocol;
 pub mod runtime;
+pub mod startup;
 pub mod tokens;
 pub mod weights;
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use lambda_runtime::layers::TracingLayer;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent, Runtime};
 use serde_json::Value;
-use ummatics_sentiment_function::allocator::{self, Allocator};
+use ummatics_sentiment_function::startup::{self, Allocator};
 use ummatics_sentiment_function::{build_info, handle, runtime, Classifier, ClassifierOptions};
 
 #[global_allocator]
@@ -68,9 +68,16 @@ fn self_test(args: &[String]) -> i32 {
     }
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    allocator::configure();
+fn main() -> Result<(), Error> {
+    // Before the runtime starts its threads (startup::configure may set a variable).
+    startup::configure();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         None => {}

@@ -509,7 +509,10 @@ async fn dry_run_changes_nothing() {
 fn bad_flags_fail_before_any_aws_call() {
     let s = standins();
     let cases: [(&[&str], &str); 9] = [
-        (&["deploy", "--memory", "100"], "128..=10240"),
+        (
+            &["deploy", "--memory", "100"],
+            "100 MB is not a size Lambda offers: choose 128-10240 MB",
+        ),
         (&["deploy", "--timeout", "901"], "1..=900"),
         (&["deploy", "--arch", "mips"], "invalid value 'mips'"),
         (
