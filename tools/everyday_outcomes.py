@@ -23,7 +23,9 @@ Everything is a pure function of the seed.
 """
 
 import random
-import re
+
+# One definition of "near a test sentence" for both generators.
+from everyday_data import SHINGLE, _shingles
 
 # domain -> parts. "trouble": noun phrases of things that go wrong, used in both classes.
 DOMAINS = {
@@ -190,18 +192,6 @@ def _templates():
         (0, "explicit", lambda r, d: f"Really {c(r, d['blame'])} service from {c(r, d['agents'])}, avoid."),
         (0, "explicit", lambda r, d: f"Such {_a(c(r, d['blame']))} experience with {c(r, d['things'])}."),
     ]
-
-
-SHINGLE = 4
-
-
-def _words(text):
-    return re.findall(r"[a-z0-9']+", text.lower())
-
-
-def _shingles(text):
-    w = _words(text)
-    return {tuple(w[i : i + SHINGLE]) for i in range(len(w) - SHINGLE + 1)} or {tuple(w)}
 
 
 def generate(count, seed, exclude_texts=()):

@@ -264,16 +264,21 @@ fn install_sh_installs_a_good_tarball_and_refuses_a_tampered_one() {
         .unwrap();
     assert!(check.status.success(), "{check:?}");
 
+    // `sh install.sh --prefix PREFIX TARBALL`.
+    let install_into = |prefix: &Path, tarball: &Path| {
+        Command::new("sh")
+            .arg(&install)
+            .arg("--prefix")
+            .arg(prefix)
+            .arg(tarball)
+            .env("HOME", out.path())
+            .output()
+            .unwrap()
+    };
+
     // A good tarball: installed into --prefix, and it runs.
     let prefix = out.path().join("prefix/bin");
-    let done = Command::new("sh")
-        .arg(&install)
-        .arg("--prefix")
-        .arg(&prefix)
-        .arg(&tarball)
-        .env("HOME", out.path())
-        .output()
-        .unwrap();
+    let done = install_into(&prefix, &tarball);
     let said = String::from_utf8_lossy(&done.stdout);
     assert!(
         done.status.success(),
@@ -303,13 +308,7 @@ fn install_sh_installs_a_good_tarball_and_refuses_a_tampered_one() {
     )
     .unwrap();
     let other_prefix = out.path().join("other/bin");
-    let refused = Command::new("sh")
-        .arg(&install)
-        .arg("--prefix")
-        .arg(&other_prefix)
-        .arg(&tampered)
-        .output()
-        .unwrap();
+    let refused = install_into(&other_prefix, &tampered);
     let error = String::from_utf8_lossy(&refused.stderr);
     assert!(
         !refused.status.success(),
@@ -321,13 +320,7 @@ fn install_sh_installs_a_good_tarball_and_refuses_a_tampered_one() {
 
     // Without its .sha256 there is nothing to check against: refused too.
     std::fs::remove_file(tampered_dir.join(format!("{name}.sha256"))).unwrap();
-    let refused = Command::new("sh")
-        .arg(&install)
-        .arg("--prefix")
-        .arg(&other_prefix)
-        .arg(&tampered)
-        .output()
-        .unwrap();
+    let refused = install_into(&other_prefix, &tampered);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains(".sha256"));
     assert!(!other_prefix.exists());

@@ -42,9 +42,8 @@ async fn metrics_sum_seeded_points_and_price_them() {
         .await
         .unwrap();
 
-    let report = json_of(s.cli("metrics").args([
-        "--output",
-        "json",
+    // `metrics` of the seeded function, priced at 2 GB x86_64 (after the global flags).
+    let metrics = [
         "metrics",
         "--function",
         function,
@@ -54,7 +53,8 @@ async fn metrics_sum_seeded_points_and_price_them() {
         "2048",
         "--arch",
         "x86_64",
-    ]));
+    ];
+    let report = json_of(s.cli("metrics").args(["--output", "json"]).args(metrics));
     assert_eq!(report["period_s"], 3600, "{report:#}");
     assert_eq!(report["invocations"], 3.0);
     assert_eq!(report["errors"], 1.0);
@@ -70,21 +70,7 @@ async fn metrics_sum_seeded_points_and_price_them() {
     assert!((cost["total_usd"].as_f64().unwrap() - expected).abs() < 1e-12);
     assert!((cost["projected_30d_usd"].as_f64().unwrap() - expected * 120.0).abs() < 1e-9);
 
-    let human = s
-        .cli("metrics")
-        .args([
-            "metrics",
-            "--function",
-            function,
-            "--since",
-            "6h",
-            "--memory",
-            "2048",
-            "--arch",
-            "x86_64",
-        ])
-        .output()
-        .unwrap();
+    let human = s.cli("metrics").args(metrics).output().unwrap();
     let text = String::from_utf8_lossy(&human.stdout);
     assert!(
         human.status.success(),
@@ -97,19 +83,9 @@ async fn metrics_sum_seeded_points_and_price_them() {
     // `metrics | head`: the reader going away ends it quietly, in both formats.
     for format in ["human", "json"] {
         assert_quiet_on_closed_pipe(
-            s.cli_process("metrics").args([
-                "--output",
-                format,
-                "metrics",
-                "--function",
-                function,
-                "--since",
-                "6h",
-                "--memory",
-                "2048",
-                "--arch",
-                "x86_64",
-            ]),
+            s.cli_process("metrics")
+                .args(["--output", format])
+                .args(metrics),
             &format!("metrics --output {format}"),
         );
     }
