@@ -40,6 +40,8 @@ pub struct InfoReport {
     pub budget_error: Option<String>,
     /// The live release's function build beside this CLI's.
     pub versions: Option<Versions>,
+    /// Why the release log (and so the deployed function's build) could not be read.
+    pub versions_error: Option<String>,
 }
 
 /// Which function build runs, and which this CLI is (and carries).
@@ -271,8 +273,10 @@ impl fmt::Display for InfoReport {
                     "  modified  {}",
                     fun.last_modified.as_deref().unwrap_or("-")
                 )?;
-                if let Some(v) = &self.versions {
-                    write!(f, "{v}")?;
+                match (&self.versions, &self.versions_error) {
+                    (Some(v), _) => write!(f, "{v}")?,
+                    (None, Some(e)) => writeln!(f, "  bootstrap cannot read the release log: {e}")?,
+                    (None, None) => {}
                 }
                 match (&fun.url, fun.url_auth) {
                     (Some(url), Some(auth)) => {
@@ -394,14 +398,21 @@ pub async fn run(args: InfoArgs, global: &GlobalArgs) -> Result<ExitCode> {
         None => None,
     };
     let function = function_info(&aws, &aws.names.function).await?;
+    // The live release's function, from the stack's release log; info shows the rest when the
+    // log cannot be read (e.g. no cloudformation:GetTemplate permission).
     let versions = match &stack {
         Some(_) => {
             let progress = Progress::new();
             let deployer = StackDeployer::new(&aws, &progress);
-            let log = ReleaseLog::from_template(&deployer.deployed_template().await?)?;
-            Some(Versions::new(&log))
+            let log = async { ReleaseLog::from_template(&deployer.deployed_template().await?) };
+            Some(log.await.map(|log| Versions::new(&log)))
         }
         None => None,
+    };
+    let (versions, versions_error) = match versions {
+        Some(Ok(v)) => (Some(v), None),
+        Some(Err(e)) => (None, Some(format!("{e:#}"))),
+        None => (None, None),
     };
     let repository = ecr::repository(&aws, &aws.names.repository).await?;
     let images = match &repository {
@@ -453,6 +464,7 @@ pub async fn run(args: InfoArgs, global: &GlobalArgs) -> Result<ExitCode> {
             budget,
             budget_error,
             versions,
+            versions_error,
         },
     )?;
     Ok(ExitCode::SUCCESS)
