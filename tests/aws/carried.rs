@@ -180,7 +180,8 @@ fn the_released_binary_alone_deploys_both_architectures_with_the_function_it_car
         // The small model under qemu: the emulated smoke test of the default takes ~50 s.
         ("arm64", &s.bootstrap_arm64, "mini", "passed (emulated)"),
     ] {
-        let stage = format!("carried{arch}{pid}").replace('_', "");
+        // Stage names have at most 16 characters; CI's process ids have seven digits.
+        let stage = format!("car{}{pid}", &arch[..1]);
         let repository = format!("ummatics-sentiment-{stage}");
         s.destroy(&stage);
         let report: serde_json::Value = serde_json::from_str(&run(bare
