@@ -208,6 +208,16 @@ impl Carried {
         self.architectures().contains(&arch)
     }
 
+    /// `0.1.0 (commit 1a2b3c4d5e6f) for x86_64 and arm64`, for `doctor`.
+    pub fn describe(&self) -> String {
+        let archs: Vec<&str> = self
+            .architectures()
+            .iter()
+            .map(|a| a.lambda_name())
+            .collect();
+        format!("{} for {}", self.build(), archs.join(" and "))
+    }
+
     /// The bootstrap for `arch`, unpacked and checked: its SHA-256 and size against the
     /// manifest, an ELF of that architecture, statically linked, of this build.
     pub fn function(&self, arch: Arch) -> Result<CarriedFunction> {
@@ -294,22 +304,6 @@ fn parse_footer(footer: &[u8; FOOTER_LEN]) -> Option<u64> {
         return None;
     }
     std::str::from_utf8(digits).ok()?.parse().ok()
-}
-
-/// What a binary carries, for `doctor` and `--version`-style reports: `None` when nothing.
-pub fn describe(carried: Option<&Carried>) -> String {
-    match carried {
-        None => "no function carried (a development build)".to_string(),
-        Some(c) => format!(
-            "{} for {}",
-            c.build(),
-            c.architectures()
-                .iter()
-                .map(|a| a.lambda_name())
-                .collect::<Vec<_>>()
-                .join(" and ")
-        ),
-    }
 }
 
 #[cfg(test)]

@@ -166,7 +166,7 @@ async fn function_checks(args: &DoctorArgs) -> Vec<Check> {
             "function",
             format!(
                 "carried: {} (deploy compiles nothing)",
-                crate::carried::describe(Some(c))
+                c.describe()
             ),
         )),
         Some(c) => checks.push(Check {
