@@ -1,7 +1,7 @@
 //! The stage's AWS Budgets cost budget: a monthly limit in US dollars over the services the
 //! function's use is billed to, with e-mail at 80 % of the forecast and 100 % of actual spend.
 //!
-//! The budget is named after the stack (budget names are per account). Budgets has no way to
+//! The budget is named after the stack and its region (budget names are per account). Budgets has no way to
 //! read a notification's subscribers back on every endpoint, so the address a deploy set is
 //! recorded in the stack's tags (`stack::TAG_BUDGET_*`) and compared there.
 
@@ -121,22 +121,24 @@ impl fmt::Display for BudgetState {
 #[serde(rename_all = "kebab-case")]
 pub enum BudgetAction {
     Created,
-    /// The limit or address changed: the budget was made again (Budgets keeps no history of
-    /// its own; spend is recomputed from billing data).
-    Replaced,
+    /// The limit or address changed: the budget was changed in place (UpdateBudget; its
+    /// alerts made again for a new address).
+    Updated,
     Unchanged,
     /// Not asked for this time: the budget an earlier deploy made stays.
     Kept,
     Removed,
     /// A dry run: what would happen.
     WouldCreate,
-    WouldReplace,
+    WouldUpdate,
     WouldRemove,
 }
 
-/// The budget's name for a stack.
-pub fn name_for(stack: &str) -> String {
-    stack.to_string()
+/// The budget's name for a stack in a region. Budget names are unique per account, not per
+/// region (AWS Budgets API, `BudgetName`), so the region is part of it: the same stage in two
+/// regions has two budgets, and destroying one leaves the other.
+pub fn name_for(stack: &str, region: &str) -> String {
+    format!("{stack}-{region}")
 }
 
 fn spend_usd(spend: Option<&Spend>) -> Option<f64> {
@@ -171,23 +173,13 @@ pub async fn describe_budget(aws: &Aws, account: &str, name: &str) -> Result<Opt
     }
 }
 
-/// Creates the budget with its two e-mail alerts (replacing one of the same name).
-pub async fn put_budget(
-    aws: &Aws,
-    account: &str,
-    name: &str,
-    spec: &BudgetSpec,
-    replace: bool,
-) -> Result<()> {
-    if replace {
-        delete_budget(aws, account, name).await?;
-    }
+fn budget_of(name: &str, spec: &BudgetSpec) -> Result<Budget> {
     let service = ExpressionDimensionValues::builder()
         .key(Dimension::Service)
         .set_values(Some(SERVICES.iter().map(|s| s.to_string()).collect()))
         .build()
         .context("cannot build the budget's service filter")?;
-    let budget = Budget::builder()
+    Budget::builder()
         .budget_name(name)
         .budget_type(BudgetType::Cost)
         .time_unit(TimeUnit::Monthly)
@@ -200,29 +192,39 @@ pub async fn put_budget(
         )
         .filter_expression(Expression::builder().dimensions(service).build())
         .build()
-        .context("cannot build the budget")?;
-    let subscriber = Subscriber::builder()
-        .subscription_type(SubscriptionType::Email)
-        .address(&spec.email)
+        .context("cannot build the budget")
+}
+
+fn notification_of(kind: NotificationType, percent: f64) -> Result<Notification> {
+    Notification::builder()
+        .notification_type(kind)
+        .comparison_operator(ComparisonOperator::GreaterThan)
+        .threshold(percent)
+        .threshold_type(ThresholdType::Percentage)
         .build()
-        .context("cannot build the budget's subscriber")?;
+        .context("cannot build the budget's notification")
+}
+
+fn subscriber_of(email: &str) -> Result<Subscriber> {
+    Subscriber::builder()
+        .subscription_type(SubscriptionType::Email)
+        .address(email)
+        .build()
+        .context("cannot build the budget's subscriber")
+}
+
+/// Creates the budget with its two e-mail alerts.
+pub async fn create_budget(aws: &Aws, account: &str, name: &str, spec: &BudgetSpec) -> Result<()> {
+    let subscriber = subscriber_of(&spec.email)?;
     let mut request = aws
         .budgets()
         .create_budget()
         .account_id(account)
-        .budget(budget);
+        .budget(budget_of(name, spec)?);
     for (kind, percent) in ALERTS {
         request = request.notifications_with_subscribers(
             NotificationWithSubscribers::builder()
-                .notification(
-                    Notification::builder()
-                        .notification_type(kind)
-                        .comparison_operator(ComparisonOperator::GreaterThan)
-                        .threshold(percent)
-                        .threshold_type(ThresholdType::Percentage)
-                        .build()
-                        .context("cannot build the budget's notification")?,
-                )
+                .notification(notification_of(kind, percent)?)
                 .subscribers(subscriber.clone())
                 .build()
                 .context("cannot build the budget's notification")?,
@@ -233,6 +235,63 @@ pub async fn put_budget(
         .await
         .map_err(|e| anyhow!(describe(&e)))
         .with_context(|| format!("cannot create budget {name} (Budgets CreateBudget)"))?;
+    Ok(())
+}
+
+/// Changes the budget in place (Budgets UpdateBudget keeps its alerts and history); when the
+/// alerts' address changes, each alert is made again for the new one (`old_email`: what the
+/// stack's tags recorded, `None` when unknown).
+pub async fn update_budget(
+    aws: &Aws,
+    account: &str,
+    name: &str,
+    spec: &BudgetSpec,
+    old_email: Option<&str>,
+) -> Result<()> {
+    aws.budgets()
+        .update_budget()
+        .account_id(account)
+        .new_budget(budget_of(name, spec)?)
+        .send()
+        .await
+        .map_err(|e| anyhow!(describe(&e)))
+        .with_context(|| format!("cannot update budget {name} (Budgets UpdateBudget)"))?;
+    if old_email == Some(spec.email.as_str()) {
+        return Ok(());
+    }
+    let subscriber = subscriber_of(&spec.email)?;
+    for (kind, percent) in ALERTS {
+        let notification = notification_of(kind, percent)?;
+        match aws
+            .budgets()
+            .delete_notification()
+            .account_id(account)
+            .budget_name(name)
+            .notification(notification.clone())
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if error_code(&e) == Some("NotFoundException") => {}
+            Err(e) => {
+                return Err(anyhow!(describe(&e))).with_context(|| {
+                    format!("cannot replace an alert of budget {name} (Budgets DeleteNotification)")
+                })
+            }
+        }
+        aws.budgets()
+            .create_notification()
+            .account_id(account)
+            .budget_name(name)
+            .notification(notification)
+            .subscribers(subscriber.clone())
+            .send()
+            .await
+            .map_err(|e| anyhow!(describe(&e)))
+            .with_context(|| {
+                format!("cannot set an alert of budget {name} (Budgets CreateNotification)")
+            })?;
+    }
     Ok(())
 }
 

@@ -56,11 +56,12 @@ pub enum Command {
         after_help = "Examples:\n  ummatics-sentiment info\n  ummatics-sentiment info --stage prod --output json\n  ummatics-sentiment info --stage prod --config deploy/ummatics-sentiment.toml"
     )]
     Info(InfoArgs),
-    /// Print the least-privilege IAM policy a backend needs to invoke the function.
+    /// Print the least-privilege IAM policy a backend needs to invoke the function, or with
+    /// --deployer the one deploy, rollback and destroy need.
     #[command(
-        after_help = "Examples:\n  ummatics-sentiment policy > invoke-policy.json\n  ummatics-sentiment policy --stage prod"
+        after_help = "Examples:\n  ummatics-sentiment policy > invoke-policy.json\n  ummatics-sentiment policy --stage prod\n  ummatics-sentiment policy --deployer > deployer-policy.json"
     )]
-    Policy,
+    Policy(PolicyArgs),
     /// The stage's releases, newest first, the live one marked (every deploy that changed
     /// the stack is one).
     #[command(
@@ -182,8 +183,9 @@ pub struct DeployArgs {
     /// Base image for the function image (default: scratch, which needs no pull).
     #[arg(long, value_name = "IMAGE", default_value = "scratch")]
     pub base_image: String,
-    /// Push to this registry (HOST:PORT, or a URL) instead of the ECR endpoint, e.g. a mirror;
-    /// the ECR token is still the credential.
+    /// Push to this registry (HOST:PORT, or a URL) instead of the ECR endpoint; the ECR token
+    /// is still the credential. Only with --endpoint-url (stand-ins): Lambda pulls images only
+    /// from ECR in the function's region.
     #[arg(long, value_name = "HOST:PORT")]
     pub registry: Option<String>,
     /// Allow `--registry http://HOST` for a host that is not this machine: the ECR token then
@@ -216,6 +218,15 @@ pub struct ConfigArg {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct PolicyArgs {
+    /// The policy for the identity that deploys (deploy, rollback, destroy, info, metrics,
+    /// logs, doctor): every action this tool and CloudFormation call for it, limited to this
+    /// tool's resource names in every stage and region.
+    #[arg(long)]
+    pub deployer: bool,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct InfoArgs {
     /// The configuration file whose settings for this stage are shown beside what is deployed
     /// (default: ummatics-sentiment.toml in the current directory, when there is one).
@@ -241,7 +252,8 @@ pub struct DestroyArgs {
     /// Do not ask to type the stack name.
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Also delete the images from this registry (the one `deploy --registry` pushed to).
+    /// Also delete the images from this registry (the one `deploy --registry` pushed to;
+    /// stand-ins only, like deploy's).
     #[arg(long, value_name = "HOST:PORT")]
     pub registry: Option<String>,
     /// Allow `--registry http://HOST` for a host that is not this machine (the token is sent

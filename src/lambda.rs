@@ -284,6 +284,69 @@ impl Report {
     }
 }
 
+/// The INIT phases Lambda billed in a window: since August 2025 every function's INIT is
+/// billed (container images' always was), and the `Duration` metric leaves it out. Read from
+/// the REPORT lines' `Init Duration`, one per cold start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct BilledInit {
+    pub cold_starts: u64,
+    pub init_ms: f64,
+    /// More REPORT lines than were read ([`MAX_INIT_PAGES`] pages): the figures are a floor.
+    pub truncated: bool,
+}
+
+/// Pages of REPORT lines `billed_init` reads at most (10 000 events each).
+pub const MAX_INIT_PAGES: usize = 50;
+
+/// The cold starts of `function` between `start_ms` and `end_ms` (FilterLogEvents on its log
+/// group for `"Init Duration"`); a function with no log group has had none.
+pub async fn billed_init(
+    aws: &Aws,
+    function: &str,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<BilledInit> {
+    let group = log_group(function);
+    let mut total = BilledInit::default();
+    let mut token: Option<String> = None;
+    for _ in 0..MAX_INIT_PAGES {
+        let page = match aws
+            .logs()
+            .filter_log_events()
+            .log_group_name(&group)
+            .start_time(start_ms)
+            .end_time(end_ms)
+            .filter_pattern("\"Init Duration\"")
+            .set_next_token(token.take())
+            .send()
+            .await
+        {
+            Ok(page) => page,
+            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => return Ok(total),
+            Err(e) => {
+                return Err(anyhow!(describe(&e)))
+                    .with_context(|| format!("cannot read the REPORT lines of {group}"))
+            }
+        };
+        for event in page.events() {
+            if let Some(init) = event
+                .message()
+                .and_then(Report::parse)
+                .and_then(|r| r.init_ms)
+            {
+                total.cold_starts += 1;
+                total.init_ms += init;
+            }
+        }
+        match page.next_token() {
+            Some(next) => token = Some(next.to_string()),
+            None => return Ok(total),
+        }
+    }
+    total.truncated = true;
+    Ok(total)
+}
+
 /// A deployed function's configuration.
 #[derive(Debug, Clone, Serialize)]
 pub struct FunctionInfo {
@@ -379,6 +442,114 @@ impl FunctionInfo {
 }
 
 /// Function `name`'s configuration and URL, or `None` when there is no such function.
+/// Lambda keeps this much of an account's concurrency unreserved in each region: a
+/// reservation that would leave less is refused ("Configuring reserved concurrency").
+pub const MIN_UNRESERVED: i64 = 100;
+
+/// The Service Quotas page of Lambda's "Concurrent executions" quota.
+pub const CONCURRENCY_QUOTA_URL: &str =
+    "https://console.aws.amazon.com/servicequotas/home/services/lambda/quotas/L-B99A9384";
+
+/// The account's concurrency in the region (Lambda GetAccountSettings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AccountConcurrency {
+    pub total: i64,
+    /// What no function has reserved.
+    pub unreserved: i64,
+}
+
+pub async fn account_concurrency(aws: &Aws) -> Result<AccountConcurrency> {
+    let out = aws
+        .lambda()
+        .get_account_settings()
+        .send()
+        .await
+        .map_err(|e| anyhow!(describe(&e)))
+        .context("cannot read the account's Lambda quotas (Lambda GetAccountSettings)")?;
+    let limit = out
+        .account_limit()
+        .context("GetAccountSettings returned no AccountLimit")?;
+    let total = i64::from(limit.concurrent_executions());
+    Ok(AccountConcurrency {
+        total,
+        unreserved: limit
+            .unreserved_concurrent_executions()
+            .map_or(total, i64::from),
+    })
+}
+
+/// The function's own reservation now (Lambda GetFunctionConcurrency); none for a function
+/// that does not exist.
+pub async fn reserved_concurrency(aws: &Aws, name: &str) -> Result<Option<i64>> {
+    match aws
+        .lambda()
+        .get_function_concurrency()
+        .function_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.reserved_concurrent_executions().map(i64::from)),
+        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(None),
+        Err(e) => Err(anyhow!(describe(&e)))
+            .with_context(|| format!("cannot read the concurrency of {name}")),
+    }
+}
+
+impl AccountConcurrency {
+    /// Whether `wanted` can be reserved for a function that now reserves `current`, leaving
+    /// [`MIN_UNRESERVED`]; the refusal says the numbers and the way out. `public_default`:
+    /// the reservation is the cap deploy gives a public URL, not one the user asked for.
+    pub fn check_reservation(
+        &self,
+        region: &str,
+        wanted: u32,
+        current: Option<i64>,
+        public_default: bool,
+    ) -> Result<(), String> {
+        let available = self.unreserved + current.unwrap_or(0) - MIN_UNRESERVED;
+        if i64::from(wanted) <= available {
+            return Ok(());
+        }
+        let account = format!(
+            "this account has {} concurrent executions in {region}, {} of them unreserved, and \
+             Lambda keeps {MIN_UNRESERVED} unreserved",
+            self.total, self.unreserved
+        );
+        let quota = format!(
+            "request a higher \"Concurrent executions\" quota ({CONCURRENCY_QUOTA_URL}; new \
+             accounts start low)"
+        );
+        Err(if public_default {
+            format!(
+                "a public URL gets a reserved concurrency of {wanted} (its cost cap), and {account}: \
+                 at most {} can be reserved. {quota}, or deploy without --public-url (an \
+                 IAM-authenticated URL needs no cap)",
+                available.max(0)
+            )
+        } else if available > 0 {
+            format!(
+                "reserved concurrency {wanted} cannot be set: {account}, so at most {available} \
+                 can be reserved. Use --reserved-concurrency {available} or less, or {quota}"
+            )
+        } else {
+            format!(
+                "reserved concurrency {wanted} cannot be set: {account}, so none can be \
+                 reserved. Drop --reserved-concurrency, or {quota}"
+            )
+        })
+    }
+}
+
+/// Whether a function of this name exists (Lambda GetFunction).
+pub async fn function_exists(aws: &Aws, name: &str) -> Result<bool> {
+    match aws.lambda().get_function().function_name(name).send().await {
+        Ok(_) => Ok(true),
+        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(false),
+        Err(e) => Err(anyhow!(describe(&e)))
+            .with_context(|| format!("cannot read function {name} (Lambda GetFunction)")),
+    }
+}
+
 pub async fn function_info(aws: &Aws, name: &str) -> Result<Option<FunctionInfo>> {
     let out = match aws.lambda().get_function().function_name(name).send().await {
         Ok(out) => out,
@@ -486,6 +657,49 @@ pub fn worst_case_compute_per_hour(cap: u32, memory_mb: u32, arch: Arch) -> f64 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_reservation_must_leave_100_unreserved() {
+        let fresh = AccountConcurrency {
+            total: 1000,
+            unreserved: 1000,
+        };
+        assert!(fresh.check_reservation("us-east-1", 10, None, true).is_ok());
+        assert!(fresh
+            .check_reservation("us-east-1", 900, None, false)
+            .is_ok());
+        let e = fresh
+            .check_reservation("us-east-1", 901, None, false)
+            .unwrap_err();
+        assert!(e.contains("at most 900 can be reserved"), "{e}");
+        assert!(e.contains("--reserved-concurrency 900 or less"), "{e}");
+        // The function's own reservation is given back first.
+        let used = AccountConcurrency {
+            total: 1000,
+            unreserved: 100,
+        };
+        assert!(used
+            .check_reservation("us-east-1", 10, Some(10), true)
+            .is_ok());
+        assert!(used
+            .check_reservation("us-east-1", 11, Some(10), false)
+            .is_err());
+        // A new account: 10 in all, nothing can be reserved, so a public URL needs a quota.
+        let new = AccountConcurrency {
+            total: 10,
+            unreserved: 10,
+        };
+        let e = new
+            .check_reservation("ca-west-1", 10, None, true)
+            .unwrap_err();
+        assert!(e.contains("10 concurrent executions in ca-west-1"), "{e}");
+        assert!(e.contains("without --public-url"), "{e}");
+        assert!(e.contains(CONCURRENCY_QUOTA_URL), "{e}");
+        let e = new
+            .check_reservation("ca-west-1", 5, None, false)
+            .unwrap_err();
+        assert!(e.contains("none can be reserved"), "{e}");
+    }
+
     use super::*;
 
     #[test]

@@ -27,6 +27,10 @@ pub struct Measured {
     pub texts_per_s: [f64; 2],
     /// Peak resident memory of the bench process, MiB.
     pub peak_rss_mib: f64,
+    /// Process start to model ready (Lambda's INIT, billed), and the first call of 50 texts
+    /// after it, 1 thread: what a cold call adds.
+    pub init_ms: f64,
+    pub first_call_ms: f64,
     pub measured_on: &'static str,
 }
 
@@ -36,6 +40,8 @@ pub const DISTILBERT_BASE: Measured = Measured {
     model: "DistilBERT-base (66 M parameters)",
     texts_per_s: [25.8, 40.0],
     peak_rss_mib: 557.0,
+    init_ms: 661.0,
+    first_call_ms: 1849.0,
     measured_on: "2026-11-29, AMD EPYC (x86_64, AVX2), BENCHMARKS.md",
 };
 
@@ -44,6 +50,8 @@ pub const SST2_MINI: Measured = Measured {
     model: "sst2-mini (bundled)",
     texts_per_s: [836.0, 1266.0],
     peak_rss_mib: 54.0,
+    init_ms: 109.0,
+    first_call_ms: 65.0,
     measured_on: "2026-11-29, AMD EPYC (x86_64, AVX2), BENCHMARKS.md",
 };
 
@@ -55,6 +63,8 @@ pub const SST2_MINILM: Measured = Measured {
     model: "sst2-minilm (bundled default)",
     texts_per_s: [87.9, 124.6],
     peak_rss_mib: 230.0,
+    init_ms: 489.0,
+    first_call_ms: 574.0,
     measured_on: "2026-11-30, Intel Xeon (x86_64, AVX-512), release build",
 };
 
@@ -83,6 +93,11 @@ pub struct Estimate {
     pub usd_per_10k_texts: f64,
     /// Billed time of one call of 50 texts.
     pub ms_per_call_of_50: f64,
+    /// Billed time of a cold call of 50 texts: INIT (billed since August 2025) and the first
+    /// call after it.
+    pub ms_per_cold_call_of_50: f64,
+    pub usd_per_call_of_50: f64,
+    pub usd_per_cold_call_of_50: f64,
     /// The speed assumed: texts per second on one vCPU (one inference thread).
     pub texts_per_s_per_vcpu: f64,
     /// The model and texts the speed was measured with.
@@ -97,11 +112,15 @@ impl std::fmt::Display for Estimate {
         write!(
             f,
             "≈ {:.0} GB-s ({}) per 10 000 texts, ≈ {:.0} ms per call of 50\n            \
+             a cold call (INIT, billed, + the first call) ≈ {:.0} ms, {} against {} warm\n            \
              assumes {:.0} texts/s per vCPU ({}); Lambda's CPUs vary, so measure yours: \
              ummatics-sentiment bench",
             self.gb_seconds_per_10k_texts,
             crate::output::usd(self.usd_per_10k_texts),
             self.ms_per_call_of_50,
+            self.ms_per_cold_call_of_50,
+            crate::output::usd(self.usd_per_cold_call_of_50),
+            crate::output::usd(self.usd_per_call_of_50),
             self.texts_per_s_per_vcpu,
             self.basis
         )
@@ -115,11 +134,20 @@ pub fn gb_seconds_per_10k(m: &Measured, memory_mb: u32) -> f64 {
 pub fn estimate(m: &Measured, memory_mb: u32, arch: Arch) -> Estimate {
     let gb_s = gb_seconds_per_10k(m, memory_mb);
     let per_gb_s = arch.price_per_gb_s();
+    let warm_ms = 50.0 * seconds_per_text(m, memory_mb) * 1000.0;
+    // Measured on one full vCPU; a smaller share of one stretches it alike.
+    let share = (f64::from(memory_mb) / f64::from(MB_PER_VCPU)).min(1.0);
+    let cold_ms = (m.init_ms + m.first_call_ms) / share;
+    let call_usd =
+        |ms: f64| ms / 1000.0 * f64::from(memory_mb) / 1024.0 * per_gb_s + prices::PER_REQUEST;
     Estimate {
         memory_mb,
         gb_seconds_per_10k_texts: gb_s,
         usd_per_10k_texts: gb_s * per_gb_s + TEXTS / 50.0 * prices::PER_REQUEST,
-        ms_per_call_of_50: 50.0 * seconds_per_text(m, memory_mb) * 1000.0,
+        ms_per_call_of_50: warm_ms,
+        ms_per_cold_call_of_50: cold_ms,
+        usd_per_call_of_50: call_usd(warm_ms),
+        usd_per_cold_call_of_50: call_usd(cold_ms),
         texts_per_s_per_vcpu: m.texts_per_s[0],
         basis: format!("{}, SST-2-length texts in calls of 50", m.model),
     }
@@ -137,6 +165,18 @@ pub fn default_memory(m: &Measured) -> u32 {
         }
     }
     best.0
+}
+
+/// The least memory the function runs `model` in, with `onnx_bytes` its ONNX file: a
+/// built-in model's measured peak resident memory, any other model's twice its file (tract
+/// reads the file, then holds the optimised plan's own copy of the weights), plus the
+/// runtime's headroom. Below it every call runs out of memory.
+pub fn minimum_memory_mb(model: &ModelSpec, onnx_bytes: u64) -> u32 {
+    let peak_mib = match model {
+        ModelSpec::Embedded(_) => measured_for(model).peak_rss_mib,
+        _ => 2.0 * onnx_bytes as f64 / (1024.0 * 1024.0),
+    };
+    (peak_mib + HEADROOM_MB).ceil() as u32
 }
 
 /// The measurement that stands for a model: a built-in one's own, DistilBERT-base's for any
@@ -182,11 +222,26 @@ mod tests {
     }
 
     #[test]
+    fn the_minimum_memory_is_the_model_peak_plus_headroom() {
+        let minilm = ModelSpec::Embedded(Embedded::Minilm);
+        assert_eq!(minimum_memory_mb(&minilm, 0), 486);
+        assert_eq!(
+            minimum_memory_mb(&ModelSpec::Embedded(Embedded::Mini), 0),
+            310
+        );
+        // Another model: twice its file.
+        let dir = ModelSpec::Dir("m".into());
+        assert_eq!(minimum_memory_mb(&dir, 256 * 1024 * 1024), 768);
+        assert!(minimum_memory_mb(&minilm, 0) < DEFAULT_MEMORY_MB);
+    }
+
+    #[test]
     fn the_estimate_line_says_what_it_assumes_and_how_to_measure() {
         let e = estimate(&SST2_MINILM, 1769, Arch::X86_64);
         assert_eq!(
             e.to_string(),
             "≈ 197 GB-s ($0.0033) per 10 000 texts, ≈ 569 ms per call of 50\n            \
+             a cold call (INIT, billed, + the first call) ≈ 1063 ms, $0.000031 against $0.000017 warm\n            \
              assumes 88 texts/s per vCPU (sst2-minilm (bundled default), SST-2-length texts in \
              calls of 50); Lambda's CPUs vary, so measure yours: ummatics-sentiment bench"
         );

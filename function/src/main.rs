@@ -69,15 +69,17 @@ fn self_test(args: &[String]) -> i32 {
 }
 
 fn main() -> Result<(), Error> {
+    // INIT as the function can see it: from here to the model ready.
+    let started = std::time::Instant::now();
     // Before the runtime starts its threads (startup::configure may set a variable).
     startup::configure();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(run())
+        .block_on(run(started))
 }
 
-async fn run() -> Result<(), Error> {
+async fn run(started: std::time::Instant) -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         None => {}
@@ -117,7 +119,7 @@ async fn run() -> Result<(), Error> {
     }
 
     init_logging();
-    let started = std::time::Instant::now();
+    let loading = std::time::Instant::now();
     let classifier = match runtime::load_from_env() {
         Ok(classifier) => Arc::new(classifier),
         Err(error) => {
@@ -132,7 +134,16 @@ async fn run() -> Result<(), Error> {
         model = %classifier.source(),
         labels = ?classifier.labels(),
         "model loaded in {:.0?}",
-        started.elapsed()
+        loading.elapsed()
+    );
+    // This cold start's INIT as a CloudWatch metric (billed; the Duration metric omits it).
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
+    println!(
+        "{}",
+        runtime::init_metric_line(&function, started.elapsed().as_secs_f64() * 1000.0, now_ms)
     );
 
     // Events that are not JSON get a stable `InvalidEvent` error (see runtime::NotJson).

@@ -27,8 +27,9 @@ use crate::image::registry::{self, BlobSource, Registry, UploadReport};
 use crate::image::{Bootstrap, BuildContext};
 use crate::interrupt::{until_interrupted, Phase, Tracker};
 use crate::lambda::{
-    delete_log_group, function_info, log_group, log_group_tags, prices, threads_for_memory,
-    worst_case_compute_per_hour, Arch, UrlAuth,
+    account_concurrency, delete_log_group, function_exists, function_info, log_group,
+    log_group_tags, prices, reserved_concurrency, threads_for_memory, worst_case_compute_per_hour,
+    Arch, UrlAuth,
 };
 use crate::models::{ModelFiles, ModelSpec};
 use crate::output::{confirm_async, emit, human_bytes, usd, usd_price, Progress};
@@ -100,12 +101,12 @@ impl fmt::Display for BudgetReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let action = match self.action {
             BudgetAction::Created => "created",
-            BudgetAction::Replaced => "replaced",
+            BudgetAction::Updated => "updated",
             BudgetAction::Unchanged => "unchanged",
             BudgetAction::Kept => "kept from an earlier deploy; --budget 0 removes it",
             BudgetAction::Removed => "removed",
             BudgetAction::WouldCreate => "would be created",
-            BudgetAction::WouldReplace => "would be replaced",
+            BudgetAction::WouldUpdate => "would be updated",
             BudgetAction::WouldRemove => "would be removed",
         };
         match (&self.spec, &self.state) {
@@ -553,6 +554,9 @@ async fn deploy(plan: DeployPlan, global: &GlobalArgs, tracker: &Tracker) -> Res
     }
     let model = model_step(&plan, &progress).await?;
     let aws = Aws::load(&global.aws).await;
+    if plan.registry.is_some() {
+        registry::refuse_on_aws(aws.endpoint().as_deref())?;
+    }
     let gate = match &plan.gate {
         Some(gate) => Some(gate_step(gate, &model, &aws, &progress).await?),
         None => None,
@@ -563,6 +567,8 @@ async fn deploy(plan: DeployPlan, global: &GlobalArgs, tracker: &Tracker) -> Res
     let deployer = StackDeployer::new(&aws, &progress);
     let live_stack = deployer.describe().await?;
     let claim = ownership(&plan, live_stack.as_ref())?;
+    quota_step(&plan, &aws, &progress).await?;
+    function_step(&aws, live_stack.as_ref()).await?;
     log_group_step(&plan, &aws, live_stack.as_ref(), &progress).await?;
     let repository = repository_step(&plan, &aws, claim, &progress).await?;
     let image = image_step(
@@ -601,10 +607,36 @@ async fn deploy(plan: DeployPlan, global: &GlobalArgs, tracker: &Tracker) -> Res
         params: params.clone(),
     };
     let template = log.with(release.clone()).template()?;
-    let (stack_plan, outcome) = stack_step(
+    let planned = stack_step(
         &plan, &deployer, live_stack, &params, &template, tracker, &progress,
     )
     .await?;
+    // A budget asked for is made (or changed) before the stack's tags say it exists; a
+    // failure leaves the stack as it was.
+    let mut budget = None;
+    let (stack_plan, outcome) = match planned {
+        Planned::Done(stack_plan, outcome) => (stack_plan, outcome),
+        Planned::Confirmed(stack_plan) => {
+            if let BudgetChoice::Set(_) = &plan.budget {
+                match budget_step(
+                    &plan,
+                    recorded_budget.as_ref(),
+                    &aws,
+                    &identity.account,
+                    &progress,
+                )
+                .await
+                {
+                    Ok(report) => budget = Some(report),
+                    Err(e) => {
+                        deployer.discard(&stack_plan).await?;
+                        return Err(e.context("the stack was left as it was"));
+                    }
+                }
+            }
+            apply_step(&deployer, stack_plan, tracker, &progress).await?
+        }
+    };
     let release = match outcome {
         Outcome::Created | Outcome::Updated => {
             keep_step(&plan, &aws, &release, &progress).await;
@@ -626,14 +658,21 @@ async fn deploy(plan: DeployPlan, global: &GlobalArgs, tracker: &Tracker) -> Res
             new: true,
         }),
     };
-    let budget = budget_step(
-        &plan,
-        recorded_budget.as_ref(),
-        &aws,
-        &identity.account,
-        &progress,
-    )
-    .await?;
+    // Kept, removed (once the tags no longer name it), previewed, or set when the stack had
+    // nothing to change.
+    let budget = match budget {
+        Some(report) => report,
+        None => {
+            budget_step(
+                &plan,
+                recorded_budget.as_ref(),
+                &aws,
+                &identity.account,
+                &progress,
+            )
+            .await?
+        }
+    };
 
     let mut report = DeployReport {
         stack: deployer.name().to_string(),
@@ -846,7 +885,7 @@ async fn budget_step(
     account: &str,
     progress: &Progress,
 ) -> Result<Option<BudgetReport>> {
-    let name = budget::name_for(&aws.names.stack);
+    let name = budget::name_for(&aws.names.stack, &aws.region());
     let dry_run = plan.mode == Mode::DryRun;
     if plan.budget == BudgetChoice::Keep && recorded.is_none() && dry_run {
         return Ok(None);
@@ -883,15 +922,16 @@ async fn budget_step(
                 && recorded == Some(spec);
             let action = match (same, existing.is_some(), dry_run) {
                 (true, _, _) => BudgetAction::Unchanged,
-                (false, true, true) => BudgetAction::WouldReplace,
+                (false, true, true) => BudgetAction::WouldUpdate,
                 (false, false, true) => BudgetAction::WouldCreate,
-                (false, replace, false) => {
-                    budget::put_budget(aws, account, &name, spec, replace).await?;
-                    if replace {
-                        BudgetAction::Replaced
-                    } else {
-                        BudgetAction::Created
-                    }
+                (false, true, false) => {
+                    let old_email = recorded.map(|r| r.email.as_str());
+                    budget::update_budget(aws, account, &name, spec, old_email).await?;
+                    BudgetAction::Updated
+                }
+                (false, false, false) => {
+                    budget::create_budget(aws, account, &name, spec).await?;
+                    BudgetAction::Created
                 }
             };
             (action, Some(spec.clone()))
@@ -899,7 +939,7 @@ async fn budget_step(
     };
     let state = match action {
         BudgetAction::Removed | BudgetAction::WouldCreate => None,
-        BudgetAction::Created | BudgetAction::Replaced => {
+        BudgetAction::Created | BudgetAction::Updated => {
             budget::describe_budget(aws, account, &name).await?
         }
         _ => existing,
@@ -1013,6 +1053,25 @@ async fn model_step(plan: &DeployPlan, progress: &Progress) -> Result<ModelFiles
     let step = progress.step("model");
     match plan.model.files().await {
         Ok(model) => {
+            let onnx = model
+                .files
+                .iter()
+                .find(|f| f.name == "model.onnx")
+                .map_or(0, |f| f.bytes.len() as u64);
+            let need = sizing::minimum_memory_mb(&plan.model, onnx);
+            let memory = &plan.settings.memory_mb;
+            if memory.value < need {
+                step.fail("needs more memory");
+                bail!(
+                    "memory {} MB ({}) is below what {} needs: at least {need} MB (its peak \
+                     resident memory plus the runtime's); every call would run out of memory. \
+                     Use --memory {need} or more (the default, {} MB, is the cheapest per text)",
+                    memory.value,
+                    memory.source,
+                    model.source,
+                    sizing::DEFAULT_MEMORY_MB
+                );
+            }
             step.done(format!(
                 "{} ({} files, {})",
                 model.source,
@@ -1157,6 +1216,68 @@ fn ownership(plan: &DeployPlan, live: Option<&StackState>) -> Result<ecr::Claim>
         (false, Some(true)) => ecr::Claim::EarlierVersion,
         _ => ecr::Claim::None,
     })
+}
+
+/// Before anything is pushed: the account's Lambda quotas in the region (GetAccountSettings)
+/// allow the reserved concurrency, so the stack cannot roll back on it after the push. A
+/// quota that cannot be read is a warning (the permission may be missing), not a refusal.
+async fn quota_step(plan: &DeployPlan, aws: &Aws, progress: &Progress) -> Result<()> {
+    let step = progress.step("Lambda quotas");
+    let account = match account_concurrency(aws).await {
+        Ok(account) => account,
+        Err(e) => {
+            step.fail("cannot read them");
+            progress.line(format!(
+                "warning: {e:#}; the stack fails later if the account's concurrency cannot take \
+                 this deploy's reservation"
+            ));
+            return Ok(());
+        }
+    };
+    if let Some(wanted) = plan.function.reserved_concurrency {
+        let current = reserved_concurrency(aws, &aws.names.function).await?;
+        let public_default = plan.function.url_auth == UrlAuth::None
+            && plan.settings.reserved_concurrency.value.is_none();
+        if let Err(why) = account.check_reservation(&aws.region(), wanted, current, public_default)
+        {
+            step.fail("too low for this deploy");
+            bail!(why);
+        }
+    }
+    step.done(format!(
+        "{} concurrent executions, {} unreserved",
+        account.total, account.unreserved
+    ));
+    // New accounts may also have a lower memory quota; no API reads it.
+    if plan.function.memory_mb > 3008 && account.total < 1000 {
+        progress.line(format!(
+            "warning: this account's concurrency quota ({}) is below Lambda's default (1000), as \
+             on new accounts, whose memory may also be limited to 3008 MB; if the stack fails on \
+             MemorySize, deploy with --memory 3008 or less, or request an increase",
+            account.total
+        ));
+    }
+    Ok(())
+}
+
+/// Before a stack is created: a function of the same name that no stack of ours made (the
+/// old SAM deployment uses the default name) would fail the create on the name, after the
+/// push. It is named and left alone, with the ways out.
+async fn function_step(aws: &Aws, live: Option<&StackState>) -> Result<()> {
+    if live.is_some_and(|stack| !stack.is_failed_create()) {
+        return Ok(());
+    }
+    let name = &aws.names.function;
+    if function_exists(aws, name).await? {
+        bail!(
+            "function {name} exists in {} and no stack of this stage made it (an earlier \
+             deployment, such as the old SAM stack, uses the name): deploy leaves it alone. \
+             Deploy another --stage (its names get the stage as a suffix), or delete the old \
+             function if it can go (aws lambda delete-function --function-name {name})",
+            aws.region()
+        );
+    }
+    Ok(())
 }
 
 /// Before a stack is created: the stack makes the function's log group itself, and
@@ -1359,11 +1480,19 @@ async fn docker_push(
             progress,
         )
         .await?;
+    // What the engine pushed may be an index (newer Docker: the image beside an
+    // attestation); the stack gets the single-architecture manifest inside it.
     let digest = registry
-        .manifest_digest(repository, &image.tag)
-        .await?
-        .or(push.digest.clone())
-        .context("the registry does not show the image just pushed")?;
+        .image_manifest_for(repository, &image.tag, plan.function.arch)
+        .await
+        .context("reading back the image just pushed")?;
+    if push.digest.as_deref().is_some_and(|d| d != digest) {
+        progress.line(format!(
+            "the engine pushed an index ({}); the function runs its {} image {digest}",
+            push.digest.as_deref().unwrap_or_default(),
+            plan.function.arch.oci_name()
+        ));
+    }
     engine.remove_image(&local).await;
     progress.line(format!("{} pushed ({push})", image.tag));
     image.digest = Some(digest);
@@ -1477,7 +1606,7 @@ async fn stack_step(
     template: &str,
     tracker: &Tracker,
     progress: &Progress,
-) -> Result<(Plan, Outcome)> {
+) -> Result<Planned> {
     let (existing, preview_only) = ready_stack(plan, deployer, live, progress).await?;
     let step = progress.step(format!("change set for {}", deployer.name()));
     let stack_plan = if preview_only {
@@ -1504,12 +1633,12 @@ async fn stack_step(
     let ask = match plan.mode {
         Mode::DryRun => {
             deployer.discard(&stack_plan).await?;
-            return Ok((stack_plan, Outcome::DryRun));
+            return Ok(Planned::Done(stack_plan, Outcome::DryRun));
         }
         Mode::Apply { ask } => ask,
     };
     if stack_plan.kind == PlanKind::None {
-        return Ok((stack_plan, Outcome::Unchanged));
+        return Ok(Planned::Done(stack_plan, Outcome::Unchanged));
     }
     if ask {
         // Declined, or no terminal to ask on: the change set goes, nothing is half-made.
@@ -1524,6 +1653,23 @@ async fn stack_step(
             bail!("cancelled: nothing was changed in the stack");
         }
     }
+    Ok(Planned::Confirmed(stack_plan))
+}
+
+/// Where the stack step leaves a deploy: done (a dry run, nothing to change), or a change set
+/// confirmed and ready to execute.
+enum Planned {
+    Done(Plan, Outcome),
+    Confirmed(Plan),
+}
+
+/// Step 7b: the confirmed change set executed.
+async fn apply_step(
+    deployer: &StackDeployer<'_>,
+    stack_plan: Plan,
+    tracker: &Tracker,
+    progress: &Progress,
+) -> Result<(Plan, Outcome)> {
     let step = progress.step(format!("stack {}", deployer.name()));
     tracker.set(Phase::Applying);
     let (state, failures) = deployer.execute(&stack_plan).await?;

@@ -121,7 +121,7 @@ async fn survey(aws: &Aws, deployer: &StackDeployer<'_>, progress: &Progress) ->
         }
     };
     let account = aws.caller_identity().await?.account;
-    let budget_name = budget::name_for(stack_name);
+    let budget_name = budget::name_for(stack_name, &aws.region());
     // Without Budgets permissions the rest is still destroyed; the budget is named, not hidden.
     let budget = match budget::describe_budget(aws, &account, &budget_name).await {
         Ok(Some(budget)) => {
@@ -180,6 +180,9 @@ async fn destroy(args: DestroyArgs, global: &GlobalArgs, tracker: &Tracker) -> R
             .context("--registry is refused")?;
     }
     let aws = Aws::load(&global.aws).await;
+    if args.registry.is_some() {
+        registry::refuse_on_aws(aws.endpoint().as_deref())?;
+    }
     let progress = Progress::new();
     let deployer = StackDeployer::new(&aws, &progress);
     let found = survey(&aws, &deployer, &progress).await?;
@@ -219,7 +222,7 @@ async fn destroy(args: DestroyArgs, global: &GlobalArgs, tracker: &Tracker) -> R
     // that already deleted the stack could no longer tell.
     if let Some(budget) = found.budget {
         let account = &found.account;
-        let budget_name = budget::name_for(&aws.names.stack);
+        let budget_name = budget::name_for(&aws.names.stack, &aws.region());
         let step = progress.step(format!("budget {budget_name}"));
         if budget::delete_budget(&aws, account, &budget_name).await? {
             step.done("deleted");

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::aws::Aws;
+use crate::aws::{Aws, Identity};
 use crate::bootstrap::{self, Toolchain};
 use crate::carried::Carried;
 use crate::cli::{DoctorArgs, GlobalArgs};
@@ -80,17 +80,17 @@ pub async fn run(args: DoctorArgs, global: &GlobalArgs) -> Result<ExitCode> {
     let aws = Aws::load(&global.aws).await;
     let mut checks = Vec::new();
 
-    checks.push(match aws.caller_identity().await {
+    let identity = aws.caller_identity().await;
+    checks.push(match &identity {
         Ok(id) => Check::ok(
             "AWS credentials",
             format!("account {} as {}", id.account, id.arn),
         ),
-        Err(e) => Check::missing(
-            "AWS credentials",
-            format!("{e:#}"),
-            "aws configure (or set AWS_PROFILE / AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
-        ),
+        Err(e) => Check::missing("AWS credentials", e.detail(), e.fix()),
     });
+    if let Ok(id) = &identity {
+        checks.push(permissions_check(&aws, id).await);
+    }
     checks.push(Check::ok(
         "AWS region",
         match aws.config.endpoint_url() {
@@ -133,6 +133,59 @@ pub async fn run(args: DoctorArgs, global: &GlobalArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Whether the caller may do what deploy, rollback and destroy do: every action of
+/// `policy --deployer` simulated for the caller (IAM SimulatePrincipalPolicy) on this stage's
+/// resources. Not every caller can be simulated (the root user, a role with a path, no
+/// `iam:SimulatePrincipalPolicy`): then it says so and is not a failure.
+async fn permissions_check(aws: &Aws, id: &Identity) -> Check {
+    let not_checked = |why: String| {
+        Check {
+        required: false,
+        ..Check::ok(
+            "deploy permissions",
+            format!("not checked: {why}; `ummatics-sentiment policy --deployer` prints what deploy needs"),
+        )
+    }
+    };
+    let principal = match simulation_principal(&id.arn) {
+        Ok(principal) => principal,
+        Err(why) => return not_checked(why),
+    };
+    match aws.missing_actions(&principal, &id.account).await {
+        Ok(missing) if missing.is_empty() => Check::ok(
+            "deploy permissions",
+            format!("{principal} may do all that deploy, rollback and destroy do"),
+        ),
+        Ok(missing) => Check::missing(
+            "deploy permissions",
+            format!(
+                "{principal} is not allowed {} action(s) deploy, rollback or destroy need: {}",
+                missing.len(),
+                missing.join(", ")
+            ),
+            "attach the policy `ummatics-sentiment policy --deployer` prints (aws iam put-user-policy / put-role-policy)",
+        ),
+        Err(e) => not_checked(format!("{e:#}")),
+    }
+}
+
+/// The IAM principal to simulate for a caller ARN: a user as it is, an assumed role's role.
+fn simulation_principal(arn: &str) -> Result<String, String> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [_, partition, service, _, account, resource] = parts[..] else {
+        return Err(format!("{arn} is not an ARN"));
+    };
+    let path: Vec<&str> = resource.split('/').collect();
+    match (service, &path[..]) {
+        (_, ["root"]) => Err("the account's root user may do everything (AWS advises deploying as an IAM user or role)".into()),
+        ("iam", ["user", ..]) => Ok(arn.to_string()),
+        ("sts", ["assumed-role", role, _]) => {
+            Ok(format!("arn:{partition}:iam::{account}:role/{role}"))
+        }
+        _ => Err(format!("{arn} is neither an IAM user nor an assumed role")),
+    }
 }
 
 async fn command_output(program: &str, args: &[&str]) -> Option<String> {
@@ -308,5 +361,25 @@ async fn model_check(model: &ModelSpec) -> Check {
                 "pass --model mini or a model directory",
             ),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_principal_simulated_for_each_kind_of_caller() {
+        assert_eq!(
+            simulation_principal("arn:aws:iam::123456789012:user/deployer"),
+            Ok("arn:aws:iam::123456789012:user/deployer".into())
+        );
+        assert_eq!(
+            simulation_principal("arn:aws:sts::123456789012:assumed-role/Deploy/ci-run-7"),
+            Ok("arn:aws:iam::123456789012:role/Deploy".into())
+        );
+        assert!(simulation_principal("arn:aws:iam::123456789012:root").is_err());
+        assert!(simulation_principal("arn:aws:sts::123456789012:federated-user/x").is_err());
+        assert!(simulation_principal("nonsense").is_err());
     }
 }

@@ -425,7 +425,7 @@ pub async fn run(args: InfoArgs, global: &GlobalArgs) -> Result<ExitCode> {
     };
     // Budgets is its own permission (budgets:ViewBudget): without it, info says so and
     // shows the rest.
-    let name = budget::name_for(&aws.names.stack);
+    let name = budget::name_for(&aws.names.stack, &aws.region());
     let read_budget = async {
         let account = aws.caller_identity().await?.account;
         anyhow::Ok(

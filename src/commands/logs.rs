@@ -56,6 +56,10 @@ fn print(line: &LogLine, format: OutputFormat) -> Result<()> {
 /// How far back `logs` reads without `--since`: like `aws logs tail`, the last 10 minutes.
 const DEFAULT_SINCE: Duration = Duration::from_secs(600);
 
+/// How far back before the newest event each poll of `--follow` reads again, for events that
+/// arrive late with earlier timestamps (Lambda instances deliver their lines independently).
+const FOLLOW_OVERLAP: Duration = Duration::from_secs(120);
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -73,16 +77,22 @@ pub async fn run(args: LogsArgs, global: &GlobalArgs) -> Result<ExitCode> {
             args.poll_interval
         )
     })?;
-    let mut start_ms = match &args.since {
+    let start_ms = match &args.since {
         Some(since) => {
             let t = parse_since(since, SystemTime::now())?;
             t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as i64
         }
         None => now_ms() - DEFAULT_SINCE.as_millis() as i64,
     };
-    let logs = aws.logs();
+
     // Event ids already printed, with their timestamps (pruned as the window moves on).
     let mut seen: HashMap<String, i64> = HashMap::new();
+    // Each poll reads again from FOLLOW_OVERLAP before the newest event printed: CloudWatch
+    // Logs takes events stamped earlier than ones it already holds (several instances,
+    // buffered delivery), and a cursor at the newest timestamp would skip them. The ids
+    // keep what is read twice from printing twice.
+    let overlap_ms = FOLLOW_OVERLAP.as_millis() as i64;
+    let mut newest = start_ms;
     let mut backoff = poll;
     let mut printed = 0usize;
     // Installed before the first request, so a Ctrl-C at any moment is seen at the next wait.
@@ -96,10 +106,11 @@ pub async fn run(args: LogsArgs, global: &GlobalArgs) -> Result<ExitCode> {
         let mut token: Option<String> = None;
         let mut throttled = false;
         loop {
-            let mut request = logs
+            let mut request = aws
+                .logs()
                 .filter_log_events()
                 .log_group_name(&group)
-                .start_time(start_ms)
+                .start_time(start_ms.max(newest - overlap_ms))
                 .set_next_token(token.clone());
             if let Some(pattern) = &args.filter {
                 request = request.filter_pattern(pattern);
@@ -138,9 +149,7 @@ pub async fn run(args: LogsArgs, global: &GlobalArgs) -> Result<ExitCode> {
             };
             print(&line, global.output)?;
             printed += 1;
-            // Re-read from the newest timestamp: events that land late at the same
-            // millisecond are caught, and the ids keep them from printing twice.
-            start_ms = start_ms.max(ts);
+            newest = newest.max(ts);
         }
         if !args.follow {
             if printed == 0 {
@@ -155,7 +164,8 @@ pub async fn run(args: LogsArgs, global: &GlobalArgs) -> Result<ExitCode> {
             }
             return Ok(ExitCode::SUCCESS);
         }
-        seen.retain(|_, ts| *ts >= start_ms - 60_000);
+        // Ids stay as long as their events can be read again: memory bounded by the window.
+        seen.retain(|_, ts| *ts >= newest - overlap_ms);
         backoff = if throttled {
             (backoff * 2).min(Duration::from_secs(30))
         } else {

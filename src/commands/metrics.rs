@@ -1,5 +1,6 @@
 //! `metrics`: the function's CloudWatch metrics over a window, with a sparkline per metric,
-//! and what they cost: GB-seconds from Duration × configured memory, requests, dollars at the
+//! and what they cost: GB-seconds from Duration and the cold starts' billed INIT (REPORT
+//! lines) × configured memory, requests, dollars at the
 //! architecture's price, the free tier shown apart, and a 30-day projection.
 
 use std::fmt;
@@ -13,7 +14,7 @@ use serde::Serialize;
 
 use crate::aws::{describe, Aws};
 use crate::cli::{GlobalArgs, MetricsArgs};
-use crate::lambda::{function_info, prices, Arch};
+use crate::lambda::{billed_init, function_info, prices, Arch, BilledInit};
 use crate::output::{emit, render, table, usd, usd_price, usd_sum};
 use crate::when::parse_since;
 
@@ -22,7 +23,16 @@ use crate::when::parse_since;
 pub struct Cost {
     pub memory_mb: u32,
     pub architecture: String,
+    /// Billed GB-seconds: the invocations' `Duration` plus the cold starts' INIT.
     pub gb_seconds: f64,
+    /// The part of `gb_seconds` that is INIT (cold starts); `None` when the REPORT lines could
+    /// not be read (then `gb_seconds` is `Duration` alone).
+    pub init_gb_seconds: Option<f64>,
+    /// The cold starts the INIT figures come from.
+    pub init: Option<BilledInit>,
+    /// Why the INIT figures are missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_error: Option<String>,
     pub requests: f64,
     pub compute_usd: f64,
     pub requests_usd: f64,
@@ -40,16 +50,20 @@ pub struct Cost {
     pub prices_source: &'static str,
 }
 
-/// Cost of `duration_ms_total` of execution and `requests` invocations over `window`.
+/// Cost of `duration_ms_total` of execution, the billed INIT of cold starts (`Err`: why it is
+/// unknown) and `requests` invocations over `window`.
 pub fn cost(
     duration_ms_total: f64,
+    init: Result<BilledInit, String>,
     requests: f64,
     memory_mb: u32,
     arch: Arch,
     window: Duration,
 ) -> Cost {
     let per_gb_s = arch.price_per_gb_s();
-    let gb_seconds = duration_ms_total / 1000.0 * f64::from(memory_mb) / 1024.0;
+    let gb_s = |ms: f64| ms / 1000.0 * f64::from(memory_mb) / 1024.0;
+    let init_gb_seconds = init.as_ref().ok().map(|i| gb_s(i.init_ms));
+    let gb_seconds = gb_s(duration_ms_total) + init_gb_seconds.unwrap_or(0.0);
     let compute_usd = gb_seconds * per_gb_s;
     let requests_usd = requests * prices::PER_REQUEST;
     let scale = (30.0 * 86_400.0) / window.as_secs_f64().max(1.0);
@@ -61,6 +75,9 @@ pub fn cost(
         memory_mb,
         architecture: arch.lambda_name().to_string(),
         gb_seconds,
+        init_gb_seconds,
+        init_error: init.as_ref().err().cloned(),
+        init: init.ok(),
         requests,
         compute_usd,
         requests_usd,
@@ -166,6 +183,22 @@ impl fmt::Display for Cost {
             "cost       {:.1} GB-s ({} MB, {}) + {:.0} requests = {total} ({} compute + {} requests)",
             c.gb_seconds, c.memory_mb, c.architecture, c.requests, parts[0], parts[1]
         )?;
+        match (&c.init, c.init_gb_seconds) {
+            (Some(init), Some(gb_s)) => writeln!(
+                f,
+                "cold starts {}{}, {:.1} s of billed INIT = {:.1} GB-s ({}), included above",
+                if init.truncated { "at least " } else { "" },
+                init.cold_starts,
+                init.init_ms / 1000.0,
+                gb_s,
+                usd(gb_s * c.price_per_gb_s)
+            )?,
+            _ => writeln!(
+                f,
+                "cold starts unknown ({}): the cost above is Duration alone, without billed INIT",
+                c.init_error.as_deref().unwrap_or("not read")
+            )?,
+        }
         writeln!(
             f,
             "30 days    {} at this rate; {} after the monthly free tier ({:.0} GB-s, {:.0} requests)",
@@ -267,6 +300,14 @@ pub async fn run(args: MetricsArgs, global: &GlobalArgs) -> Result<ExitCode> {
     let duration_total = get("Duration", "Sum")
         .and_then(|x| x.summary)
         .unwrap_or(0.0);
+    let epoch_ms = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as i64
+    };
+    let init = billed_init(&aws, &function, epoch_ms(start), epoch_ms(now))
+        .await
+        .map_err(|e| format!("{e:#}"));
     let report = MetricsReport {
         function: function.clone(),
         start: humantime::format_rfc3339_seconds(start).to_string(),
@@ -282,7 +323,7 @@ pub async fn run(args: MetricsArgs, global: &GlobalArgs) -> Result<ExitCode> {
         duration_max_ms: get("Duration", "Maximum").and_then(|x| x.summary),
         duration_p95_ms: get("Duration", "p95").and_then(|x| x.summary),
         concurrency_max: get("ConcurrentExecutions", "Maximum").and_then(|x| x.summary),
-        cost: cost(duration_total, invocations, memory_mb, arch, window),
+        cost: cost(duration_total, init, invocations, memory_mb, arch, window),
         series: series
             .into_iter()
             .filter(|s| !(s.metric == "Duration" && s.stat == "Sum"))
@@ -407,7 +448,14 @@ mod tests {
         assert!(none.is_sign_positive(), "{none}");
         assert_eq!(format!("{none:.0}"), "0");
         assert_eq!(serde_json::to_string(&none).unwrap(), "0.0");
-        let c = cost(none, none, 1769, Arch::X86_64, Duration::from_secs(3600));
+        let c = cost(
+            none,
+            Ok(BilledInit::default()),
+            none,
+            1769,
+            Arch::X86_64,
+            Duration::from_secs(3600),
+        );
         let json = serde_json::to_string(&c).unwrap();
         assert!(!json.contains("-0"), "{json}");
         assert_eq!(summary_of(&[None, None], "Average"), None);
@@ -424,18 +472,44 @@ mod tests {
 
     #[test]
     fn cost_lines_are_money_for_people() {
-        // 12 calls of 500 ms at 1769 MB in an hour.
-        let c = cost(6_000.0, 12.0, 1769, Arch::X86_64, Duration::from_secs(3600));
+        // 12 calls of 500 ms at 1769 MB in an hour, two of them cold with 400 ms of INIT each.
+        let init = BilledInit {
+            cold_starts: 2,
+            init_ms: 800.0,
+            truncated: false,
+        };
+        let c = cost(
+            6_000.0,
+            Ok(init),
+            12.0,
+            1769,
+            Arch::X86_64,
+            Duration::from_secs(3600),
+        );
         assert_eq!(
             c.to_string(),
             format!(
-                "cost       10.4 GB-s (1769 MB, x86_64) + 12 requests = $0.0001752 ($0.0001728 compute + $0.0000024 requests)\n\
-                 30 days    $0.13 at this rate; $0 after the monthly free tier (400000 GB-s, 1000000 requests)\n\
+                "cost       11.7 GB-s (1769 MB, x86_64) + 12 requests = $0.0001982 ($0.0001958 compute + $0.0000024 requests)\n\
+                 cold starts 2, 0.8 s of billed INIT = 1.4 GB-s ($0.000023), included above\n\
+                 30 days    $0.14 at this rate; $0 after the monthly free tier (400000 GB-s, 1000000 requests)\n\
                  prices     $0.0000166667 per GB-s, $0.20 per 1M requests, as of {} ({})",
                 prices::AS_OF,
                 prices::SOURCE
             )
         );
+        // INIT unknown: said, and the cost is Duration's alone.
+        let c = cost(
+            6_000.0,
+            Err("cannot read the REPORT lines".into()),
+            12.0,
+            1769,
+            Arch::X86_64,
+            Duration::from_secs(3600),
+        );
+        assert!((c.gb_seconds - 6.0 * 1769.0 / 1024.0).abs() < 1e-9);
+        assert!(c.to_string().contains(
+            "cold starts unknown (cannot read the REPORT lines): the cost above is Duration alone"
+        ));
     }
 
     #[test]
@@ -443,6 +517,7 @@ mod tests {
         // 10,000 invokes of 250 ms at 2048 MB on x86_64 over one day.
         let c = cost(
             10_000.0 * 250.0,
+            Ok(BilledInit::default()),
             10_000.0,
             2048,
             Arch::X86_64,
@@ -458,6 +533,7 @@ mod tests {
         // arm64 is ~20 % cheaper per GB-s.
         let a = cost(
             10_000.0 * 250.0,
+            Ok(BilledInit::default()),
             10_000.0,
             2048,
             Arch::Arm64,
@@ -467,6 +543,7 @@ mod tests {
         // Past the free tier: 1,000,000 GB-s a month → 600,000 billable.
         let big = cost(
             1_000_000.0 * 1000.0,
+            Ok(BilledInit::default()),
             0.0,
             1024,
             Arch::X86_64,

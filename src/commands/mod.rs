@@ -31,7 +31,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await
         }
         Command::Info(args) => info::run(args, &cli.global).await,
-        Command::Policy => policy::run(&cli.global).await,
+        Command::Policy(args) => policy::run(args, &cli.global).await,
         Command::Releases => releases::run(&cli.global).await,
         Command::Rollback(args) => rollback::run(args, &cli.global).await,
         Command::Destroy(args) => destroy::run(args, &cli.global).await,

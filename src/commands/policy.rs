@@ -1,5 +1,6 @@
 //! `policy`: the least-privilege IAM policy a backend host needs to call this function (its
-//! ARN only) — what the old deployment guide had people write by hand.
+//! ARN only) — what the old deployment guide had people write by hand; with `--deployer`,
+//! the one the deploying identity needs (`aws::actions`).
 
 use std::fmt;
 use std::process::ExitCode;
@@ -8,8 +9,9 @@ use anyhow::Result;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::aws::actions::deployer_policy;
 use crate::aws::Aws;
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, PolicyArgs};
 use crate::lambda::function_info;
 use crate::output::emit;
 
@@ -51,8 +53,34 @@ pub fn policy_for(function_arn: &str) -> Value {
     })
 }
 
-pub async fn run(global: &GlobalArgs) -> Result<ExitCode> {
+/// The deployer's policy, for the caller's account.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeployerPolicyReport {
+    pub account: String,
+    pub policy: Value,
+}
+
+impl fmt::Display for DeployerPolicyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = serde_json::to_string_pretty(&self.policy).map_err(|_| fmt::Error)?;
+        write!(f, "{text}")
+    }
+}
+
+pub async fn run(args: PolicyArgs, global: &GlobalArgs) -> Result<ExitCode> {
     let aws = Aws::load(&global.aws).await;
+    if args.deployer {
+        let id = aws.caller_identity().await?;
+        let partition = id.arn.split(':').nth(1).unwrap_or("aws");
+        emit(
+            global.output,
+            &DeployerPolicyReport {
+                policy: deployer_policy(partition, &id.account),
+                account: id.account,
+            },
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let (function_arn, deployed) = match function_info(&aws, &aws.names.function).await? {
         Some(f) => (f.arn, true),
         None => {

@@ -14,6 +14,8 @@ use reqwest::StatusCode;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::lambda::Arch;
+
 /// The manifest types deploy's images have (Docker v2 from the engine, OCI from the OCI
 /// builder). Without this Accept header Distribution 2.x may answer with a schema-1 conversion.
 const MANIFEST_TYPES: &str = "application/vnd.docker.distribution.manifest.v2+json, \
@@ -47,10 +49,10 @@ impl std::fmt::Debug for Registry {
 /// How blobs are uploaded: chunk size, patience and where unfinished uploads are recorded.
 #[derive(Debug, Clone)]
 pub struct UploadPolicy {
-    /// Bytes per PATCH. ECR needs at least 5 MiB per chunk but the last; a registry that asks
-    /// for more (`OCI-Chunk-Min-Length`) gets more.
+    /// Bytes per PATCH: [`CHUNK_BYTES`] by default. A registry that asks for more
+    /// (`OCI-Chunk-Min-Length`) gets more.
     pub chunk_bytes: u64,
-    /// How long one chunk may take (16 MiB in 120 s: about 1.1 Mbit/s at the least).
+    /// How long one chunk may take (8 MiB in 120 s: about 0.6 Mbit/s at the least).
     pub chunk_timeout: Duration,
     /// Tries of one request (or one chunk) in a row before the upload gives up.
     pub attempts: usize,
@@ -61,10 +63,19 @@ pub struct UploadPolicy {
     pub resume_dir: Option<PathBuf>,
 }
 
+/// ECR's parts: at least 5 MiB each but the last (UploadLayerPart), at most 10 MiB (ECR's
+/// service quotas, "Layer part maximum size" — stated for its layer-upload API; the
+/// registry endpoint's own limit is not documented either way, so both readings hold).
+pub const ECR_MIN_PART_BYTES: u64 = 5 << 20;
+pub const ECR_MAX_PART_BYTES: u64 = 10 << 20;
+
+/// The chunk size of every upload: between ECR's least and largest part.
+pub const CHUNK_BYTES: u64 = 8 << 20;
+
 impl Default for UploadPolicy {
     fn default() -> Self {
         UploadPolicy {
-            chunk_bytes: 16 << 20,
+            chunk_bytes: CHUNK_BYTES,
             chunk_timeout: Duration::from_secs(120),
             attempts: 6,
             first_backoff: Duration::from_millis(500),
@@ -762,11 +773,31 @@ impl Registry {
         if self.manifest_digest(repository, tag).await?.as_deref() == Some(digest) {
             return Ok(false);
         }
+        let (media_type, bytes) = self.manifest(repository, digest).await?;
+        let stored = self
+            .put_manifest(repository, tag, &media_type, bytes)
+            .await?;
+        if stored != digest {
+            bail!(
+                "registry {} stored {repository}:{tag} as {stored}, not {digest}",
+                self.host
+            );
+        }
+        Ok(true)
+    }
+
+    /// The manifest `reference` names: its media type and bytes.
+    pub async fn manifest(&self, repository: &str, reference: &str) -> Result<(String, Bytes)> {
+        let at = if reference.starts_with("sha256:") {
+            "@"
+        } else {
+            ":"
+        };
         let response = self
             .send("reach it", || {
                 self.request(
                     reqwest::Method::GET,
-                    &format!("{repository}/manifests/{digest}"),
+                    &format!("{repository}/manifests/{reference}"),
                 )
                 .header(reqwest::header::ACCEPT, MANIFEST_TYPES)
             })
@@ -775,11 +806,11 @@ impl Registry {
             StatusCode::OK => {}
             StatusCode::UNAUTHORIZED => return Err(self.unauthorized()),
             StatusCode::NOT_FOUND => bail!(
-                "registry {} has no image {repository}@{digest} (expired or deleted?)",
+                "registry {} has no image {repository}{at}{reference} (expired or deleted?)",
                 self.host
             ),
             other => bail!(
-                "registry {} answered HTTP {other} for {repository}@{digest}",
+                "registry {} answered HTTP {other} for {repository}{at}{reference}",
                 self.host
             ),
         }
@@ -792,17 +823,35 @@ impl Registry {
         let bytes = response
             .bytes()
             .await
-            .with_context(|| format!("cannot read the manifest of {repository}@{digest}"))?;
-        let stored = self
-            .put_manifest(repository, tag, &media_type, bytes)
-            .await?;
-        if stored != digest {
-            bail!(
-                "registry {} stored {repository}:{tag} as {stored}, not {digest}",
-                self.host
-            );
+            .with_context(|| format!("cannot read the manifest of {repository}{at}{reference}"))?;
+        Ok((media_type, bytes))
+    }
+
+    /// The digest of the single-architecture image manifest Lambda can run for `arch`, from
+    /// what `reference` names: that manifest itself, or — when it is an image index or a
+    /// manifest list, as newer Docker versions push (the image beside an attestation) — the
+    /// child for linux/`arch`. Lambda takes only a single-architecture image manifest ("Create
+    /// a Lambda function using a container image").
+    pub async fn image_manifest_for(
+        &self,
+        repository: &str,
+        reference: &str,
+        arch: Arch,
+    ) -> Result<String> {
+        let (media_type, bytes) = self.manifest(repository, reference).await?;
+        match child_for(&media_type, &bytes, arch)
+            .with_context(|| format!("{repository}:{reference} cannot run on Lambda"))?
+        {
+            Some(child) => {
+                // The child must itself be an image manifest (an index of indexes is refused).
+                let (child_type, child_bytes) = self.manifest(repository, &child).await?;
+                if child_for(&child_type, &child_bytes, arch)?.is_some() {
+                    bail!("{repository}@{child} is an index inside an index: Lambda needs a single-architecture image manifest");
+                }
+                Ok(child)
+            }
+            None => Ok(format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))),
         }
-        Ok(true)
     }
 
     /// Every tag of the repository with the digest it names (`None` for a tag deleted between
@@ -858,6 +907,92 @@ impl Registry {
     }
 }
 
+/// Image manifests, which Lambda runs; and indexes (manifest lists), which it refuses.
+const IMAGE_MANIFESTS: [&str; 2] = [
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+];
+const INDEXES: [&str; 2] = [
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+];
+
+/// For an index (or manifest list): the digest of its linux/`arch` image, skipping
+/// attestations (`unknown/unknown` platforms); for an image manifest: `None`. Anything else,
+/// or an index without that platform, is refused with what it holds.
+pub fn child_for(media_type: &str, bytes: &[u8], arch: Arch) -> Result<Option<String>> {
+    #[derive(serde::Deserialize)]
+    struct Index {
+        #[serde(default)]
+        manifests: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        digest: String,
+        #[serde(default, rename = "mediaType")]
+        media_type: String,
+        platform: Option<Platform>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Platform {
+        architecture: String,
+        os: String,
+    }
+    // A Content-Type may carry parameters; the manifest's own mediaType is the fallback.
+    let media_type = media_type.split(';').next().unwrap_or_default().trim();
+    if IMAGE_MANIFESTS.contains(&media_type) {
+        return Ok(None);
+    }
+    if !INDEXES.contains(&media_type) {
+        bail!("its manifest is {media_type:?}, not an image manifest or an index of them");
+    }
+    let index: Index = serde_json::from_slice(bytes).context("its index is not valid JSON")?;
+    let platforms: Vec<String> = index
+        .manifests
+        .iter()
+        .filter_map(|e| e.platform.as_ref())
+        .map(|p| format!("{}/{}", p.os, p.architecture))
+        .collect();
+    index
+        .manifests
+        .into_iter()
+        .find(|e| {
+            e.platform
+                .as_ref()
+                .is_some_and(|p| p.os == "linux" && p.architecture == arch.oci_name())
+                && (e.media_type.is_empty() || IMAGE_MANIFESTS.contains(&e.media_type.as_str()))
+        })
+        .map(|e| Some(e.digest))
+        .with_context(|| {
+            format!(
+                "it is an index with no linux/{} image (it holds {}); Lambda needs a \
+                 single-architecture image manifest",
+                arch.oci_name(),
+                if platforms.is_empty() {
+                    "none".to_string()
+                } else {
+                    platforms.join(", ")
+                }
+            )
+        })
+}
+
+/// `--registry` only works against stand-ins: Lambda pulls container images only from an ECR
+/// repository in the function's own region ("Create a Lambda function using a container
+/// image", Lambda Developer Guide), so a function deployed on AWS from another registry could
+/// never start. `endpoint` is where the AWS calls go (`None`: AWS itself).
+pub fn refuse_on_aws(endpoint: Option<&str>) -> Result<()> {
+    if endpoint.is_none() {
+        bail!(
+            "--registry is refused against AWS: Lambda pulls container images only from an ECR \
+             repository in the function's own region, so it could not run an image pushed \
+             elsewhere. Drop --registry (deploy pushes to ECR), or point every AWS call at \
+             stand-ins with --endpoint-url (or AWS_ENDPOINT_URL)"
+        );
+    }
+    Ok(())
+}
+
 /// `(base URL, HOST[:PORT])` of a registry given as `HOST[:PORT]` or a URL: a bare host is
 /// reached over HTTPS, except loopback hosts (test registries, like Docker's own default for
 /// 127.0.0.0/8). Plain `http://` to any other host would send the token in clear text: refused
@@ -903,6 +1038,58 @@ fn is_loopback(host: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_index_resolves_to_the_image_for_the_architecture() {
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:aa",
+                 "size": 1, "platform": {"architecture": "amd64", "os": "linux"}},
+                {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:at",
+                 "size": 1, "platform": {"architecture": "unknown", "os": "unknown"},
+                 "annotations": {"vnd.docker.reference.type": "attestation-manifest"}},
+            ]
+        })
+        .to_string();
+        let oci_index = "application/vnd.oci.image.index.v1+json";
+        assert_eq!(
+            child_for(oci_index, index.as_bytes(), Arch::X86_64).unwrap(),
+            Some("sha256:aa".into())
+        );
+        let e = child_for(oci_index, index.as_bytes(), Arch::Arm64).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("no linux/arm64 image (it holds linux/amd64, unknown/unknown)"),
+            "{e}"
+        );
+        assert_eq!(
+            child_for(
+                "application/vnd.docker.distribution.manifest.v2+json",
+                b"{}",
+                Arch::X86_64
+            )
+            .unwrap(),
+            None
+        );
+        assert!(child_for(
+            "application/vnd.docker.distribution.manifest.v1+prettyjws",
+            b"{}",
+            Arch::X86_64
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn chunks_fit_ecrs_parts() {
+        let chunk = UploadPolicy::default().chunk_bytes;
+        assert!(
+            (ECR_MIN_PART_BYTES..=ECR_MAX_PART_BYTES).contains(&chunk),
+            "{chunk} bytes per chunk: ECR takes 5 to 10 MiB"
+        );
+    }
+
     use super::*;
 
     #[test]

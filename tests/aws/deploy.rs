@@ -128,16 +128,18 @@ async fn full_flow_doctor_deploy_info_redeploy_update_destroy() {
     assert_eq!(info["repository"]["name"], repo);
 
     // The dashboard: in CloudWatch (read back, not from our report), linked from info and deploy.
-    assert_eq!(info["dashboard"]["name"], function, "{info:#}");
+    // Dashboard names are per account: the region is in the name.
+    let dashboard = format!("{function}-us-east-1");
+    assert_eq!(info["dashboard"]["name"], dashboard.as_str(), "{info:#}");
     assert_eq!(info["dashboard"], first["dashboard"]);
     let link = info["dashboard"]["url"].as_str().unwrap();
     assert!(
-        link.ends_with(&format!("#dashboards/dashboard/{function}")),
+        link.ends_with(&format!("#dashboards/dashboard/{dashboard}")),
         "{link}"
     );
     let body = aws_sdk_cloudwatch::Client::new(&s.sdk().await)
         .get_dashboard()
-        .dashboard_name(function)
+        .dashboard_name(&dashboard)
         .send()
         .await
         .unwrap()
@@ -166,11 +168,18 @@ async fn full_flow_doctor_deploy_info_redeploy_update_destroy() {
             "no {metric} {stat} for {function} in {shown:#?}"
         );
     }
-    // The cost per day: this function's memory and x86_64's price per GB-s.
+    // The cost per day: Duration and the cold starts' INIT (the function's own metric), at
+    // this function's memory and x86_64's price per GB-s.
     assert!(
         shown
             .iter()
-            .any(|m| m.contains("duration / 1000 * 1769 / 1024 * 0.0000166667")),
+            .any(|m| m.contains("(duration + FILL(init, 0)) / 1000 * 1769 / 1024 * 0.0000166667")),
+        "{shown:#?}"
+    );
+    assert!(
+        shown.iter().any(|m| m.contains(&format!(
+            "\"ummatics-sentiment\",\"InitDuration\",\"FunctionName\",\"{function}\""
+        )) && m.contains("\"id\":\"init\"")),
         "{shown:#?}"
     );
 
@@ -588,7 +597,16 @@ fn docker_unreachable_says_what_to_do() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{stdout}");
     assert!(stdout.contains("✗ AWS credentials"), "{stdout}");
-    assert!(stdout.contains("fix: aws configure"), "{stdout}");
+    // Unreachable is not "no credentials": it names the endpoint and the network as the fix.
+    assert!(
+        stdout.contains("could not reach STS at http://127.0.0.1:9"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("fix: check the network connection"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("aws configure"), "{stdout}");
 
     // Forcing the Docker builder without an engine: the exact way out.
     let out = s

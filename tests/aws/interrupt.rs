@@ -351,7 +351,7 @@ async fn ctrl_c_while_pushing_changes_nothing_and_the_next_deploy_resumes_the_up
     let stack = stack.as_str();
     s.destroy(stage);
     let sdk = s.sdk().await;
-    // The bootstrap layer is two 16 MiB chunks or more: the second one is never answered.
+    // The bootstrap layer is two 8 MiB chunks or more: the second one is never answered.
     let proxy = FaultProxy::start(&s.registry).await;
     proxy.fault(1, Fault::Stall);
     let cache = tempfile::tempdir().unwrap();
@@ -379,7 +379,7 @@ async fn ctrl_c_while_pushing_changes_nothing_and_the_next_deploy_resumes_the_up
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("bootstrap layer") && stderr.contains("resumed at 16.00 MiB"),
+        stderr.contains("bootstrap layer") && stderr.contains("resumed at 8.00 MiB"),
         "{stderr}"
     );
     assert_eq!(

@@ -6,6 +6,28 @@ use crate::common::{assert_refused_before_aws, json_of, standins};
 /// moto's account id.
 const ACCOUNT: &str = "123456789012";
 
+async fn stack_tags(
+    sdk: &aws_config::SdkConfig,
+    stack: &str,
+) -> std::collections::BTreeMap<String, String> {
+    aws_sdk_cloudformation::Client::new(sdk)
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .unwrap()
+        .stacks()[0]
+        .tags()
+        .iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_string(),
+                t.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
 async fn budget_limit(sdk: &aws_config::SdkConfig, name: &str) -> Option<String> {
     match aws_sdk_budgets::Client::new(sdk)
         .describe_budget()
@@ -32,7 +54,8 @@ async fn deploy_makes_keeps_replaces_and_removes_the_budget_and_destroy_deletes_
     let stage = "budget";
     s.destroy(stage);
     let sdk = s.sdk().await;
-    let name = "ummatics-sentiment-stack-budget";
+    // Budget names are per account: the region is in the name.
+    let name = "ummatics-sentiment-stack-budget-us-east-1";
     let budget = |extra: &[&str]| {
         let mut args = vec!["--model", "mini"];
         args.extend_from_slice(extra);
@@ -91,7 +114,7 @@ async fn deploy_makes_keeps_replaces_and_removes_the_budget_and_destroy_deletes_
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(
         text.contains(
-            "budget      ummatics-sentiment-stack-budget $5.00/month; $0.00 spent this month"
+            "budget      ummatics-sentiment-stack-budget-us-east-1 $5.00/month; $0.00 spent this month"
         ),
         "{text}"
     );
@@ -99,9 +122,61 @@ async fn deploy_makes_keeps_replaces_and_removes_the_budget_and_destroy_deletes_
     // The same again changes nothing; a new limit replaces it; left out, it stays.
     let report = budget(&["--budget", "5", "--budget-email", "ops@example.com"]);
     assert_eq!(report["budget"]["action"], "unchanged", "{report:#}");
+    // A new limit changes the budget in place (UpdateBudget), its alerts kept.
     let report = budget(&["--budget", "$7.50", "--budget-email", "ops@example.com"]);
-    assert_eq!(report["budget"]["action"], "replaced", "{report:#}");
+    assert_eq!(report["budget"]["action"], "updated", "{report:#}");
     assert_eq!(budget_limit(&sdk, name).await.as_deref(), Some("7.50 USD"));
+    let alerts = |sdk: aws_config::SdkConfig| async move {
+        aws_sdk_budgets::Client::new(&sdk)
+            .describe_notifications_for_budget()
+            .account_id("123456789012")
+            .budget_name(name)
+            .send()
+            .await
+            .unwrap()
+            .notifications()
+            .len()
+    };
+    assert_eq!(alerts(sdk.clone()).await, 2);
+    // A new address: the alerts are made again for it, still two.
+    let report = budget(&["--budget", "$7.50", "--budget-email", "new@example.com"]);
+    assert_eq!(report["budget"]["action"], "updated", "{report:#}");
+    assert_eq!(report["budget"]["spec"]["email"], "new@example.com");
+    assert_eq!(alerts(sdk.clone()).await, 2);
+
+    // Budgets unreachable: the deploy stops before the stack, whose tags still record the
+    // budget as it is (they never run ahead of it).
+    let out = s
+        .deploy(
+            stage,
+            &[
+                "--model",
+                "mini",
+                "--budget",
+                "9",
+                "--budget-email",
+                "new@example.com",
+            ],
+        )
+        .env("AWS_ENDPOINT_URL_BUDGETS", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info = json_of(s.cli(stage).args(["--output", "json", "info"]));
+    assert_eq!(info["budget"]["limit_usd"], 7.5, "{info:#}");
+    let tags = stack_tags(&sdk, "ummatics-sentiment-stack-budget").await;
+    assert_eq!(
+        tags.get("ummatics-sentiment:budget-usd")
+            .map(String::as_str),
+        Some("7.50"),
+        "{tags:?}"
+    );
+    let report = budget(&["--budget", "$7.50", "--budget-email", "ops@example.com"]);
+    assert_eq!(report["budget"]["action"], "updated", "{report:#}");
     let report = budget(&[]);
     assert_eq!(report["budget"]["action"], "kept", "{report:#}");
     assert_eq!(budget_limit(&sdk, name).await.as_deref(), Some("7.50 USD"));
@@ -114,10 +189,51 @@ async fn deploy_makes_keeps_replaces_and_removes_the_budget_and_destroy_deletes_
     let report = budget(&["--budget", "3", "--alarm-email", "alarms@example.com"]);
     assert_eq!(report["budget"]["action"], "created", "{report:#}");
     assert_eq!(report["budget"]["spec"]["email"], "alarms@example.com");
+
+    // The same stage in a second region has its own budget, and destroying it there leaves
+    // this region's alone.
+    let elsewhere = "ummatics-sentiment-stack-budget-eu-west-1";
+    let report = budget(&[
+        "--region",
+        "eu-west-1",
+        "--budget",
+        "4",
+        "--budget-email",
+        "eu@example.com",
+    ]);
+    assert_eq!(report["budget"]["action"], "created", "{report:#}");
+    assert_eq!(report["budget"]["name"], elsewhere, "{report:#}");
+    assert_eq!(
+        report["dashboard"]["name"], "ummatics-sentiment-analysis-budget-eu-west-1",
+        "{report:#}"
+    );
+    assert_eq!(
+        budget_limit(&sdk, elsewhere).await.as_deref(),
+        Some("4.00 USD")
+    );
+    assert_eq!(budget_limit(&sdk, name).await.as_deref(), Some("3.00 USD"));
+    let destroyed = json_of(s.cli(stage).args([
+        "--region",
+        "eu-west-1",
+        "--output",
+        "json",
+        "destroy",
+        "--yes",
+        "--registry",
+        &s.registry,
+    ]));
+    let removed = destroyed["removed"].to_string();
+    assert!(
+        removed.contains(&format!("budget {elsewhere} ($4.00/month)")),
+        "{removed}"
+    );
+    assert_eq!(budget_limit(&sdk, elsewhere).await, None);
+    assert_eq!(budget_limit(&sdk, name).await.as_deref(), Some("3.00 USD"));
+
     let destroyed = s.destroy(stage);
     let removed = destroyed["removed"].to_string();
     assert!(
-        removed.contains("budget ummatics-sentiment-stack-budget ($3.00/month)"),
+        removed.contains(&format!("budget {name} ($3.00/month)")),
         "{removed}"
     );
     assert_eq!(budget_limit(&sdk, name).await, None);

@@ -42,6 +42,38 @@ async fn metrics_sum_seeded_points_and_price_them() {
         .await
         .unwrap();
 
+    // Its REPORT lines: two cold starts (150 + 250 ms of INIT, billed) and a warm call.
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&s.sdk().await);
+    let group = format!("/aws/lambda/{function}");
+    logs.create_log_group()
+        .log_group_name(&group)
+        .send()
+        .await
+        .unwrap();
+    logs.create_log_stream()
+        .log_group_name(&group)
+        .log_stream_name("s1")
+        .send()
+        .await
+        .unwrap();
+    put_at(
+        &logs,
+        &group,
+        &[
+            "REPORT RequestId: c1\tDuration: 200.00 ms\tBilled Duration: 350 ms\tMemory Size: 2048 MB\tMax Memory Used: 80 MB\tInit Duration: 150.00 ms\t",
+            "REPORT RequestId: w1\tDuration: 300.00 ms\tBilled Duration: 300 ms\tMemory Size: 2048 MB\tMax Memory Used: 80 MB\t",
+        ],
+        now - Duration::from_secs(120 * 60),
+    )
+    .await;
+    put_at(
+        &logs,
+        &group,
+        &["REPORT RequestId: c2\tDuration: 500.00 ms\tBilled Duration: 750 ms\tMemory Size: 2048 MB\tMax Memory Used: 80 MB\tInit Duration: 250.00 ms\t"],
+        now - Duration::from_secs(10 * 60),
+    )
+    .await;
+
     // `metrics` of the seeded function, priced at 2 GB x86_64 (after the global flags).
     let metrics = [
         "metrics",
@@ -63,10 +95,16 @@ async fn metrics_sum_seeded_points_and_price_them() {
     assert!((report["duration_avg_ms"].as_f64().unwrap() - 1000.0 / 3.0).abs() < 1e-9);
     // moto computes no percentiles: shown as unavailable, not as 0.
     assert!(report["duration_p95_ms"].is_null());
-    // 1,000 ms at 2 GB = 2 GB-s; hand-computed dollars at the x86 price.
+    // 1,000 ms of Duration and 400 ms of INIT at 2 GB = 2.8 GB-s; hand-computed dollars at
+    // the x86 price.
     let cost = &report["cost"];
-    assert!((cost["gb_seconds"].as_f64().unwrap() - 2.0).abs() < 1e-9);
-    let expected = 2.0 * 0.000_016_666_7 + 3.0 * 0.000_000_2;
+    assert!(
+        (cost["gb_seconds"].as_f64().unwrap() - 2.8).abs() < 1e-9,
+        "{cost:#}"
+    );
+    assert!((cost["init_gb_seconds"].as_f64().unwrap() - 0.8).abs() < 1e-9);
+    assert_eq!(cost["init"]["cold_starts"], 2, "{cost:#}");
+    let expected = 2.8 * 0.000_016_666_7 + 3.0 * 0.000_000_2;
     assert!((cost["total_usd"].as_f64().unwrap() - expected).abs() < 1e-12);
     assert!((cost["projected_30d_usd"].as_f64().unwrap() - expected * 120.0).abs() < 1e-9);
 
@@ -79,6 +117,10 @@ async fn metrics_sum_seeded_points_and_price_them() {
     );
     assert!(text.contains("Invocations") && text.contains('█'), "{text}");
     assert!(text.contains("unavailable"), "{text}");
+    assert!(
+        text.contains("cold starts 2, 0.4 s of billed INIT = 0.8 GB-s"),
+        "{text}"
+    );
 
     // `metrics | head`: the reader going away ends it quietly, in both formats.
     for format in ["human", "json"] {
@@ -254,6 +296,16 @@ async fn logs_history_report_lines_and_follow() {
     put(&logs, &group, &["new event one"]).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     put(&logs, &group, &["new event two"]).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Written now, stamped 30 s ago (another instance's buffered line): older than every
+    // event follow has printed, so a cursor at the newest timestamp would skip it.
+    put_at(
+        &logs,
+        &group,
+        &["a late event from another instance"],
+        SystemTime::now() - Duration::from_secs(30),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     Command::new("kill")
         .args(["-INT", &follow.id().to_string()])
@@ -268,6 +320,11 @@ async fn logs_history_report_lines_and_follow() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert_eq!(text.matches("new event one").count(), 1, "{text}");
     assert_eq!(text.matches("new event two").count(), 1, "{text}");
+    assert_eq!(
+        text.matches("a late event from another instance").count(),
+        1,
+        "{text}"
+    );
     // It starts with the last 10 minutes, each event once, and nothing older.
     assert_eq!(text.matches("START RequestId: r1").count(), 1, "{text}");
     assert!(!text.contains("an hour ago"), "{text}");

@@ -66,6 +66,8 @@ async fn foreign_resources_are_left_alone_refused_or_adopted() {
         "/aws/lambda/ummatics-sentiment-analysis-foreign",
     );
     s.destroy(stage);
+    // Budget names are per account: deploy's carries the region.
+    let budget = &format!("{stack}-us-east-1");
     let sdk = s.sdk().await;
     // What an earlier failed run of this test may have left (destroy leaves it, rightly).
     let _ = aws_sdk_ecr::Client::new(&sdk)
@@ -82,7 +84,7 @@ async fn foreign_resources_are_left_alone_refused_or_adopted() {
     let _ = aws_sdk_budgets::Client::new(&sdk)
         .delete_budget()
         .account_id(ACCOUNT)
-        .budget_name(stack)
+        .budget_name(budget)
         .send()
         .await;
     // Someone else's repository, log group and budget, under this stage's names.
@@ -92,9 +94,18 @@ async fn foreign_resources_are_left_alone_refused_or_adopted() {
         .send()
         .await
         .unwrap();
-    aws_sdk_cloudwatchlogs::Client::new(&sdk)
-        .create_log_group()
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+    logs.create_log_group()
         .log_group_name(group)
+        .send()
+        .await
+        .unwrap();
+    // moto keeps a deleted group's tags for a new group of the same name (AWS does not):
+    // an earlier run's stack tag would make it ours.
+    let arn = format!("arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{group}");
+    logs.untag_resource()
+        .resource_arn(arn)
+        .tag_keys("ummatics-sentiment:stack")
         .send()
         .await
         .unwrap();
@@ -104,7 +115,7 @@ async fn foreign_resources_are_left_alone_refused_or_adopted() {
         .account_id(ACCOUNT)
         .budget(
             Budget::builder()
-                .budget_name(stack)
+                .budget_name(budget)
                 .budget_limit(Spend::builder().amount("1").unit("USD").build().unwrap())
                 .time_unit(TimeUnit::Monthly)
                 .budget_type(BudgetType::Cost)
@@ -122,17 +133,19 @@ async fn foreign_resources_are_left_alone_refused_or_adopted() {
     for what in [
         format!("ECR repository {repository}"),
         format!("log group {group}"),
-        format!("budget {stack}"),
+        format!("budget {budget}"),
     ] {
         assert!(left.contains(&what), "{what} not reported left: {report:#}");
     }
     assert_eq!(repository_tag(&sdk, repository).await, Some(None));
     assert!(log_group_exists(&sdk, group).await);
-    assert!(budget_exists(&sdk, stack).await);
+    assert!(budget_exists(&sdk, budget).await);
 
     // deploy refuses someone else's log group (CloudFormation could not create the stack's
     // own), then — once its owner deleted it — the repository, before pushing anything, and
     // makes no stack.
+    // The registry's log spans the stand-ins' life: count from here.
+    let uploads = s.registry_uploads(repository);
     let refused = |expected: &[&str]| {
         let out = s
             .deploy(stage, &["--model", "mini", "--builder", "oci"])
@@ -158,7 +171,11 @@ async fn foreign_resources_are_left_alone_refused_or_adopted() {
         &format!("ECR repository {repository} exists and this tool did not make it"),
         "--adopt",
     ]);
-    assert_eq!(s.registry_uploads(repository), 0, "deploy pushed first");
+    assert_eq!(
+        s.registry_uploads(repository),
+        uploads,
+        "deploy pushed first"
+    );
     assert_eq!(stack_status(&sdk, stack).await, None);
 
     // --adopt takes it: tagged as this stack's, and the deploy goes through.
@@ -232,13 +249,13 @@ async fn foreign_resources_are_left_alone_refused_or_adopted() {
     assert!(repository_tag(&sdk, repository).await.is_none());
     assert!(!log_group_exists(&sdk, group).await);
     assert!(
-        budget_exists(&sdk, stack).await,
+        budget_exists(&sdk, budget).await,
         "someone else's budget was deleted"
     );
     budgets
         .delete_budget()
         .account_id(ACCOUNT)
-        .budget_name(stack)
+        .budget_name(budget)
         .send()
         .await
         .unwrap();
@@ -289,6 +306,105 @@ async fn a_stack_this_tool_did_not_make_is_neither_updated_nor_deleted() {
     stacks
         .delete_stack()
         .stack_name(stack)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A function under this stage's name that no stack of ours made (the old SAM deployment's,
+/// here made by another stack): deploy names it and the ways out before pushing anything, and
+/// leaves it, its stack and the names alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_same_named_function_outside_the_stack_is_named_and_left_alone() {
+    let s = standins();
+    let stage = "samold";
+    let (function, repository) = (
+        "ummatics-sentiment-analysis-samold",
+        "ummatics-sentiment-samold",
+    );
+    let old_stack = "sam-app-samold";
+    let sdk = s.sdk().await;
+    let stacks = aws_sdk_cloudformation::Client::new(&sdk);
+    let _ = stacks.delete_stack().stack_name(old_stack).send().await;
+    s.destroy(stage);
+    let template = format!(
+        "Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      RoleName: sam-app-samold-role
+      AssumeRolePolicyDocument:
+        Version: '2012-10-17'
+        Statement:
+          - Effect: Allow
+            Principal: {{Service: lambda.amazonaws.com}}
+            Action: sts:AssumeRole
+  Old:
+    Type: AWS::Lambda::Function
+    Properties:
+      FunctionName: {function}
+      Runtime: python3.12
+      Handler: app.handler
+      Role: !GetAtt Role.Arn
+      Code:
+        ZipFile: \"def handler(event, context): return {{}}\"
+"
+    );
+    stacks
+        .create_stack()
+        .stack_name(old_stack)
+        .template_body(template)
+        .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
+        .send()
+        .await
+        .unwrap();
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
+    assert!(lambda
+        .get_function()
+        .function_name(function)
+        .send()
+        .await
+        .is_ok());
+
+    let uploads = s.registry_uploads(repository);
+    let out = s
+        .deploy(stage, &["--model", "mini", "--builder", "oci"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "deploy went ahead: {stderr}");
+    for expected in [
+        &format!("function {function} exists in us-east-1 and no stack of this stage made it")[..],
+        "--stage",
+        &format!("aws lambda delete-function --function-name {function}"),
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} not in: {stderr}");
+    }
+    // Nothing made, nothing pushed, the old function untouched.
+    assert_eq!(
+        s.registry_uploads(repository),
+        uploads,
+        "deploy pushed first"
+    );
+    assert_eq!(
+        stack_status(&sdk, "ummatics-sentiment-stack-samold").await,
+        None
+    );
+    assert!(aws_sdk_ecr::Client::new(&sdk)
+        .describe_repositories()
+        .repository_names(repository)
+        .send()
+        .await
+        .is_err());
+    assert!(lambda
+        .get_function()
+        .function_name(function)
+        .send()
+        .await
+        .is_ok());
+    stacks
+        .delete_stack()
+        .stack_name(old_stack)
         .send()
         .await
         .unwrap();

@@ -624,3 +624,120 @@ async fn a_tag_listing_is_read_page_by_page_and_delete_all_removes_every_page() 
     );
     assert!(direct.tags(repository).await.unwrap().is_empty());
 }
+
+/// An image manifest for `arch` over one small layer, tagged `arch`; returns its digest.
+async fn small_image(registry: &Registry, repository: &str, arch: &str) -> String {
+    let layer = format!("layer of {arch}").into_bytes();
+    let layer_digest = format!("sha256:{}", hex::encode(Sha256::digest(&layer)));
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": arch, "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+        "config": {}
+    }))
+    .unwrap();
+    let config_digest = format!("sha256:{}", hex::encode(Sha256::digest(&config)));
+    for (digest, bytes) in [(&layer_digest, &layer), (&config_digest, &config)] {
+        registry
+            .upload_blob(
+                repository,
+                digest,
+                &BlobSource::Memory(bytes.clone().into()),
+                &|_| {},
+            )
+            .await
+            .unwrap();
+    }
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": layer_digest, "size": layer.len()}]
+    }))
+    .unwrap();
+    registry
+        .put_manifest(
+            repository,
+            arch,
+            "application/vnd.oci.image.manifest.v1+json",
+            manifest.into(),
+        )
+        .await
+        .unwrap()
+}
+
+/// Newer Docker pushes an OCI index (the image beside an attestation); Lambda runs only a
+/// single-architecture manifest. Read back from the real registry, an index resolves to the
+/// child for the function's architecture, a plain manifest to itself, and an index without
+/// that architecture is refused, naming what it holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_index_in_the_registry_resolves_to_the_image_for_the_architecture() {
+    use ummatics_sentiment::lambda::Arch;
+    let s = standins();
+    let registry = Registry::new(&s.registry, "AWS", ECR_PASSWORD, false).unwrap();
+    let repository = &format!("index-{}", std::process::id());
+    let amd64 = small_image(&registry, repository, "amd64").await;
+    let arm64 = small_image(&registry, repository, "arm64").await;
+    let entry = |digest: &str, arch: &str, os: &str| {
+        serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": digest, "size": 1, "platform": {"architecture": arch, "os": os}})
+    };
+    let index = |entries: Vec<serde_json::Value>| {
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": entries,
+        }))
+        .unwrap()
+    };
+    let oci_index = "application/vnd.oci.image.index.v1+json";
+    // The image and an attestation (which docker buildx pushes as unknown/unknown).
+    registry
+        .put_manifest(
+            repository,
+            "multi",
+            oci_index,
+            index(vec![
+                entry(&arm64, "unknown", "unknown"),
+                entry(&arm64, "arm64", "linux"),
+                entry(&amd64, "amd64", "linux"),
+            ])
+            .into(),
+        )
+        .await
+        .unwrap();
+    for (arch, expected) in [(Arch::X86_64, &amd64), (Arch::Arm64, &arm64)] {
+        assert_eq!(
+            &registry
+                .image_manifest_for(repository, "multi", arch)
+                .await
+                .unwrap(),
+            expected
+        );
+    }
+    assert_eq!(
+        registry
+            .image_manifest_for(repository, "amd64", Arch::X86_64)
+            .await
+            .unwrap(),
+        amd64
+    );
+    registry
+        .put_manifest(
+            repository,
+            "armonly",
+            oci_index,
+            index(vec![entry(&arm64, "arm64", "linux")]).into(),
+        )
+        .await
+        .unwrap();
+    let e = registry
+        .image_manifest_for(repository, "armonly", Arch::X86_64)
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{e:#}").contains("no linux/amd64 image (it holds linux/arm64)"),
+        "{e:#}"
+    );
+}

@@ -5,7 +5,11 @@ ExecuteChangeSet call itself with the resource's error and leaves the stack in
 CREATE_IN_PROGRESS forever. AWS instead accepts the call, records a `*_FAILED` event with the
 reason on the resource, rolls back and leaves the stack in ROLLBACK_COMPLETE (or
 UPDATE_ROLLBACK_COMPLETE). The deploy command's recovery paths depend on that behaviour, so
-this wrapper gives moto exactly that, and nothing else: every other request is plain moto.
+this wrapper gives moto exactly that, and the stack the change set's tags as AWS does.
+
+It also fills in calls moto lacks, as AWS documents them (each below, with its source): Lambda
+GetAccountSettings, Budgets UpdateBudget and IAM SimulatePrincipalPolicy. Every other request
+is plain moto.
 
 Usage: python3 tests/standins/moto_server.py -H 127.0.0.1 -p PORT
 """
@@ -41,9 +45,25 @@ def _event(stack, logical_id, resource_type, status, reason=None):
 _execute = models.CloudFormationBackend.execute_change_set
 
 
+def _change_set(self, change_set_name, stack_name):
+    # Change set names are unique per stack only: match the stack too.
+    return self.change_sets.get(change_set_name) or next(
+        cs
+        for cs in self.change_sets.values()
+        if cs.change_set_name == change_set_name
+        and stack_name in (cs.stack_name, cs.stack_id)
+    )
+
+
 def execute_change_set(self, change_set_name, stack_name=None):
     try:
-        return _execute(self, change_set_name, stack_name)
+        result = _execute(self, change_set_name, stack_name)
+        # AWS gives the stack the change set's tags (CreateChangeSet `Tags`); moto keeps the
+        # first ones forever.
+        change_set = _change_set(self, change_set_name, stack_name)
+        if change_set.tags is not None:
+            self.stacks[change_set.stack_id].tags = change_set.tags
+        return result
     except Exception as error:  # what AWS would report on the resource, asynchronously
         # Change set names are unique per stack only: match the stack too.
         change_set = self.change_sets.get(change_set_name) or next(
@@ -76,6 +96,129 @@ def execute_change_set(self, change_set_name, stack_name=None):
 
 
 models.CloudFormationBackend.execute_change_set = execute_change_set
+
+# Lambda GetAccountSettings, which moto lacks: the account's concurrency in a region, and how
+# much of it no function has reserved (AWS keeps at least 100 unreserved). One region plays a
+# new account, whose concurrency quota is reduced ("Lambda quotas"): NEW_ACCOUNT_REGION.
+import json  # noqa: E402
+
+from moto.awslambda import urls as lambda_urls  # noqa: E402
+from moto.awslambda.responses import LambdaResponse  # noqa: E402
+
+NEW_ACCOUNT_REGION = "ca-west-1"
+CONCURRENCY = {NEW_ACCOUNT_REGION: 10}
+DEFAULT_CONCURRENCY = 1000
+
+
+def get_account_settings(self):
+    total = CONCURRENCY.get(self.region, DEFAULT_CONCURRENCY)
+    reserved = sum(
+        int(fn.reserved_concurrency or 0) for fn in self.backend.list_functions()
+    )
+    return 200, {}, json.dumps({
+        "AccountLimit": {
+            "TotalCodeSize": 80530636800,
+            "CodeSizeUnzipped": 262144000,
+            "CodeSizeZipped": 52428800,
+            "ConcurrentExecutions": total,
+            "UnreservedConcurrentExecutions": total - reserved,
+        },
+        "AccountUsage": {
+            "TotalCodeSize": 0,
+            "FunctionCount": len(list(self.backend.list_functions())),
+        },
+    })
+
+
+LambdaResponse.get_account_settings = get_account_settings
+lambda_urls.url_paths[r"{0}/(?P<api_version>[^/]+)/account-settings/?$"] = LambdaResponse.dispatch
+
+# Budgets UpdateBudget, which moto lacks: AWS changes a budget's definition in place and
+# keeps its notifications ("UpdateBudget", AWS Budgets API).
+from moto.budgets.exceptions import NotFoundException  # noqa: E402
+from moto.budgets.responses import BudgetsResponse  # noqa: E402
+from moto.core.utils import unix_time  # noqa: E402
+
+
+def update_budget(self):
+    account_id = self._get_param("AccountId")
+    new = self._get_param("NewBudget")
+    name = new["BudgetName"]
+    budgets = self.backend.budgets[account_id]
+    if name not in budgets:
+        raise NotFoundException(
+            f"Unable to update budget: {name} - the budget doesn't exist."
+        )
+    budget = budgets[name].budget
+    budget.update(new)
+    budget["LastUpdatedTime"] = unix_time()
+    return json.dumps({})
+
+
+BudgetsResponse.update_budget = update_budget
+
+# IAM SimulatePrincipalPolicy, which moto lacks: the decision for each action and resource
+# from an IAM user's inline and attached policies (Allow and Deny statements, `*` and `?`
+# wildcards in actions and resources; conditions are not evaluated, as a simulation without
+# context values also leaves them unmatched). Enough for `doctor` to list what is missing.
+from fnmatch import fnmatchcase  # noqa: E402
+
+from moto.iam.responses import IamResponse  # noqa: E402
+
+
+def _documents(user):
+    for text in user.policies.values():
+        yield json.loads(text) if isinstance(text, str) else text
+    for policy in user.managed_policies.values():
+        for version in getattr(policy, "versions", []):
+            if getattr(version, "is_default", False):
+                doc = version.document
+                yield json.loads(doc) if isinstance(doc, str) else doc
+
+
+def _listed(value):
+    return value if isinstance(value, list) else [value]
+
+
+def _decision(docs, action, resource):
+    allowed = False
+    for doc in docs:
+        for st in _listed(doc.get("Statement", [])):
+            actions = [a.lower() for a in _listed(st.get("Action", []))]
+            resources = _listed(st.get("Resource", "*"))
+            if not any(fnmatchcase(action.lower(), a) for a in actions):
+                continue
+            if not any(fnmatchcase(resource, r) for r in resources):
+                continue
+            if st.get("Effect") == "Deny":
+                return "explicitDeny"
+            allowed = True
+    return "allowed" if allowed else "implicitDeny"
+
+
+def simulate_principal_policy(self):
+    source = self._get_param("PolicySourceArn")
+    actions = self._get_param("ActionNames", [])
+    resources = self._get_param("ResourceArns", []) or ["*"]
+    user = self.backend.get_user(source.rsplit("/", 1)[-1])  # NoSuchEntity for others
+    docs = list(_documents(user))
+    members = "".join(
+        f"<member><EvalActionName>{a}</EvalActionName><EvalResourceName>{r}</EvalResourceName>"
+        f"<EvalDecision>{_decision(docs, a, r)}</EvalDecision>"
+        "<MatchedStatements/><MissingContextValues/></member>"
+        for a in actions
+        for r in resources
+    )
+    return (
+        '<SimulatePrincipalPolicyResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+        "<SimulatePrincipalPolicyResult><IsTruncated>false</IsTruncated>"
+        f"<EvaluationResults>{members}</EvaluationResults></SimulatePrincipalPolicyResult>"
+        "<ResponseMetadata><RequestId>simulated</RequestId></ResponseMetadata>"
+        "</SimulatePrincipalPolicyResponse>"
+    )
+
+
+IamResponse.simulate_principal_policy = simulate_principal_policy
 
 if __name__ == "__main__":
     main()

@@ -188,7 +188,23 @@ fn invocations_get_responses_and_errors() {
         "bootstrap exited early"
     );
     child.kill().unwrap();
-    let _ = child.wait();
+    // Its INIT went out as an Embedded Metric Format line, for the dashboard's cost.
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let emf: Value = stdout
+        .lines()
+        .find_map(|l| {
+            serde_json::from_str::<Value>(l)
+                .ok()
+                .filter(|v| v.get("_aws").is_some())
+        })
+        .unwrap_or_else(|| panic!("no EMF line in: {stdout}"));
+    assert_eq!(emf["FunctionName"], "ummatics-sentiment-analysis");
+    assert!(emf["InitDuration"].as_f64().unwrap() > 0.0, "{emf}");
+    assert_eq!(
+        emf["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"],
+        "InitDuration"
+    );
 }
 
 fn assert_init_error(model_dir: &std::path::Path, fragments: &[&str]) {
