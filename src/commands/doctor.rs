@@ -165,7 +165,7 @@ async fn permissions_check(aws: &Aws, id: &Identity) -> Check {
                 missing.len(),
                 missing.join(", ")
             ),
-            "attach the policy `ummatics-sentiment policy --deployer` prints (aws iam put-user-policy / put-role-policy)",
+            "ummatics-sentiment policy --deployer > deployer-policy.json, make it a managed policy (aws iam create-policy --policy-document file://deployer-policy.json) and attach it to this user or role",
         ),
         Err(e) => not_checked(format!("{e:#}")),
     }
