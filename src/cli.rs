@@ -196,6 +196,10 @@ pub struct DeployArgs {
     /// refuses them otherwise): it gets this stage's tags, lifecycle policy and template.
     #[arg(long)]
     pub adopt: bool,
+    /// Create a stage the configuration file does not define (deploy refuses a `--stage` that
+    /// is neither in the file nor deployed: a typo would make a new billable stack).
+    #[arg(long)]
+    pub new_stage: bool,
     /// Show what would change and stop: nothing is created, pushed or updated.
     #[arg(long)]
     pub dry_run: bool,

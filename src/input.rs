@@ -222,10 +222,39 @@ fn json_document(
             Some(_) => bail!(
                 "{name}: \"texts\" is not an array; a request is {{\"texts\": [\"...\", ...]}}"
             ),
-            None => bail!(
-                "{name} holds an object without \"texts\", not a request {{\"texts\": [...]}} \
-                 or an array; for one object per line, name the file .jsonl"
-            ),
+            None => {
+                // A Lambda event of the function's own shapes (what `sam local generate-event`
+                // and the console's test events give): its body is the request, read as the
+                // function reads it.
+                use ummatics_sentiment_function::event::Event;
+                let value: Value = serde_json::from_str(document).map_err(not_json)?;
+                match Event::parse(value) {
+                    Event::Http(http) => {
+                        let body = http.body.map_err(|why| {
+                            anyhow!("{name} is a {} event, but {why}", http.method)
+                        })?;
+                        if body.iter().all(u8::is_ascii_whitespace) {
+                            bail!(
+                                "{name} is an HTTP event ({}) without a body; its body must be \
+                                 the request {{\"texts\": [...]}}",
+                                http.method
+                            );
+                        }
+                        return json_document(
+                            &format!("{name} (the event's body)"),
+                            Box::new(std::io::Cursor::new(body)),
+                            columns,
+                            hint,
+                        );
+                    }
+                    Event::Unsupported(why) => bail!("{name}: {why}"),
+                    Event::Direct(_) => bail!(
+                        "{name} holds an object without \"texts\", not a request {{\"texts\": \
+                         [...]}}, a function-URL or API Gateway event, or an array; for one \
+                         object per line, name the file .jsonl"
+                    ),
+                }
+            }
         }
     } else if start.starts_with('[') {
         (document, false)

@@ -95,7 +95,8 @@ pub struct Progress {
 /// One running step: a spinner on a terminal; a line when it starts and one when it ends
 /// otherwise.
 pub struct Step {
-    bar: Option<ProgressBar>,
+    /// The spinner and the display it is drawn in (a terminal).
+    bar: Option<(ProgressBar, MultiProgress)>,
     title: String,
 }
 
@@ -126,7 +127,7 @@ impl Progress {
                 bar.set_message(title.clone());
                 bar.enable_steady_tick(Duration::from_millis(100));
                 Step {
-                    bar: Some(bar),
+                    bar: Some((bar, multi.clone())),
                     title,
                 }
             }
@@ -186,7 +187,7 @@ impl Step {
     /// Updates what the step is doing.
     pub fn set(&self, detail: impl AsRef<str>) {
         match &self.bar {
-            Some(bar) => bar.set_message(format!("{}: {}", self.title, detail.as_ref())),
+            Some((bar, _)) => bar.set_message(format!("{}: {}", self.title, detail.as_ref())),
             None => eprintln!("    {}", detail.as_ref()),
         }
     }
@@ -194,22 +195,24 @@ impl Step {
     /// Ends the step with a result line.
     pub fn done(self, result: impl AsRef<str>) {
         let line = format!("✓ {}: {}", self.title, result.as_ref());
-        match self.bar {
-            Some(bar) => {
-                bar.set_style(ProgressStyle::with_template("{msg}").expect("static template"));
-                bar.finish_with_message(line);
-            }
-            None => eprintln!("{line}"),
-        }
+        self.end(line);
     }
 
     /// Ends the step as failed.
     pub fn fail(self, why: impl AsRef<str>) {
         let line = format!("✗ {}: {}", self.title, why.as_ref());
+        self.end(line);
+    }
+
+    /// The result becomes a line printed above the live area and the spinner leaves it: the
+    /// live area holds only running steps, so nothing that redraws it (or a prompt written
+    /// under it) can erase a finished step.
+    fn end(self, line: String) {
         match self.bar {
-            Some(bar) => {
-                bar.set_style(ProgressStyle::with_template("{msg}").expect("static template"));
-                bar.finish_with_message(line);
+            Some((bar, multi)) => {
+                let _ = multi.println(&line);
+                bar.finish_and_clear();
+                multi.remove(&bar);
             }
             None => eprintln!("{line}"),
         }

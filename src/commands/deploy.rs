@@ -56,6 +56,8 @@ pub struct DeployPlan {
     pub insecure_registry: bool,
     /// `--adopt`: take a same-named stack or repository this tool did not make.
     pub adopt: bool,
+    /// `--new-stage`: a stage the configuration file does not define may be created.
+    pub new_stage: bool,
     pub function: FunctionSettings,
     /// `--gate`: score the model before anything is built or pushed.
     pub gate: Option<Gate>,
@@ -288,6 +290,7 @@ impl DeployPlan {
             registry: args.registry,
             insecure_registry: args.insecure_registry,
             adopt: args.adopt,
+            new_stage: args.new_stage,
             function: FunctionSettings {
                 memory_mb: s.memory_mb.value,
                 timeout_s: s.timeout_s.value,
@@ -557,6 +560,7 @@ async fn deploy(plan: DeployPlan, global: &GlobalArgs, tracker: &Tracker) -> Res
     if plan.registry.is_some() {
         registry::refuse_on_aws(aws.endpoint().as_deref())?;
     }
+    stage_step(&plan, &aws, global.aws.stage.as_deref()).await?;
     let gate = match &plan.gate {
         Some(gate) => Some(gate_step(gate, &model, &aws, &progress).await?),
         None => None,
@@ -1216,6 +1220,29 @@ fn ownership(plan: &DeployPlan, live: Option<&StackState>) -> Result<ecr::Claim>
         (false, Some(true)) => ecr::Claim::EarlierVersion,
         _ => ecr::Claim::None,
     })
+}
+
+/// A `--stage` the configuration file does not define, and that is not deployed here, is
+/// refused unless `--new-stage`: with `[stages.dev]` in the file, `--stage prdo` would plan a
+/// new stack, repository and function (and with `--yes`, make them).
+async fn stage_step(plan: &DeployPlan, aws: &Aws, stage: Option<&str>) -> Result<()> {
+    let (Some(config), Some(stage)) = (&plan.config, stage) else {
+        return Ok(());
+    };
+    if config.other_stages.is_empty() || plan.new_stage {
+        return Ok(());
+    }
+    if describe_stack(aws, &aws.names.stack).await?.is_some() {
+        return Ok(());
+    }
+    bail!(
+        "stage {stage:?} is not in {} (it defines [stages.{}]) and is not deployed in {}: a \
+         mistyped --stage would create a new stack, repository and function. Use one of those \
+         stages, or pass --new-stage to create {stage:?} on purpose",
+        config.path.display(),
+        config.other_stages.join("], [stages."),
+        aws.region()
+    );
 }
 
 /// Before anything is pushed: the account's Lambda quotas in the region (GetAccountSettings)

@@ -622,6 +622,10 @@ pub async fn run(args: InvokeArgs, global: &GlobalArgs) -> Result<ExitCode> {
         );
     }
     if let Some(Stop::Input(e)) = stopped {
+        // Said only when it is true: texts were printed, and skipping them goes on after.
+        if done == 0 {
+            return Err(e.context("nothing was classified: fix the input and run again"));
+        }
         let next = skip + done;
         return Err(e.context(format!(
             "stopped after {next} text(s) of the input (printed); fix the input and rerun with --skip {next} to go on"

@@ -187,3 +187,45 @@ fn a_plain_http_registry_elsewhere_is_refused_before_any_call() {
         "--registry",
     );
 }
+
+/// With stages in the file, a `--stage` that is neither among them nor deployed is refused
+/// (a typo would make a new billable stack), dry run included, naming the stages and
+/// `--new-stage`; `--new-stage` makes it on purpose.
+#[test]
+fn a_mistyped_stage_is_refused_and_new_stage_creates_one() {
+    let s = standins();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ummatics-sentiment.toml"),
+        "memory = 1769\n[stages.dev]\ntimeout = 30\n[stages.prod]\ntimeout = 20\n",
+    )
+    .unwrap();
+    s.destroy("prdo");
+    for extra in [&["--yes"][..], &["--dry-run"]] {
+        let out = s
+            .cli("prdo")
+            .args(["deploy", "--model", "mini"])
+            .args(extra)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{extra:?}: {stderr}");
+        for text in [
+            "stage \"prdo\" is not in ummatics-sentiment.toml (it defines [stages.dev], [stages.prod])",
+            "--new-stage",
+        ] {
+            assert!(stderr.contains(text), "{extra:?}: {text:?} not in {stderr}");
+        }
+    }
+    let dry = s
+        .deploy("prdo", &["--model", "mini", "--dry-run", "--new-stage"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+}

@@ -17,3 +17,4 @@ mod observe;
 mod oci;
 mod ownership;
 mod push;
+mod terminal;

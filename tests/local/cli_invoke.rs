@@ -447,3 +447,94 @@ fn a_reader_that_goes_away_ends_every_output_quietly() {
         "eval --output json",
     );
 }
+
+/// SAM's and the console's test events for the function's own event shapes (function URL,
+/// base64 or not, and API Gateway) are read as the function reads them: their body's texts.
+/// Events it does not handle are refused with the function's own reason.
+#[test]
+fn lambda_http_events_in_a_file_are_read_as_the_function_reads_them() {
+    let events = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/events");
+    for event in [
+        "function-url.json",
+        "function-url-base64.json",
+        "api-gateway-v1.json",
+    ] {
+        let stdout = stdout_of([
+            "invoke",
+            "--local",
+            "--model",
+            "mini",
+            "--output",
+            "jsonl",
+            "--file",
+            events.join(event).to_str().unwrap(),
+        ]);
+        let seen: Vec<(String, String)> = stdout
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .map(|l| {
+                (
+                    l["text"].as_str().unwrap().to_string(),
+                    l["sentiment"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("I love this!".to_string(), "positive".to_string()),
+                ("This is terrible".to_string(), "negative".to_string())
+            ],
+            "{event}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = dir.path().join("s3.json");
+    std::fs::write(&s3, r#"{"Records": [{"s3": {"bucket": {"name": "b"}}}]}"#).unwrap();
+    let out = cli()
+        .args(["invoke", "--local", "--model", MODEL, "--file"])
+        .arg(&s3)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("does not handle \"Records\" events"),
+        "{stderr}"
+    );
+    // Nothing was printed, so nothing says "(printed)" or to skip.
+    assert!(
+        !stderr.contains("printed") && !stderr.contains("--skip"),
+        "{stderr}"
+    );
+    let bodiless = dir.path().join("get.json");
+    std::fs::write(
+        &bodiless,
+        r#"{"version": "2.0", "requestContext": {"http": {"method": "GET"}}}"#,
+    )
+    .unwrap();
+    let out = cli()
+        .args(["invoke", "--local", "--model", MODEL, "--file"])
+        .arg(&bodiless)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP event (GET) without a body"));
+}
+
+/// An input that is bad from its first text stops with the reason, and says nothing of
+/// "printed" texts or `--skip` (there are none to skip); one bad after good texts does.
+#[test]
+fn skip_advice_only_when_texts_were_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad_first = dir.path().join("bad.jsonl");
+    std::fs::write(&bad_first, "not json\n{\"text\": \"fine\"}\n").unwrap();
+    let out = cli()
+        .args(["invoke", "--local", "--model", MODEL, "--file"])
+        .arg(&bad_first)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("nothing was classified"), "{stderr}");
+    assert!(!stderr.contains("--skip"), "{stderr}");
+}

@@ -1,0 +1,154 @@
+//! deploy on a real terminal (a pseudo-terminal, its output replayed through a terminal
+//! emulator): what the user sees when asked to apply the change set.
+
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::common::standins;
+
+const ROWS: u16 = 200;
+const COLS: u16 = 200;
+
+/// A pseudo-terminal of ROWS × COLS: (master, slave).
+fn pty() -> (OwnedFd, OwnedFd) {
+    let (mut master, mut slave) = (0, 0);
+    let size = libc::winsize {
+        ws_row: ROWS,
+        ws_col: COLS,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: openpty writes two descriptors it opened into the two integers.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            &size,
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors are open and owned by nobody else.
+    unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) }
+}
+
+/// What the terminal shows after `bytes`.
+fn screen(bytes: &[u8]) -> String {
+    let mut parser = vt100::Parser::new(ROWS, COLS, 0);
+    parser.process(bytes);
+    parser.screen().contents()
+}
+
+/// Waits until the terminal shows `text` (or the process ends, or a minute goes by).
+fn wait_for(output: &Mutex<Vec<u8>>, text: &str, child: &mut std::process::Child) -> String {
+    let start = Instant::now();
+    loop {
+        let shown = screen(&output.lock().unwrap());
+        if shown.contains(text) {
+            return shown;
+        }
+        if start.elapsed() > Duration::from_secs(120) || child.try_wait().unwrap().is_some() {
+            panic!("the terminal never showed {text:?}; it shows:\n{shown}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// At the prompt every finished step is still on screen — model, bootstrap, account, quotas,
+/// repository, image — above the change set's heading (stack name, create) and its changes;
+/// nothing redraws over them. Answering no changes nothing.
+#[test]
+fn at_the_prompt_every_finished_step_is_still_on_screen() {
+    let s = standins();
+    let stage = "pty";
+    s.destroy(stage);
+    let (master, slave) = pty();
+    let mut command = s.cli_process(stage);
+    command
+        .args([
+            "deploy",
+            "--model",
+            "mini",
+            "--builder",
+            "oci",
+            "--registry",
+        ])
+        .arg(&s.registry)
+        .arg("--bootstrap")
+        .arg(&s.bootstrap)
+        .env("TERM", "xterm-256color")
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave));
+    let mut child = command.spawn().unwrap();
+    drop(command); // the parent's copies of the slave: the master sees EOF when the child ends
+
+    let output = Arc::new(Mutex::new(Vec::new()));
+    let mut reader = std::fs::File::from(master.try_clone().unwrap());
+    let sink = output.clone();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buffer[..n]);
+        }
+    });
+
+    wait_for(&output, "apply these changes? [y/N]", &mut child);
+    // Long enough for any spinner still ticking to redraw.
+    std::thread::sleep(Duration::from_millis(800));
+    let shown = screen(&output.lock().unwrap());
+    for step in [
+        "✓ model: sst2-mini (embedded)",
+        "✓ bootstrap:",
+        "✓ builder: daemonless OCI",
+        "✓ AWS account: 123456789012 in us-east-1",
+        "✓ Lambda quotas:",
+        "✓ ECR repository ummatics-sentiment-pty:",
+        "✓ image:",
+        "✓ change set for ummatics-sentiment-stack-pty: create",
+        "MemorySize",
+        "apply these changes? [y/N]",
+    ] {
+        assert!(
+            shown.contains(step),
+            "{step:?} is not on screen at the prompt:\n{shown}"
+        );
+    }
+    // In order: the steps, then the heading, then the prompt.
+    let at = |text: &str| shown.find(text).unwrap();
+    assert!(at("✓ model:") < at("✓ image:"));
+    assert!(at("✓ image:") < at("✓ change set for"));
+    assert!(at("✓ change set for") < at("apply these changes?"));
+
+    let mut writer = std::fs::File::from(master);
+    writer.write_all(b"n\n").unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "deploy did not end after no"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success());
+    // The reader thread drains what the child wrote before it ended.
+    std::thread::sleep(Duration::from_millis(500));
+    let shown = screen(&output.lock().unwrap());
+    assert!(
+        shown.contains("cancelled: nothing was changed in the stack"),
+        "{shown}"
+    );
+    // Every step is still there after the answer, too.
+    assert!(shown.contains("✓ AWS account:"), "{shown}");
+    s.destroy(stage);
+}
