@@ -4,6 +4,7 @@
 //! every call.
 
 pub mod actions;
+pub mod regions;
 
 use std::fmt;
 
@@ -147,8 +148,12 @@ impl Aws {
         if let Some(url) = &global.endpoint_url {
             loader = loader.endpoint_url(url);
         }
+        let config = loader.load().await;
+        if let Some(why) = config.region().and_then(|r| regions::unknown(r.as_ref())) {
+            eprintln!("warning: {why} (calls to it fail, unless it is newer than this build)");
+        }
         Aws {
-            config: loader.load().await,
+            config,
             names: Names::for_stage(global.stage.as_deref()),
             sign_in: SignIn::of_profile(global.profile.as_deref()).await,
         }

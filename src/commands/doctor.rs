@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::aws::{Aws, Identity};
+use crate::aws::{regions, Aws, Identity};
 use crate::bootstrap::{self, Toolchain};
 use crate::carried::Carried;
 use crate::cli::{DoctorArgs, GlobalArgs};
@@ -91,13 +91,25 @@ pub async fn run(args: DoctorArgs, global: &GlobalArgs) -> Result<ExitCode> {
     if let Ok(id) = &identity {
         checks.push(permissions_check(&aws, id).await);
     }
-    checks.push(Check::ok(
-        "AWS region",
-        match aws.config.endpoint_url() {
-            Some(url) => format!("{} (endpoint {url})", aws.region()),
-            None => aws.region(),
-        },
-    ));
+    let region = aws.region();
+    let endpoint = aws
+        .endpoint()
+        .map(|url| format!(" (endpoint {url})"))
+        .unwrap_or_default();
+    checks.push(match regions::unknown(&region) {
+        None => Check::ok(
+            "AWS region",
+            format!(
+                "{region}, {}{endpoint}",
+                regions::describe(&region).unwrap_or_default()
+            ),
+        ),
+        Some(why) => Check::missing(
+            "AWS region",
+            format!("{why}{endpoint}"),
+            "--region NAME (or AWS_REGION, or region = in the profile)",
+        ),
+    });
 
     checks.push(match Engine::connect().await {
         Ok(engine) => Check::ok(

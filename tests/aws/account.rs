@@ -412,3 +412,53 @@ iam.attach_user_policy(UserName="{user}", PolicyArn=arn)
         "{check:#}"
     );
 }
+
+/// A region name AWS does not have is diagnosed by `doctor` (with the names it may have
+/// meant), and every other command warns before its calls fail.
+#[test]
+fn an_unknown_region_is_named_with_what_was_meant() {
+    let s = standins();
+    let out = s
+        .cli("region")
+        .args(["--region", "us-east-9", "--output", "json", "doctor", "--model", "mini"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!out.status.success());
+    let region = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "AWS region")
+        .unwrap();
+    assert_eq!(region["ok"], false, "{region:#}");
+    assert!(
+        region["detail"]
+            .as_str()
+            .unwrap()
+            .contains("\"us-east-9\" is not an AWS region this build knows; did you mean us-east-1, us-east-2?"),
+        "{region:#}"
+    );
+    let out = s
+        .cli("region")
+        .args(["--region", "us-east-9", "info"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: \"us-east-9\" is not an AWS region this build knows"),
+        "{stderr}"
+    );
+    // A real one is named.
+    let ok = json_of(s.cli("region").args(["--output", "json", "doctor", "--model", "mini"]));
+    let region = ok["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "AWS region")
+        .unwrap();
+    assert!(
+        region["detail"].as_str().unwrap().starts_with("us-east-1, US East (N. Virginia)"),
+        "{region:#}"
+    );
+}
