@@ -420,6 +420,16 @@ impl BatchInvoker {
                 if error_code(&e) == Some("ResourceNotFoundException") {
                     return Attempt::NoFunction;
                 }
+                if crate::aws::is_credentials_error(&e) {
+                    // No credentials stay no credentials: never tried again.
+                    return Attempt::Failed(
+                        format!(
+                            "{text}: no usable AWS credentials (aws login, aws sso login or \
+                             aws configure; `ummatics-sentiment doctor` says which)"
+                        ),
+                        Retry::Never,
+                    );
+                }
                 return Attempt::Failed(text, Retry::for_sdk_error(error_code(&e)));
             }
         };

@@ -148,7 +148,7 @@ impl Aws {
         if let Some(url) = &global.endpoint_url {
             loader = loader.endpoint_url(url);
         }
-        let config = loader.load().await;
+        let config = placeholder_credentials_for_loopback(loader.load().await).await;
         if let Some(why) = config.region().and_then(|r| regions::unknown(r.as_ref())) {
             eprintln!("warning: {why} (calls to it fail, unless it is newer than this build)");
         }
@@ -218,6 +218,73 @@ impl Aws {
         self.endpoint()
             .unwrap_or_else(|| format!("https://sts.{}.amazonaws.com", self.region()))
     }
+}
+
+/// Whether `url` points at this machine (`serve`, stand-ins): 127.0.0.0/8, ::1, localhost.
+pub fn is_loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Against an endpoint on this machine (`serve`, stand-ins) that checks no signature, a user
+/// without AWS credentials gets placeholder ones instead of a refusal: `serve` works offline.
+/// Anywhere else the credential chain stands as it is.
+async fn placeholder_credentials_for_loopback(config: SdkConfig) -> SdkConfig {
+    use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+    let Some(endpoint) = config.endpoint_url() else {
+        return config;
+    };
+    if !is_loopback(endpoint) {
+        return config;
+    }
+    let has_credentials = match config.credentials_provider() {
+        Some(provider) => provider.provide_credentials().await.is_ok(),
+        None => false,
+    };
+    if has_credentials {
+        return config;
+    }
+    let placeholder = aws_credential_types::Credentials::new(
+        "loopback",
+        "loopback",
+        None,
+        None,
+        "placeholder for a loopback endpoint",
+    );
+    config
+        .to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(placeholder))
+        .build()
+}
+
+/// Whether an SDK error is the credential chain's (no credentials, an expired session): never
+/// worth another try.
+pub fn is_credentials_error<E, R>(error: &aws_sdk_sts::error::SdkError<E, R>) -> bool
+where
+    E: std::error::Error + 'static,
+    R: fmt::Debug,
+{
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
+            .is_some()
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// Why the caller identity could not be read.
@@ -436,6 +503,25 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_endpoints() {
+        for url in [
+            "http://127.0.0.1:9000",
+            "http://localhost:4566/",
+            "http://[::1]:9000",
+            "127.0.0.5:80",
+        ] {
+            assert!(is_loopback(url), "{url}");
+        }
+        for url in [
+            "https://lambda.us-east-1.amazonaws.com",
+            "http://10.0.0.1:9000",
+            "http://localhost.example.com",
+        ] {
+            assert!(!is_loopback(url), "{url}");
+        }
+    }
 
     #[test]
     fn stage_suffixes_all_three_names() {

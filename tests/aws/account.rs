@@ -420,7 +420,15 @@ fn an_unknown_region_is_named_with_what_was_meant() {
     let s = standins();
     let out = s
         .cli("region")
-        .args(["--region", "us-east-9", "--output", "json", "doctor", "--model", "mini"])
+        .args([
+            "--region",
+            "us-east-9",
+            "--output",
+            "json",
+            "doctor",
+            "--model",
+            "mini",
+        ])
         .output()
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -450,7 +458,10 @@ fn an_unknown_region_is_named_with_what_was_meant() {
         "{stderr}"
     );
     // A real one is named.
-    let ok = json_of(s.cli("region").args(["--output", "json", "doctor", "--model", "mini"]));
+    let ok = json_of(
+        s.cli("region")
+            .args(["--output", "json", "doctor", "--model", "mini"]),
+    );
     let region = ok["checks"]
         .as_array()
         .unwrap()
@@ -458,7 +469,10 @@ fn an_unknown_region_is_named_with_what_was_meant() {
         .find(|c| c["name"] == "AWS region")
         .unwrap();
     assert!(
-        region["detail"].as_str().unwrap().starts_with("us-east-1, US East (N. Virginia)"),
+        region["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("us-east-1, US East (N. Virginia)"),
         "{region:#}"
     );
 }

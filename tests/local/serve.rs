@@ -510,3 +510,59 @@ fn eval_through_the_function_matches_local_eval() {
     assert_eq!(remote["confusion"], local["confusion"]);
     assert_eq!(serve.invocations().len(), 18); // 872 texts in batches of 50
 }
+
+/// `serve` works offline with no AWS credentials at all: against a loopback endpoint the CLI
+/// signs with placeholders. Elsewhere missing credentials fail at once, never retried.
+#[test]
+fn no_credentials_work_against_serve_and_fail_once_elsewhere() {
+    let serve = Serve::start();
+    let home = tempfile::tempdir().unwrap();
+    let bare = |command: &mut assert_cmd::Command| {
+        command
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env("HOME", home.path())
+            .env("AWS_CONFIG_FILE", home.path().join("none"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", home.path().join("none"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_REGION", "us-east-1")
+            .env("UMMATICS_AWS_MAX_ATTEMPTS", "4");
+    };
+    let mut command = common::cli();
+    bare(&mut command);
+    let output = command
+        .args(["--endpoint-url", &serve.endpoint])
+        .args([
+            "--output",
+            "jsonl",
+            "invoke",
+            "--function",
+            FUNCTION,
+            "loved it",
+        ])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("\"sentiment\""));
+
+    // Not loopback (a documentation address, never reached): the credential chain fails first,
+    // and that is said once.
+    let mut command = common::cli();
+    bare(&mut command);
+    let output = command
+        .args(["--endpoint-url", "http://192.0.2.1:9"])
+        .args(["invoke", "--function", FUNCTION, "loved it"])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(said.contains("no usable AWS credentials"), "{said}");
+    assert!(said.contains("after 1 attempt(s)"), "{said}");
+}
