@@ -133,6 +133,14 @@ pub fn records<'a>(
     hint: &str,
 ) -> Result<Box<dyn Iterator<Item = Result<Read>> + Send + 'a>> {
     let name = name.to_string();
+    // A UTF-8 byte-order mark (what some Windows editors write first) is no part of a text.
+    let mut reader = reader;
+    if reader
+        .fill_buf()
+        .is_ok_and(|start| start.starts_with(b"\xEF\xBB\xBF"))
+    {
+        reader.consume(3);
+    }
     Ok(match format {
         None => Box::new(Lines::new(&name, reader, MAX_TEXT_BYTES + 2).map(move |l| {
             let l = l?;

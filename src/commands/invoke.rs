@@ -18,7 +18,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use comfy_table::{Cell, CellAlignment};
 use futures_util::StreamExt;
-use serde_json::{json, Value};
+use serde_json::Value;
 use ummatics_sentiment_function::protocol::SentimentResult;
 use ummatics_sentiment_function::Classifier;
 
@@ -345,6 +345,9 @@ struct Printer {
     /// Human output: rows held until the table is known to be small.
     held: Vec<(Text, std::result::Result<SentimentResult, String>)>,
     streaming_rows: bool,
+    /// Texts that are empty or only whitespace: how many, and the first few positions (1-based).
+    blank: usize,
+    blank_at: Vec<usize>,
 }
 
 impl Printer {
@@ -358,6 +361,8 @@ impl Printer {
             failures: Vec::new(),
             held: Vec::new(),
             streaming_rows: false,
+            blank: 0,
+            blank_at: Vec::new(),
         }
     }
 
@@ -401,15 +406,38 @@ impl Printer {
     ) -> Result<()> {
         let first = self.done == 0;
         self.done += 1;
+        if text.text.trim().is_empty() {
+            self.blank += 1;
+            if self.blank_at.len() < 10 {
+                self.blank_at.push(text.index + 1);
+            }
+        }
         match self.format {
             OutputFormat::Jsonl => {
-                let line = match &result {
-                    Ok(r) => json!({"index": text.index, "line": text.line, "text": text.text,
-                                    "sentiment": r.sentiment, "score": r.score}),
-                    Err(error) => json!({"index": text.index, "line": text.line, "text": text.text,
-                                         "error": error}),
+                // Serialized, not built as a `Value`: the score stays an f32 written as the
+                // wire writes it (shortest form), not widened to 16 digits.
+                #[derive(serde::Serialize)]
+                struct Line<'a> {
+                    index: usize,
+                    line: u64,
+                    text: &'a str,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    sentiment: Option<&'a str>,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    score: Option<f32>,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    error: Option<&'a str>,
+                }
+                let line = Line {
+                    index: text.index,
+                    line: text.line,
+                    text: &text.text,
+                    sentiment: result.as_ref().ok().map(|r| r.sentiment.as_str()),
+                    score: result.as_ref().ok().map(|r| r.score),
+                    error: result.as_ref().err().map(String::as_str),
                 };
-                writeln!(self.out, "{line}")?;
+                serde_json::to_writer(&mut self.out, &line)?;
+                writeln!(self.out)?;
             }
             OutputFormat::Json => {
                 self.out.write_all(if first {
@@ -449,6 +477,26 @@ impl Printer {
 
     /// Closes the output: the human table or the end of the JSON document, and the failures.
     fn finish(mut self) -> Result<()> {
+        if self.blank > 0 {
+            // Kept (the contract counts every text) but said: a blank text has no sentiment,
+            // and its score means nothing.
+            let more = self.blank - self.blank_at.len();
+            eprintln!(
+                "warning: {} text(s) are empty or blank (#{}{}): each is classified as sent, \
+                 but its sentiment and score say nothing; drop them from the input",
+                self.blank,
+                self.blank_at
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", #"),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            );
+        }
         match self.format {
             OutputFormat::Jsonl => {}
             OutputFormat::Json => {

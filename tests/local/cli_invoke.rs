@@ -538,3 +538,52 @@ fn skip_advice_only_when_texts_were_printed() {
     assert!(stderr.contains("nothing was classified"), "{stderr}");
     assert!(!stderr.contains("--skip"), "{stderr}");
 }
+
+/// A byte-order mark is not part of the first text; JSONL scores are written as the wire
+/// writes them (one rounding for both); blank texts are classified as sent, with one warning
+/// naming where they are.
+#[test]
+fn a_bom_is_dropped_scores_round_once_and_blank_texts_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("texts.txt");
+    std::fs::write(&file, "\u{feff}I love this!\n\n   \nThis is terrible\n").unwrap();
+    let out = cli()
+        .args([
+            "invoke", "--local", "--model", "mini", "--output", "jsonl", "--file",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "blank texts are kept: {stdout}");
+    assert_eq!(lines[0]["text"], "I love this!");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: 2 text(s) are empty or blank (#2, #3)"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("warning:").count(), 1, "{stderr}");
+    // The same score, written the same way, in JSONL and in the wire's JSON.
+    let json: Value = serde_json::from_str(&stdout_of([
+        "invoke",
+        "--local",
+        "--model",
+        "mini",
+        "--output",
+        "json",
+        "I love this!",
+    ]))
+    .unwrap();
+    let wire = json["body"]["results"][0]["score"].to_string();
+    let jsonl_line = stdout.lines().next().unwrap();
+    assert!(
+        jsonl_line.contains(&format!("\"score\":{wire}")),
+        "{jsonl_line} vs {wire}"
+    );
+    assert!(wire.len() <= 12, "{wire}");
+}
