@@ -379,8 +379,9 @@ pub struct InvokeArgs {
     pub texts: Vec<String>,
     /// Read texts from a file: plain lines, JSONL (`.jsonl`, a `text` field), CSV or TSV
     /// (`.csv`, `.tsv`, a `text` column), or JSON (`.json`: the function's request
-    /// `{"texts": [...]}`, e.g. a SAM test event, or an array); `-` for stdin.
-    #[arg(long, short = 'f', value_name = "FILE")]
+    /// `{"texts": [...]}`, a SAM or console test event — function URL or API Gateway — or an
+    /// array); `-` for stdin. (No `-f`: that is `logs --follow`, as in `tail -f`.)
+    #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// The JSON/JSONL field or CSV/TSV column holding the text.
     #[arg(long, value_name = "NAME")]

@@ -85,6 +85,24 @@ pub fn ellipsize(text: &str, width: usize) -> String {
     out
 }
 
+/// Whether to colour what goes to a stream: only a terminal, and never with `NO_COLOR` set
+/// to anything (no-color.org) or `TERM=dumb`.
+pub fn colour(is_terminal: bool) -> bool {
+    is_terminal
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var("TERM").map_or(true, |t| t != "dumb")
+}
+
+/// ✓ in green or ✗ in red when `coloured`, plain otherwise.
+pub fn mark(ok: bool, coloured: bool) -> String {
+    match (ok, coloured) {
+        (true, true) => "\x1b[32m✓\x1b[0m".to_string(),
+        (false, true) => "\x1b[31m✗\x1b[0m".to_string(),
+        (true, false) => "✓".to_string(),
+        (false, false) => "✗".to_string(),
+    }
+}
+
 /// Live progress on stderr: spinners and bars (indicatif) on a terminal, one plain line per
 /// event otherwise (CI logs, pipes), nothing extra in JSON mode's stdout either way.
 #[derive(Clone)]
@@ -194,14 +212,19 @@ impl Step {
 
     /// Ends the step with a result line.
     pub fn done(self, result: impl AsRef<str>) {
-        let line = format!("✓ {}: {}", self.title, result.as_ref());
+        let line = format!("{} {}: {}", self.mark(true), self.title, result.as_ref());
         self.end(line);
     }
 
     /// Ends the step as failed.
     pub fn fail(self, why: impl AsRef<str>) {
-        let line = format!("✗ {}: {}", self.title, why.as_ref());
+        let line = format!("{} {}: {}", self.mark(false), self.title, why.as_ref());
         self.end(line);
+    }
+
+    /// Coloured on a terminal (where the spinners are), plain in a log.
+    fn mark(&self, ok: bool) -> String {
+        mark(ok, self.bar.is_some() && colour(true))
     }
 
     /// The result becomes a line printed above the live area and the spinner leaves it: the

@@ -2,6 +2,7 @@
 //! command that fixes each missing one.
 
 use std::fmt;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -61,7 +62,10 @@ pub struct DoctorReport {
 impl fmt::Display for DoctorReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for check in &self.checks {
-            let mark = if check.ok { "✓" } else { "✗" };
+            let mark = crate::output::mark(
+                check.ok,
+                crate::output::colour(std::io::stdout().is_terminal()),
+            );
             writeln!(f, "{mark} {:<18} {}", check.name, check.detail)?;
             if let Some(fix) = &check.fix {
                 writeln!(f, "  {:<18} fix: {fix}", "")?;

@@ -10,13 +10,17 @@ use serde::Serialize;
 use crate::aws::Aws;
 use crate::cli::GlobalArgs;
 use crate::output::{emit, Progress};
-use crate::release::ReleaseLog;
+use crate::release::{Release, ReleaseLog};
 use crate::stack::StackDeployer;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ReleasesReport {
     pub stack: String,
-    #[serde(flatten)]
+    /// The live release's number.
+    pub live: Option<u32>,
+    /// Newest first, as the table lists them.
+    pub releases: Vec<Release>,
+    #[serde(skip)]
     pub log: ReleaseLog,
     /// The stack parameters that differ from the live release's (someone changed the stack
     /// outside deploy and rollback), as `NAME: recorded → running`.
@@ -67,6 +71,8 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode> {
         global.output,
         &ReleasesReport {
             stack: stack.name,
+            live: log.live,
+            releases: log.releases.iter().rev().cloned().collect(),
             log,
             drift,
         },

@@ -385,6 +385,9 @@ async fn every_deploy_is_a_release_and_rollback_puts_an_earlier_one_live_with_th
     assert_eq!(listed["live"], 2, "{listed:#}");
     let releases = listed["releases"].as_array().unwrap();
     assert_eq!(releases.len(), 2);
+    // Newest first, as the table lists them.
+    assert_eq!(releases[0]["number"], 2, "{listed:#}");
+    assert_eq!(releases[1]["number"], 1, "{listed:#}");
     assert_eq!(releases[0]["model"]["name"], "sst2-mini (embedded)");
     assert_eq!(releases[0]["model"]["sha256"].as_str().unwrap().len(), 64);
     assert!(

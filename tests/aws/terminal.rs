@@ -152,3 +152,59 @@ fn at_the_prompt_every_finished_step_is_still_on_screen() {
     assert!(shown.contains("✓ AWS account:"), "{shown}");
     s.destroy(stage);
 }
+
+/// Runs `command` on a pseudo-terminal to its end; returns everything it wrote.
+fn on_terminal(mut command: std::process::Command) -> Vec<u8> {
+    let (master, slave) = pty();
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave));
+    let mut child = command.spawn().unwrap();
+    drop(command);
+    let output = Arc::new(Mutex::new(Vec::new()));
+    let mut reader = std::fs::File::from(master);
+    let sink = output.clone();
+    let drain = std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buffer[..n]);
+        }
+    });
+    child.wait().unwrap();
+    drain.join().unwrap();
+    let bytes = output.lock().unwrap().clone();
+    bytes
+}
+
+/// ✓ and ✗ are green and red on a terminal, plain with NO_COLOR (no-color.org) and in a pipe.
+#[test]
+fn marks_are_coloured_on_a_terminal_only_and_never_with_no_color() {
+    let s = standins();
+    let doctor = || {
+        let mut command = s.cli_process("colour");
+        command
+            .args(["doctor", "--model", "mini"])
+            .env_remove("NO_COLOR");
+        command
+    };
+    let coloured = String::from_utf8_lossy(&on_terminal(doctor())).to_string();
+    assert!(
+        coloured.contains("\x1b[32m✓\x1b[0m AWS credentials"),
+        "{coloured:?}"
+    );
+    let mut plain = doctor();
+    plain.env("NO_COLOR", "1");
+    let plain = String::from_utf8_lossy(&on_terminal(plain)).to_string();
+    assert!(plain.contains("✓ AWS credentials"), "{plain:?}");
+    assert!(!plain.contains("\x1b[32m"), "{plain:?}");
+    let piped = doctor().output().unwrap();
+    let piped = String::from_utf8_lossy(&piped.stdout);
+    assert!(
+        piped.contains("✓ AWS credentials") && !piped.contains('\x1b'),
+        "{piped:?}"
+    );
+}

@@ -15,6 +15,33 @@ fn the_command_line_definition_is_consistent() {
     Cli::command().debug_assert();
 }
 
+/// A short flag means one thing in every subcommand (`-f` was `--file` for invoke and
+/// `--follow` for logs).
+#[test]
+fn each_short_flag_means_one_thing_everywhere() {
+    let mut command = Cli::command();
+    command.build();
+    let mut meaning: std::collections::BTreeMap<char, (String, String)> = Default::default();
+    for sub in command.get_subcommands() {
+        for arg in sub.get_arguments() {
+            let (Some(short), Some(long)) = (arg.get_short(), arg.get_long()) else {
+                continue;
+            };
+            let here = (long.to_string(), sub.get_name().to_string());
+            match meaning.get(&short) {
+                Some((other, at)) if *other != here.0 => panic!(
+                    "-{short} is --{} in `{}` but --{other} in `{at}`",
+                    here.0, here.1
+                ),
+                _ => {
+                    meaning.insert(short, here);
+                }
+            }
+        }
+    }
+    assert!(meaning.contains_key(&'f'), "{meaning:?}");
+}
+
 /// Every subcommand's long help, at a fixed width so the snapshot does not follow the terminal.
 #[test]
 fn help_for_every_subcommand_is_snapshotted_and_ends_with_examples() {
