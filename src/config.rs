@@ -441,6 +441,9 @@ pub struct StageSettings {
     pub min_accuracy: Sourced<f64>,
 }
 
+/// The reserved concurrency a public URL gets when none is given.
+pub const PUBLIC_URL_CAP: u32 = 10;
+
 /// The built-in defaults.
 pub const DEFAULT_TIMEOUT_S: u32 = 60;
 pub const DEFAULT_LOG_RETENTION_DAYS: u32 = 14;
@@ -624,7 +627,12 @@ impl StageSettings {
             ),
             (
                 "reserved-concurrency",
-                opt(&self.reserved_concurrency.value.map(|n| n.to_string())),
+                match (self.reserved_concurrency.value, self.public_url.value) {
+                    (Some(n), _) => n.to_string(),
+                    // What deploy sets: a public URL is never left without a cap.
+                    (None, true) => format!("{PUBLIC_URL_CAP} (a public URL's cap)"),
+                    (None, false) => "none".to_string(),
+                },
                 &self.reserved_concurrency.source,
             ),
             (
@@ -710,6 +718,25 @@ impl fmt::Display for SettingsTable<'_> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_public_url_shows_the_cap_deploy_sets() {
+        let public = resolve("public-url = true\n", None, &SettingFlags::default()).unwrap();
+        let row = public
+            .rows()
+            .into_iter()
+            .find(|(name, _, _)| *name == "reserved-concurrency")
+            .unwrap();
+        assert_eq!(row.1, "10 (a public URL's cap)");
+        let private = resolve("memory = 2048\n", None, &SettingFlags::default()).unwrap();
+        let row = private
+            .rows()
+            .into_iter()
+            .find(|(name, _, _)| *name == "reserved-concurrency")
+            .unwrap();
+        assert_eq!(row.1, "none");
+    }
+
     use super::*;
 
     fn parse(text: &str, stage: Option<&str>) -> Result<Config> {

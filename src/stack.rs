@@ -1066,8 +1066,10 @@ pub fn print_plan(plan: &Plan, progress: &Progress) {
         progress.line(format!(
             "  {:<18} {} → {}",
             p.name,
-            p.from.as_deref().unwrap_or("(new)"),
-            if p.to.is_empty() { "(empty)" } else { &p.to }
+            p.from
+                .as_deref()
+                .map_or_else(|| "(new)".to_string(), |from| shown(&p.name, from)),
+            shown(&p.name, &p.to)
         ));
     }
     for r in &plan.resources {
@@ -1082,6 +1084,22 @@ pub fn print_plan(plan: &Plan, progress: &Progress) {
                 _ => "",
             }
         ));
+    }
+}
+
+/// A parameter's value as people read it: the template's placeholders for "not set" (`-1`
+/// reserved concurrency, an empty alarm address) are said in words.
+fn shown(name: &str, value: &str) -> String {
+    match (name, value) {
+        ("ReservedConcurrency", "-1") => "none (no cap)".to_string(),
+        (_, "") => "none".to_string(),
+        // An image URI's digest is 71 characters: its first 12 hex digits tell images apart
+        // and keep the line within a terminal's width (`info` has the whole).
+        (_, uri) if uri.contains("@sha256:") => match uri.split_once("@sha256:") {
+            Some((_, digest)) if digest.len() > 12 => format!("sha256:{}…", &digest[..12]),
+            _ => uri.to_string(),
+        },
+        _ => value.to_string(),
     }
 }
 
@@ -1105,6 +1123,31 @@ pub fn failure_message(stack: &str, status: &str, failures: &[Failure]) -> Strin
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn placeholders_are_said_in_words() {
+        assert_eq!(shown("ReservedConcurrency", "-1"), "none (no cap)");
+        assert_eq!(shown("ReservedConcurrency", "10"), "10");
+        assert_eq!(shown("AlarmEmail", ""), "none");
+        assert_eq!(shown("MemorySize", "1769"), "1769");
+        let uri = format!(
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/ummatics-sentiment@sha256:{}",
+            "ab".repeat(32)
+        );
+        assert_eq!(shown("ImageUri", &uri), "sha256:abababababab…");
+        assert!(
+            format!(
+                "  {:<18} {} → {}",
+                "ImageUri",
+                shown("ImageUri", &uri),
+                shown("ImageUri", &uri)
+            )
+            .chars()
+            .count()
+                <= 100
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -240,7 +240,7 @@ pub struct FunctionSettings {
 }
 
 /// The cap a public URL gets when `--reserved-concurrency` is not given.
-pub const DEFAULT_PUBLIC_CAP: u32 = 10;
+pub const DEFAULT_PUBLIC_CAP: u32 = crate::config::PUBLIC_URL_CAP;
 
 /// Preview, or apply (after asking, or not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -868,7 +868,10 @@ async fn keep_step(plan: &DeployPlan, aws: &Aws, release: &Release, progress: &P
         registry.add_tag(&aws.names.repository, digest, &tag).await
     };
     match tagged.await {
-        Ok(true) => step.done(format!("{digest} kept while release {} is", release.number)),
+        Ok(true) => step.done(format!(
+            "{digest} kept (the lifecycle policy never expires it) while release {} is in the log",
+            release.number
+        )),
         Ok(false) => step.done("already there"),
         Err(e) => {
             step.fail("not tagged");
@@ -910,7 +913,7 @@ async fn budget_step(
     };
     let (action, spec) = match (&plan.budget, &existing) {
         (BudgetChoice::Keep | BudgetChoice::Remove, None) => {
-            step.done("none");
+            step.done("none set (--budget USD makes one)");
             return Ok(None);
         }
         (BudgetChoice::Keep, Some(_)) => (BudgetAction::Kept, recorded.cloned()),

@@ -751,6 +751,7 @@ fn raw_exit_code(answer: &Value, function_error: Option<&str>) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_function_error_fails_the_payload_call_even_without_a_status_code() {
