@@ -15,7 +15,7 @@ use crate::image::ecr::{self, ImageInfo, Repository};
 use crate::image::registry::Registry;
 use crate::lambda::{function_info, FunctionInfo, UrlAuth};
 use crate::output::{emit, human_bytes, Progress};
-use crate::release::{FunctionRecord, ReleaseLog};
+use crate::release::{FunctionRecord, ModelRecord, ReleaseLog};
 use crate::stack::{
     budget_from_tags, dashboard, describe_stack, Dashboard, StackDeployer, StackState, TAG_REGISTRY,
 };
@@ -51,6 +51,10 @@ pub struct Versions {
     pub release: Option<u32>,
     /// The live release's function (none for a release made before it was recorded).
     pub function: Option<FunctionRecord>,
+    /// The live release's model.
+    pub model: Option<ModelRecord>,
+    /// Releases the stack records.
+    pub releases: usize,
     /// This CLI's version and commit.
     pub cli: BuildId,
     /// The deployed function is another version or commit than this CLI (or unknown).
@@ -71,6 +75,8 @@ impl Versions {
         };
         Versions {
             release: live.map(|r| r.number),
+            model: live.map(|r| r.model.clone()),
+            releases: log.releases.len(),
             function,
             cli,
             differ,
@@ -80,6 +86,19 @@ impl Versions {
 
 impl fmt::Display for Versions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let (Some(n), Some(model)) = (self.release, &self.model) {
+            write!(
+                f,
+                "  release   {n} live ({} recorded): model {} (sha256:{}",
+                self.releases,
+                model.name,
+                model.sha256.get(..12).unwrap_or(&model.sha256)
+            )?;
+            if let Some(accuracy) = model.accuracy {
+                write!(f, ", {:.2} % on its gate file", accuracy * 100.0)?;
+            }
+            writeln!(f, "); `releases` lists them")?;
+        }
         match &self.function {
             Some(function) => write!(f, "  bootstrap {function}")?,
             None => write!(f, "  bootstrap not recorded (deployed by an older version)")?,
@@ -535,6 +554,13 @@ mod tests {
         assert!(!same.differ);
         assert!(same.to_string().contains("(the same build)"), "{same}");
         assert!(same.to_string().contains("(release 3)"), "{same}");
+        // Which release and model are live.
+        assert!(
+            same.to_string().contains(
+                "  release   3 live (1 recorded): model sst2-minilm (embedded) (sha256:abababababab)"
+            ),
+            "{same}"
+        );
 
         let older = Versions::new(&log_with(Some(record("0.0.9", "1a2b3c4d5e6f"))));
         assert!(older.differ);
