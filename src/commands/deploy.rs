@@ -574,18 +574,18 @@ async fn deploy(plan: DeployPlan, global: &GlobalArgs, tracker: &Tracker) -> Res
     quota_step(&plan, &aws, &progress).await?;
     function_step(&aws, live_stack.as_ref()).await?;
     log_group_step(&plan, &aws, live_stack.as_ref(), &progress).await?;
-    let repository = repository_step(&plan, &aws, claim, &progress).await?;
+    let mut target = repository_step(&plan, &aws, claim, &progress).await?;
     let image = image_step(
         &plan,
         &aws,
         &builder,
-        repository.is_some(),
+        &mut target,
         &bootstrap,
         &model,
         &progress,
     )
     .await?;
-    let image_uri = image_uri(repository, &identity, &aws, &image);
+    let image_uri = image_uri(target.repository, &identity, &aws, &image);
     let mut params = stack_params(&plan, &aws, image_uri.clone());
     params.gate = gate.as_ref().map(|g| GateRecord {
         data_sha256: g.data_sha256.clone(),
@@ -1347,29 +1347,42 @@ async fn log_group_step(
     Ok(())
 }
 
-/// Step 5: the ECR repository (made when missing, except in a dry run), taken only when it
-/// is this stack's or `claim` allows.
-async fn repository_step(
+/// Step 5: the ECR repository, taken only when it is this stack's or `claim` allows. A
+/// missing one is made only when the image is ready to go (built, smoke-tested, the registry
+/// answering): a failed build or an unreachable registry leaves nothing in ECR.
+async fn repository_step<'a>(
     plan: &DeployPlan,
-    aws: &Aws,
+    aws: &'a Aws,
     claim: ecr::Claim,
     progress: &Progress,
-) -> Result<Option<Repository>> {
+) -> Result<PushTarget<'a>> {
     let step = progress.step(format!("ECR repository {}", aws.names.repository));
+    let existing = ecr::repository(aws, &aws.names.repository).await?;
+    let Some(found) = &existing else {
+        step.done(if plan.mode == Mode::DryRun {
+            "would be created"
+        } else {
+            "to be created once the image is ready"
+        });
+        return Ok(PushTarget {
+            aws,
+            claim,
+            repository: None,
+        });
+    };
     if plan.mode == Mode::DryRun {
-        let r = ecr::repository(aws, &aws.names.repository).await?;
-        let Some(existing) = &r else {
-            step.done("would be created");
-            return Ok(r);
-        };
-        let owner = ecr::owner(aws, existing, &aws.names.stack).await?;
-        let claimed = ecr::may_take(owner, claim, &existing.name, &aws.names.stack)?;
+        let owner = ecr::owner(aws, found, &aws.names.stack).await?;
+        let claimed = ecr::may_take(owner, claim, &found.name, &aws.names.stack)?;
         step.done(if claimed {
             "exists; would be tagged as this stack's"
         } else {
             "exists"
         });
-        return Ok(r);
+        return Ok(PushTarget {
+            aws,
+            claim,
+            repository: existing,
+        });
     }
     let (r, origin) =
         ecr::ensure_repository(aws, &aws.names.repository, &aws.names.stack, claim).await?;
@@ -1380,7 +1393,37 @@ async fn repository_step(
         ecr::Origin::Existed => "exists",
         ecr::Origin::Claimed => "exists; now tagged as this stack's",
     });
-    Ok(Some(r))
+    Ok(PushTarget {
+        aws,
+        claim,
+        repository: Some(r),
+    })
+}
+
+/// The ECR repository an image goes to: there already, or made by [`PushTarget::ready`] just
+/// before the first upload.
+struct PushTarget<'a> {
+    aws: &'a Aws,
+    claim: ecr::Claim,
+    repository: Option<Repository>,
+}
+
+impl PushTarget<'_> {
+    /// The repository, made now if it is missing.
+    async fn ready(&mut self, progress: &Progress) -> Result<()> {
+        if self.repository.is_some() {
+            return Ok(());
+        }
+        let names = &self.aws.names;
+        let (r, _) =
+            ecr::ensure_repository(self.aws, &names.repository, &names.stack, self.claim).await?;
+        progress.line(format!(
+            "ECR repository {} created (scan on push, keeps the kept releases' images and 10 more)",
+            r.name
+        ));
+        self.repository = Some(r);
+        Ok(())
+    }
 }
 
 /// The image in the registry.
@@ -1399,7 +1442,7 @@ async fn image_step(
     plan: &DeployPlan,
     aws: &Aws,
     builder: &Builder,
-    repository_exists: bool,
+    target: &mut PushTarget<'_>,
     bootstrap: &Bootstrap,
     model: &ModelFiles,
     progress: &Progress,
@@ -1419,7 +1462,7 @@ async fn image_step(
         Builder::Oci(image) => (image.tag(), image.digest().to_string()),
         Builder::Docker(_, context) => (context.tag(), context.tag()),
     };
-    let existing = match repository_exists {
+    let existing = match target.repository.is_some() {
         true => registry.manifest_digest(repository, &lookup).await?,
         false => None,
     };
@@ -1438,18 +1481,28 @@ async fn image_step(
         ));
         return Ok(image);
     }
+    // The push target must answer, and take the login, before anything is made for it: a
+    // dry run says so (it cannot "succeed" against a registry that is not there).
+    registry
+        .check()
+        .await
+        .with_context(|| format!("the push target {} does not answer", registry.host()))?;
     if plan.mode == Mode::DryRun {
         let what = match builder {
             Builder::Docker(_, context) => context_summary(context),
             Builder::Oci(oci) => format!("{} blobs", oci.blobs().len()),
         };
-        step.done(format!("{} would be built and pushed ({what})", image.tag));
+        step.done(format!(
+            "{} would be built and pushed ({what}) to {}, which answers and takes the login",
+            image.tag,
+            registry.host()
+        ));
         return Ok(image);
     }
     match builder {
         Builder::Docker(engine, context) => {
             docker_push(
-                plan, engine, context, &registry, repository, &mut image, &step, progress,
+                plan, engine, context, &registry, target, &mut image, &step, progress,
             )
             .await?
         }
@@ -1458,6 +1511,7 @@ async fn image_step(
                 image.smoke_test =
                     smoke_test_artifact(plan, bootstrap, model, &step, progress).await?;
             }
+            target.ready(progress).await?;
             image.blobs = oci_push(oci, &registry, repository, &step, progress).await?;
             image.digest = Some(oci.digest().to_string());
         }
@@ -1478,11 +1532,12 @@ async fn docker_push(
     engine: &Engine,
     context: &BuildContext,
     registry: &Registry,
-    repository: &str,
+    target: &mut PushTarget<'_>,
     image: &mut Image,
     step: &crate::output::Step,
     progress: &Progress,
 ) -> Result<()> {
+    let repository = &target.aws.names.repository;
     let local = format!("{}:{}", registry.image(repository), image.tag);
     step.set(format!("building {local} ({})", context_summary(context)));
     engine
@@ -1500,6 +1555,7 @@ async fn docker_push(
         }
         image.smoke_test = SmokeTest::Passed;
     }
+    target.ready(progress).await?;
     step.set(format!("pushing to {}", registry.host()));
     let push = engine
         .push(

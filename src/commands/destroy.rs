@@ -1,5 +1,5 @@
 //! `destroy`: stack (events streamed), image repository with its images, log group — and the
-//! images in `--registry` when deploy pushed there. Idempotent: nothing there is a success.
+//! images in the registry `deploy --registry` pushed to (`--registry`, else the stack's tag). Idempotent: nothing there is a success.
 
 use std::fmt;
 use std::process::ExitCode;
@@ -15,7 +15,7 @@ use crate::image::registry::{self, Registry};
 use crate::interrupt::{until_interrupted, Phase, Tracker};
 use crate::lambda::{delete_log_group, log_group, log_group_tags};
 use crate::output::{ask_async, emit, Progress};
-use crate::stack::{budget_from_tags, StackDeployer, StackState, TAG_TOOL};
+use crate::stack::{budget_from_tags, StackDeployer, StackState, TAG_REGISTRY, TAG_TOOL};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DestroyReport {
@@ -185,18 +185,40 @@ async fn destroy(args: DestroyArgs, global: &GlobalArgs, tracker: &Tracker) -> R
     }
     let progress = Progress::new();
     let deployer = StackDeployer::new(&aws, &progress);
-    let found = survey(&aws, &deployer, &progress).await?;
-    let registry_has_images = match &args.registry {
+    let mut found = survey(&aws, &deployer, &progress).await?;
+    // The registry deploy pushed to: --registry, else the one the stack's tag records (a
+    // `deploy --registry`), so its images are not forgotten.
+    let recorded = found
+        .stack
+        .as_ref()
+        .and_then(|stack| stack.tags.get(TAG_REGISTRY))
+        .cloned();
+    let registry_has_images = match args.registry.clone().or(recorded.clone()) {
         Some(host) => {
-            let login = ecr::login(&aws).await?;
-            let registry = Registry::new(
-                host,
-                &login.username,
-                &login.password,
-                args.insecure_registry,
-            )?;
-            let tags = registry.tags(&aws.names.repository).await?;
-            (!tags.is_empty()).then_some(registry)
+            let look = async {
+                let login = ecr::login(&aws).await?;
+                let registry = Registry::new(
+                    &host,
+                    &login.username,
+                    &login.password,
+                    args.insecure_registry,
+                )?;
+                let tags = registry.tags(&aws.names.repository).await?;
+                anyhow::Ok((!tags.is_empty()).then_some(registry))
+            };
+            match look.await {
+                Ok(found) => found,
+                // Only the recorded one may be out of reach: say what is left there.
+                Err(e) if args.registry.is_none() => {
+                    found.left.push(format!(
+                        "images of {} in {host}, the registry deploy pushed to (cannot reach it: \
+                         {e:#}); delete them there, or run destroy again with --registry {host}",
+                        aws.names.repository
+                    ));
+                    None
+                }
+                Err(e) => return Err(e),
+            }
         }
         None => None,
     };

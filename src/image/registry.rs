@@ -355,6 +355,22 @@ impl Registry {
         )
     }
 
+    /// Whether the registry answers and takes the credentials (`GET /v2/`, the API's own
+    /// check): what a dry run proves before saying an image would be pushed there.
+    pub async fn check(&self) -> Result<()> {
+        let response = self
+            .send("reach it", || self.request(reqwest::Method::GET, ""))
+            .await?;
+        match response.status() {
+            status if status.is_success() => Ok(()),
+            StatusCode::UNAUTHORIZED => Err(self.unauthorized()),
+            other => bail!(
+                "registry {} answered HTTP {other} to the API check (GET /v2/)",
+                self.host
+            ),
+        }
+    }
+
     /// The digest of `repository:reference`, or `None` when the registry does not have it.
     pub async fn manifest_digest(
         &self,

@@ -476,3 +476,48 @@ fn an_unknown_region_is_named_with_what_was_meant() {
         "{region:#}"
     );
 }
+
+/// A push target that does not answer: the dry run says so instead of "would be pushed", and
+/// the real deploy stops before making anything in ECR (the repository is made only once the
+/// image is ready to go).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_push_target_fails_the_dry_run_and_leaves_nothing_in_ecr() {
+    let s = standins();
+    let stage = "noreg";
+    let repository = "ummatics-sentiment-noreg";
+    s.destroy(stage);
+    let sdk = s.sdk().await;
+    for extra in [&["--dry-run"][..], &[]] {
+        let out = s
+            .cli(stage)
+            .args(["--output", "json", "deploy", "--yes", "--model", "mini", "--builder", "oci"])
+            .args(["--registry", "127.0.0.1:9", "--no-smoke-test", "--bootstrap"])
+            .arg(&s.bootstrap)
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{extra:?}: {stderr}");
+        assert!(
+            stderr.contains("the push target 127.0.0.1:9 does not answer"),
+            "{extra:?}: {stderr}"
+        );
+        assert!(
+            aws_sdk_ecr::Client::new(&sdk)
+                .describe_repositories()
+                .repository_names(repository)
+                .send()
+                .await
+                .is_err(),
+            "{extra:?} left an ECR repository"
+        );
+    }
+    // A registry that answers: the dry run says it was checked.
+    let out = s
+        .deploy(stage, &["--model", "mini", "--builder", "oci", "--dry-run"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("which answers and takes the login"), "{stderr}");
+}

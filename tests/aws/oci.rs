@@ -122,7 +122,13 @@ fn daemonless_deploy_push_inspect_run_redeploy() {
         "the binary's layer was sent twice"
     );
 
-    let destroyed = s.destroy(stage);
-    assert!(destroyed["removed"].to_string().contains("stack"));
+    // Without --registry: the stack's tag says where deploy pushed, and its images go too.
+    let destroyed = json_of(s.cli(stage).args(["--output", "json", "destroy", "--yes"]));
+    let removed = destroyed["removed"].to_string();
+    assert!(removed.contains("stack"), "{removed}");
+    assert!(
+        removed.contains(&format!("image(s) from {}/{repo}", s.registry)),
+        "{removed}"
+    );
     assert!(s.registry_tags(repo).is_empty());
 }
