@@ -174,9 +174,9 @@ pub struct DeployArgs {
     #[arg(long)]
     pub build_function: bool,
     /// How the image is made: `docker` (the engine, via its API), `oci` (written directly,
-    /// no daemon), or `auto` (the engine when one answers, else oci).
-    #[arg(long, value_enum, default_value_t = BuilderChoice::Auto)]
-    pub builder: BuilderChoice,
+    /// no daemon), or `auto` (the engine when one answers, else oci). Default: auto.
+    #[arg(long, value_enum)]
+    pub builder: Option<BuilderChoice>,
     /// Skip running `bootstrap --self-test` on the built artifact before pushing.
     #[arg(long)]
     pub no_smoke_test: bool,

@@ -54,6 +54,13 @@ struct Table {
     log_retention_days: Option<Spanned<i64>>,
     gate: Option<Spanned<String>>,
     min_accuracy: Option<Spanned<toml::Value>>,
+    /// The AWS connection (after the flags, before AWS_REGION / AWS_PROFILE).
+    region: Option<Spanned<String>>,
+    profile: Option<Spanned<String>>,
+    /// How deploy makes and pushes the image (its flags of the same names).
+    registry: Option<Spanned<String>>,
+    builder: Option<Spanned<String>>,
+    bootstrap: Option<Spanned<String>>,
     /// Only at the top level.
     stages: Option<Spanned<BTreeMap<String, Spanned<Table>>>>,
 }
@@ -339,6 +346,74 @@ impl Config {
             .as_ref()
             .and_then(|(name, table)| from(table, Some(name.as_str())))
             .or_else(|| from(&self.top, None))
+    }
+}
+
+/// The file's text-valued keys outside deploy's function settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextKey {
+    Region,
+    Profile,
+    Registry,
+    Builder,
+    Bootstrap,
+}
+
+impl TextKey {
+    fn name(self) -> &'static str {
+        match self {
+            TextKey::Region => "region",
+            TextKey::Profile => "profile",
+            TextKey::Registry => "registry",
+            TextKey::Builder => "builder",
+            TextKey::Bootstrap => "bootstrap",
+        }
+    }
+}
+
+/// A text value of the file (the stage's table over the top level), where it is, and how to
+/// say what is wrong with it.
+#[derive(Debug, Clone)]
+pub struct FileText {
+    pub value: String,
+    pub source: Source,
+    key: &'static str,
+    /// `PATH:LINE`.
+    location: String,
+    /// A path written in the file: relative to the file's directory.
+    pub path: PathBuf,
+}
+
+impl FileText {
+    /// An error about this value: the file, the line and the key.
+    pub fn error(&self, message: impl fmt::Display) -> anyhow::Error {
+        anyhow!("{}: {}: {message}", self.location, self.key)
+    }
+}
+
+impl Config {
+    /// The file's value for `key`, if any; an empty one is refused where it is.
+    pub fn text(&self, key: TextKey) -> Result<Option<FileText>> {
+        let found = match key {
+            TextKey::Region => self.get(|t| &t.region),
+            TextKey::Profile => self.get(|t| &t.profile),
+            TextKey::Registry => self.get(|t| &t.registry),
+            TextKey::Builder => self.get(|t| &t.builder),
+            TextKey::Bootstrap => self.get(|t| &t.bootstrap),
+        };
+        let Some((value, at)) = found else {
+            return Ok(None);
+        };
+        if value.trim().is_empty() {
+            return Err(at.error(key.name(), "is empty: give a value, or remove the key"));
+        }
+        Ok(Some(FileText {
+            value: value.clone(),
+            source: at.source(),
+            key: key.name(),
+            location: format!("{}:{}", self.path.display(), at.line()),
+            path: at.path(value),
+        }))
     }
 }
 

@@ -136,8 +136,14 @@ impl fmt::Debug for Aws {
 impl Aws {
     /// Loads configuration the way the AWS CLI does, overridden by the global flags.
     pub async fn load(global: &AwsArgs) -> Aws {
+        // The default chain (AWS_REGION, then the profile) reads the profile chosen here, not
+        // only AWS_PROFILE: `--profile staging` takes staging's region.
+        let mut default_chain = aws_config::default_provider::region::DefaultRegionChain::builder();
+        if let Some(profile) = &global.profile {
+            default_chain = default_chain.profile_name(profile);
+        }
         let region = RegionProviderChain::first_try(global.region.clone().map(Region::new))
-            .or_default_provider()
+            .or_else(default_chain.build())
             .or_else(Region::from_static(DEFAULT_REGION));
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(region)

@@ -18,7 +18,7 @@ use crate::bootstrap::{self, Runner};
 use crate::budget::{self, BudgetAction, BudgetSpec, BudgetState};
 use crate::carried::{Carried, CarriedFunction};
 use crate::cli::{BuilderChoice, DeployArgs, GlobalArgs};
-use crate::config::{Config, SettingsTable, StageSettings, FILE_NAME};
+use crate::config::{Config, SettingsTable, StageSettings, TextKey, FILE_NAME};
 use crate::evaluation::{accuracy, predict_all, LabelledFile};
 use crate::image::docker::{context_summary, Engine};
 use crate::image::ecr::{self, Repository};
@@ -251,9 +251,33 @@ pub enum Mode {
 
 impl DeployPlan {
     /// Checks the flags: every mistake is reported before anything is built or called.
-    pub fn from_args(args: DeployArgs, stage: Option<&str>) -> Result<DeployPlan> {
+    pub fn from_args(mut args: DeployArgs, stage: Option<&str>) -> Result<DeployPlan> {
         let config = Config::find(args.config.config.as_deref(), stage)?;
         let settings = StageSettings::resolve(&args.settings, config.as_ref())?;
+        // How the image is made and pushed: a flag beats the file.
+        if let Some(config) = &config {
+            if args.registry.is_none() {
+                args.registry = config.text(TextKey::Registry)?.map(|t| t.value);
+            }
+            if args.bootstrap.is_none() && !args.build_function {
+                args.bootstrap = config.text(TextKey::Bootstrap)?.map(|t| t.path);
+            }
+            if args.builder.is_none() {
+                if let Some(text) = config.text(TextKey::Builder)? {
+                    args.builder = Some(
+                        <BuilderChoice as clap::ValueEnum>::from_str(&text.value, true).map_err(
+                            |_| {
+                                text.error(format!(
+                                    "{:?} is not a builder: auto, docker or oci",
+                                    text.value
+                                ))
+                            },
+                        )?,
+                    );
+                }
+            }
+        }
+        let builder = args.builder.unwrap_or(BuilderChoice::Auto);
         let mode = match (args.dry_run, args.yes) {
             (true, _) => Mode::DryRun,
             (false, true) => Mode::Apply { ask: false },
@@ -264,7 +288,7 @@ impl DeployPlan {
             ),
         };
         let base_image = BaseImage::parse(&args.base_image)?;
-        if args.builder == BuilderChoice::Oci && base_image.has_libc() {
+        if builder == BuilderChoice::Oci && base_image.has_libc() {
             bail!(
                 "--base-image {} needs the Docker engine (the daemonless builder writes FROM scratch \
                  images): drop --builder oci or --base-image",
@@ -284,7 +308,7 @@ impl DeployPlan {
                 Carried::this_binary()?.as_ref(),
                 bootstrap::workspace_root().is_some(),
             )?,
-            builder: args.builder,
+            builder,
             base_image,
             smoke_test: !args.no_smoke_test,
             registry: args.registry,

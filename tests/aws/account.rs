@@ -490,8 +490,22 @@ async fn an_unreachable_push_target_fails_the_dry_run_and_leaves_nothing_in_ecr(
     for extra in [&["--dry-run"][..], &[]] {
         let out = s
             .cli(stage)
-            .args(["--output", "json", "deploy", "--yes", "--model", "mini", "--builder", "oci"])
-            .args(["--registry", "127.0.0.1:9", "--no-smoke-test", "--bootstrap"])
+            .args([
+                "--output",
+                "json",
+                "deploy",
+                "--yes",
+                "--model",
+                "mini",
+                "--builder",
+                "oci",
+            ])
+            .args([
+                "--registry",
+                "127.0.0.1:9",
+                "--no-smoke-test",
+                "--bootstrap",
+            ])
             .arg(&s.bootstrap)
             .args(extra)
             .output()
@@ -519,5 +533,8 @@ async fn an_unreachable_push_target_fails_the_dry_run_and_leaves_nothing_in_ecr(
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("which answers and takes the login"), "{stderr}");
+    assert!(
+        stderr.contains("which answers and takes the login"),
+        "{stderr}"
+    );
 }

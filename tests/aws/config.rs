@@ -229,3 +229,75 @@ fn a_mistyped_stage_is_refused_and_new_stage_creates_one() {
         String::from_utf8_lossy(&dry.stderr)
     );
 }
+
+/// The file may hold the AWS connection — `region`, `profile` (after the flags, before
+/// AWS_REGION / AWS_PROFILE) — and how deploy pushes: `registry`, `builder`, `bootstrap` (a
+/// path relative to the file). A flag beats the file; a bad value names the line.
+#[test]
+fn the_file_holds_region_profile_registry_builder_and_bootstrap() {
+    let s = standins();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ummatics-sentiment.toml");
+    std::fs::copy(&s.bootstrap, dir.path().join("bootstrap")).unwrap();
+    std::fs::write(
+        &file,
+        format!(
+            "region = \"eu-west-1\"\nregistry = \"{}\"\nbuilder = \"oci\"\nbootstrap = \"bootstrap\"\n",
+            s.registry
+        ),
+    )
+    .unwrap();
+    let dry = |extra: &[&str]| {
+        json_of(
+            s.cli("filecfg")
+                .args(["--output", "json", "deploy", "--dry-run", "--model", "mini"])
+                .args(extra)
+                .current_dir(dir.path()),
+        )
+    };
+    let report = dry(&[]);
+    assert_eq!(report["region"], "eu-west-1", "{report:#}");
+    assert_eq!(report["builder"], "oci", "{report:#}");
+    assert_eq!(report["function"]["source"], "prebuilt", "{report:#}");
+    assert!(
+        report["image_uri"].as_str().unwrap().contains("eu-west-1"),
+        "{report:#}"
+    );
+    // Flags beat the file.
+    let report = dry(&["--region", "us-east-1"]);
+    assert_eq!(report["region"], "us-east-1", "{report:#}");
+
+    // profile: the profile's region applies when neither flag, file nor AWS_REGION gives one.
+    let aws_config = dir.path().join("aws-config");
+    std::fs::write(&aws_config, "[profile staging]\nregion = ap-southeast-2\n").unwrap();
+    std::fs::write(&file, "profile = \"staging\"\n").unwrap();
+    let doctor = json_of(
+        s.cli("filecfg")
+            .env_remove("AWS_REGION")
+            .env("AWS_CONFIG_FILE", &aws_config)
+            .args(["--output", "json", "doctor", "--model", "mini"])
+            .current_dir(dir.path()),
+    );
+    let region = doctor["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "AWS region")
+        .unwrap();
+    assert!(
+        region["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("ap-southeast-2"),
+        "{region:#}"
+    );
+
+    std::fs::write(&file, "[stages.filecfg]\nbuilder = \"podman\"\n").unwrap();
+    crate::common::assert_refused_before_aws(
+        s.cli("filecfg")
+            .args(["deploy", "--yes"])
+            .current_dir(dir.path()),
+        "builder = podman",
+        "ummatics-sentiment.toml:2: builder: \"podman\" is not a builder: auto, docker or oci",
+    );
+}
