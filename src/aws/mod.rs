@@ -243,8 +243,9 @@ pub fn is_loopback(url: &str) -> bool {
 }
 
 /// Against an endpoint on this machine (`serve`, stand-ins) that checks no signature, a user
-/// without AWS credentials gets placeholder ones instead of a refusal: `serve` works offline.
-/// Anywhere else the credential chain stands as it is.
+/// with no AWS credentials configured at all gets placeholder ones instead of a refusal:
+/// `serve` works offline. Anywhere else, or when a configured source fails, the credential
+/// chain stands as it is.
 async fn placeholder_credentials_for_loopback(config: SdkConfig) -> SdkConfig {
     use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
     let Some(endpoint) = config.endpoint_url() else {
@@ -253,11 +254,16 @@ async fn placeholder_credentials_for_loopback(config: SdkConfig) -> SdkConfig {
     if !is_loopback(endpoint) {
         return config;
     }
-    let has_credentials = match config.credentials_provider() {
-        Some(provider) => provider.provide_credentials().await.is_ok(),
-        None => false,
+    // Only when nothing is configured at all: a configured source that fails (an expired
+    // sign-in) must say so, not be papered over.
+    let nothing_configured = match config.credentials_provider() {
+        Some(provider) => matches!(
+            provider.provide_credentials().await,
+            Err(aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded(_))
+        ),
+        None => true,
     };
-    if has_credentials {
+    if !nothing_configured {
         return config;
     }
     let placeholder = aws_credential_types::Credentials::new(
