@@ -2,7 +2,7 @@
 //! credentials, the account's Lambda quotas, memory below the model's need and `--registry`
 //! against AWS — each refused (or accepted) before anything is built, pushed or made.
 
-use crate::common::{json_of, stack_status, standins};
+use crate::common::{doctor_check, json_of, repository_exists, stack_status, standins};
 
 /// A profile made by `aws login` (`login_session`) with its cached session, in a throw-away
 /// home: `(home, config file, cache directory)`. `expires_at` is the session's RFC 3339 end.
@@ -73,15 +73,6 @@ fn doctor_with_login(
     })
 }
 
-fn credentials_check(report: &serde_json::Value) -> &serde_json::Value {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "AWS credentials")
-        .unwrap_or_else(|| panic!("no credentials check: {report:#}"))
-}
-
 /// A console sign-in session (`aws login`) is used as the AWS CLI uses it; an expired one
 /// gets `aws login` as its fix, not a build-feature message or `aws configure`.
 #[test]
@@ -89,7 +80,7 @@ fn aws_login_credentials_work_and_an_expired_session_says_aws_login() {
     let s = standins();
     let (_home, config, cache) = login_profile("2099-01-01T00:00:00Z");
     let report = doctor_with_login(&s, &config, &cache);
-    let check = credentials_check(&report);
+    let check = doctor_check(&report, "AWS credentials");
     assert_eq!(check["ok"], true, "{report:#}");
     assert!(
         check["detail"].as_str().unwrap().contains("123456789012"),
@@ -98,7 +89,7 @@ fn aws_login_credentials_work_and_an_expired_session_says_aws_login() {
 
     let (_home, config, cache) = login_profile("2020-01-01T00:00:00Z");
     let report = doctor_with_login(&s, &config, &cache);
-    let check = credentials_check(&report);
+    let check = doctor_check(&report, "AWS credentials");
     assert_eq!(check["ok"], false, "{report:#}");
     let detail = check["detail"].as_str().unwrap();
     assert!(detail.contains("console sign-in session"), "{check:#}");
@@ -112,7 +103,7 @@ fn aws_login_credentials_work_and_an_expired_session_says_aws_login() {
     // No session at all: the same fix.
     std::fs::remove_dir_all(&cache).unwrap();
     let report = doctor_with_login(&s, &config, &cache);
-    let check = credentials_check(&report);
+    let check = doctor_check(&report, "AWS credentials");
     assert_eq!(check["ok"], false, "{report:#}");
     assert!(
         check["fix"].as_str().unwrap().starts_with("aws login"),
@@ -180,12 +171,7 @@ async fn a_reservation_the_account_cannot_hold_is_refused_before_the_push() {
         stack_status(&sdk, "ummatics-sentiment-stack-quota").await,
         None
     );
-    assert!(aws_sdk_ecr::Client::new(&sdk)
-        .describe_repositories()
-        .repository_names(repository)
-        .send()
-        .await
-        .is_err());
+    assert!(!repository_exists(&sdk, repository).await);
 
     // What fits goes through the check; the dry run shows the quota it read.
     let dry = s
@@ -301,24 +287,6 @@ fn a_registry_other_than_ecr_is_refused_against_aws() {
     );
 }
 
-/// Runs a boto3 script against moto (boto3 comes with it) and returns its stdout.
-fn boto3(s: &crate::common::StandIns, script: &str) -> String {
-    let out = std::process::Command::new("python3")
-        .args(["-c", script])
-        .env("AWS_ENDPOINT_URL", &s.aws_endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// `policy --deployer` prints what the deploying identity needs; `doctor` simulates the caller
 /// against the same list (IAM SimulatePrincipalPolicy) and names what is missing. A user with
 /// a partial policy is told the missing actions; with the printed policy attached as a
@@ -327,10 +295,8 @@ fn boto3(s: &crate::common::StandIns, script: &str) -> String {
 fn doctor_lists_the_deploy_permissions_the_caller_lacks() {
     let s = standins();
     let user = format!("deployer-{}", std::process::id());
-    let keys = boto3(
-        &s,
-        &format!(
-            r#"
+    let keys = s.boto3(&format!(
+        r#"
 import json, boto3
 iam = boto3.client("iam")
 iam.create_user(UserName="{user}")
@@ -340,8 +306,7 @@ iam.put_user_policy(UserName="{user}", PolicyName="partial", PolicyDocument=json
 key = iam.create_access_key(UserName="{user}")["AccessKey"]
 print(key["AccessKeyId"], key["SecretAccessKey"])
 "#
-        ),
-    );
+    ));
     let (key, secret) = keys.trim().split_once(' ').unwrap();
     let doctor = || {
         let out = s
@@ -352,13 +317,7 @@ print(key["AccessKeyId"], key["SecretAccessKey"])
             .output()
             .unwrap();
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        report["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == "deploy permissions")
-            .unwrap_or_else(|| panic!("no permissions check: {report:#}"))
-            .clone()
+        doctor_check(&report, "deploy permissions").clone()
     };
     let check = doctor();
     assert_eq!(check["ok"], false, "{check:#}");
@@ -390,18 +349,15 @@ print(key["AccessKeyId"], key["SecretAccessKey"])
             .args(["--output", "json", "policy", "--deployer"]),
     );
     assert_eq!(policy["account"], "123456789012");
-    boto3(
-        &s,
-        &format!(
-            r#"
+    s.boto3(&format!(
+        r#"
 import boto3
 iam = boto3.client("iam")
 arn = iam.create_policy(PolicyName="{user}-deployer", PolicyDocument='''{}''')["Policy"]["Arn"]
 iam.attach_user_policy(UserName="{user}", PolicyArn=arn)
 "#,
-            policy["policy"]
-        ),
-    );
+        policy["policy"]
+    ));
     let check = doctor();
     assert_eq!(check["ok"], true, "{check:#}");
     assert!(
@@ -433,12 +389,7 @@ fn an_unknown_region_is_named_with_what_was_meant() {
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(!out.status.success());
-    let region = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "AWS region")
-        .unwrap();
+    let region = doctor_check(&report, "AWS region");
     assert_eq!(region["ok"], false, "{region:#}");
     assert!(
         region["detail"]
@@ -462,12 +413,7 @@ fn an_unknown_region_is_named_with_what_was_meant() {
         s.cli("region")
             .args(["--output", "json", "doctor", "--model", "mini"]),
     );
-    let region = ok["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "AWS region")
-        .unwrap();
+    let region = doctor_check(&ok, "AWS region");
     assert!(
         region["detail"]
             .as_str()
@@ -517,12 +463,7 @@ async fn an_unreachable_push_target_fails_the_dry_run_and_leaves_nothing_in_ecr(
             "{extra:?}: {stderr}"
         );
         assert!(
-            aws_sdk_ecr::Client::new(&sdk)
-                .describe_repositories()
-                .repository_names(repository)
-                .send()
-                .await
-                .is_err(),
+            !repository_exists(&sdk, repository).await,
             "{extra:?} left an ECR repository"
         );
     }

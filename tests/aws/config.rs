@@ -3,7 +3,7 @@
 //! function carrying the file's values (read back from Lambda), and info pointing at a setting
 //! the file changed since.
 
-use crate::common::{assert_refused_before_aws, json_of, standins};
+use crate::common::{assert_refused_before_aws, doctor_check, json_of, standins};
 
 fn source_of<'a>(report: &'a serde_json::Value, setting: &str) -> &'a str {
     report["settings"][setting]["source"]
@@ -278,12 +278,7 @@ fn the_file_holds_region_profile_registry_builder_and_bootstrap() {
             .args(["--output", "json", "doctor", "--model", "mini"])
             .current_dir(dir.path()),
     );
-    let region = doctor["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "AWS region")
-        .unwrap();
+    let region = doctor_check(&doctor, "AWS region");
     assert!(
         region["detail"]
             .as_str()

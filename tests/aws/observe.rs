@@ -355,19 +355,7 @@ for name, memory, arch in [("{small}", 512, "x86_64"), ("{large}", 3008, "arm64"
                         Code={{"ZipFile": code.getvalue()}}, MemorySize=memory, Architectures=[arch])
 "#
     );
-    let out = std::process::Command::new("python3")
-        .args(["-c", &script])
-        .env("AWS_ENDPOINT_URL", &s.aws_endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    s.boto3(&script);
 
     let cw = aws_sdk_cloudwatch::Client::new(&s.sdk().await);
     let at = DateTime::from(SystemTime::now() - Duration::from_secs(600));

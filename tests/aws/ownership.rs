@@ -4,7 +4,7 @@
 
 use aws_sdk_budgets::types::{Budget, BudgetType, Spend, TimeUnit};
 
-use crate::common::{json_of, stack_status, standins};
+use crate::common::{json_of, repository_exists, stack_status, standins};
 
 const ACCOUNT: &str = "123456789012";
 
@@ -390,12 +390,7 @@ async fn a_same_named_function_outside_the_stack_is_named_and_left_alone() {
         stack_status(&sdk, "ummatics-sentiment-stack-samold").await,
         None
     );
-    assert!(aws_sdk_ecr::Client::new(&sdk)
-        .describe_repositories()
-        .repository_names(repository)
-        .send()
-        .await
-        .is_err());
+    assert!(!repository_exists(&sdk, repository).await);
     assert!(lambda
         .get_function()
         .function_name(function)

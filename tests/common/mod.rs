@@ -354,3 +354,44 @@ pub fn assert_quiet_on_closed_pipe(command: &mut std::process::Command, what: &s
         "{what}: {stderr}"
     );
 }
+
+/// The check named `name` in a `doctor --output json` report.
+pub fn doctor_check<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a doctor report: {report:#}"))
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name:?} check: {report:#}"))
+}
+
+/// Whether moto has the ECR repository `name`.
+pub async fn repository_exists(sdk: &aws_config::SdkConfig, name: &str) -> bool {
+    aws_sdk_ecr::Client::new(sdk)
+        .describe_repositories()
+        .repository_names(name)
+        .send()
+        .await
+        .is_ok()
+}
+
+impl StandIns {
+    /// Runs a boto3 script (boto3 comes with moto) against moto with the test credentials;
+    /// asserts it succeeds and returns its stdout.
+    pub fn boto3(&self, script: &str) -> String {
+        let out = std::process::Command::new("python3")
+            .args(["-c", script])
+            .env("AWS_ENDPOINT_URL", &self.aws_endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
