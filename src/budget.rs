@@ -134,6 +134,27 @@ pub enum BudgetAction {
     WouldRemove,
 }
 
+/// Before budget names carried the region, a stack's budget was named after the stack
+/// alone. When the stack's tags record a budget (`recorded`) and only that older name exists,
+/// the budget is made again under the new name (same limit and address) and the old one
+/// deleted; `true` when it moved. A dry run moves nothing.
+pub async fn move_from_old_name(
+    aws: &Aws,
+    account: &str,
+    stack: &str,
+    recorded: &BudgetSpec,
+) -> Result<bool> {
+    let name = name_for(stack, &aws.region());
+    if describe_budget(aws, account, &name).await?.is_some()
+        || describe_budget(aws, account, stack).await?.is_none()
+    {
+        return Ok(false);
+    }
+    create_budget(aws, account, &name, recorded).await?;
+    delete_budget(aws, account, stack).await?;
+    Ok(true)
+}
+
 /// The budget's name for a stack in a region. Budget names are unique per account, not per
 /// region (AWS Budgets API, `BudgetName`), so the region is part of it: the same stage in two
 /// regions has two budgets, and destroying one leaves the other.

@@ -922,6 +922,16 @@ async fn budget_step(
         return Ok(None);
     }
     let step = progress.step(format!("budget {name}"));
+    if let (Some(recorded), false) = (recorded, dry_run) {
+        match budget::move_from_old_name(aws, account, &aws.names.stack, recorded).await {
+            Ok(true) => progress.line(format!(
+                "budget {} (its name before names carried the region) is now {name}",
+                aws.names.stack
+            )),
+            Ok(false) => {}
+            Err(e) => progress.line(format!("warning: {e:#}")),
+        }
+    }
     let existing = match budget::describe_budget(aws, account, &name).await {
         Ok(existing) => existing,
         // Not asked for: a missing Budgets permission must not fail the deploy.

@@ -136,6 +136,18 @@ async fn survey(aws: &Aws, deployer: &StackDeployer<'_>, progress: &Progress) ->
             }
             recorded.then_some(budget)
         }
+        // A stack of ours that records a budget made before names carried the region: its
+        // budget has the stack's name alone.
+        Ok(None)
+            if stack
+                .as_ref()
+                .is_some_and(|s| budget_from_tags(&s.tags).is_some()) =>
+        {
+            budget::describe_budget(aws, &account, stack_name)
+                .await
+                .ok()
+                .flatten()
+        }
         Ok(None) => None,
         Err(e) => {
             progress.line(format!(
@@ -244,7 +256,8 @@ async fn destroy(args: DestroyArgs, global: &GlobalArgs, tracker: &Tracker) -> R
     // that already deleted the stack could no longer tell.
     if let Some(budget) = found.budget {
         let account = &found.account;
-        let budget_name = budget::name_for(&aws.names.stack, &aws.region());
+        // Its own name: the region's, or (made by an earlier version) the stack's.
+        let budget_name = budget.name.clone();
         let step = progress.step(format!("budget {budget_name}"));
         if budget::delete_budget(&aws, account, &budget_name).await? {
             step.done("deleted");

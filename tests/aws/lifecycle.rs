@@ -28,6 +28,26 @@ async fn stack_tags(
         .collect()
 }
 
+/// A $3 budget named after `stack` alone, as versions before region-qualified names made.
+async fn old_named_budget(sdk: &aws_config::SdkConfig, stack: &str) {
+    use aws_sdk_budgets::types::{Budget, BudgetType, Spend, TimeUnit};
+    aws_sdk_budgets::Client::new(sdk)
+        .create_budget()
+        .account_id("123456789012")
+        .budget(
+            Budget::builder()
+                .budget_name(stack)
+                .budget_limit(Spend::builder().amount("3.00").unit("USD").build().unwrap())
+                .time_unit(TimeUnit::Monthly)
+                .budget_type(BudgetType::Cost)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
 async fn budget_limit(sdk: &aws_config::SdkConfig, name: &str) -> Option<String> {
     match aws_sdk_budgets::Client::new(sdk)
         .describe_budget()
@@ -190,6 +210,30 @@ async fn deploy_makes_keeps_replaces_and_removes_the_budget_and_destroy_deletes_
     assert_eq!(report["budget"]["action"], "created", "{report:#}");
     assert_eq!(report["budget"]["spec"]["email"], "alarms@example.com");
 
+    // A budget made before names carried the region (named after the stack alone) moves to
+    // the new name on the next deploy; nothing is left under the old one.
+    let stack = "ummatics-sentiment-stack-budget";
+    let budgets = aws_sdk_budgets::Client::new(&sdk);
+    let delete_new_named = || async {
+        budgets
+            .delete_budget()
+            .account_id("123456789012")
+            .budget_name(name)
+            .send()
+            .await
+            .unwrap();
+    };
+    delete_new_named().await;
+    old_named_budget(&sdk, stack).await;
+    let report = budget(&[]);
+    assert_eq!(report["budget"]["action"], "kept", "{report:#}");
+    assert_eq!(budget_limit(&sdk, name).await.as_deref(), Some("3.00 USD"));
+    assert_eq!(
+        budget_limit(&sdk, stack).await,
+        None,
+        "the old name is left"
+    );
+
     // The same stage in a second region has its own budget, and destroying it there leaves
     // this region's alone.
     let elsewhere = "ummatics-sentiment-stack-budget-eu-west-1";
@@ -230,13 +274,17 @@ async fn deploy_makes_keeps_replaces_and_removes_the_budget_and_destroy_deletes_
     assert_eq!(budget_limit(&sdk, elsewhere).await, None);
     assert_eq!(budget_limit(&sdk, name).await.as_deref(), Some("3.00 USD"));
 
+    // destroy takes a budget under the old name too, when the stack's tags record one.
+    delete_new_named().await;
+    old_named_budget(&sdk, stack).await;
     let destroyed = s.destroy(stage);
     let removed = destroyed["removed"].to_string();
     assert!(
-        removed.contains(&format!("budget {name} ($3.00/month)")),
+        removed.contains(&format!("budget {stack} ($3.00/month)")),
         "{removed}"
     );
     assert_eq!(budget_limit(&sdk, name).await, None);
+    assert_eq!(budget_limit(&sdk, stack).await, None);
 }
 
 /// Bad budgets stop deploy before any AWS call, flags and file alike.
