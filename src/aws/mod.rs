@@ -88,8 +88,9 @@ impl Names {
 pub struct Aws {
     pub config: SdkConfig,
     pub names: Names,
-    /// How the selected profile gets its credentials (what to say when they fail).
-    pub sign_in: SignIn,
+    /// `--profile` (else the SDK's own choice): read again only to explain a credentials
+    /// failure, never on the way to a call.
+    profile: Option<String>,
 }
 
 /// How the selected profile of `~/.aws/config` signs in.
@@ -161,7 +162,7 @@ impl Aws {
         Aws {
             config,
             names: Names::for_stage(global.stage.as_deref()),
-            sign_in: SignIn::of_profile(global.profile.as_deref()).await,
+            profile: global.profile.clone(),
         }
     }
 
@@ -207,12 +208,18 @@ impl Aws {
     /// credentials are missing, an expired sign-in, rejected, or the endpoint unreachable,
     /// with the command that fixes each.
     pub async fn caller_identity(&self) -> Result<Identity, IdentityError> {
-        let out = self
-            .sts()
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| IdentityError::of(&e, self))?;
+        let out = self.sts().get_caller_identity().send().await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) => {
+                // The profile is read only when its credentials failed: what to tell the user.
+                let sign_in = match credentials_error(&e) {
+                    Some(_) => SignIn::of_profile(self.profile.as_deref()).await,
+                    None => SignIn::Other,
+                };
+                return Err(IdentityError::of(&e, self, sign_in));
+            }
+        };
         Ok(Identity {
             account: out.account().unwrap_or_default().to_string(),
             arn: out.arn().unwrap_or_default().to_string(),
@@ -279,24 +286,44 @@ async fn placeholder_credentials_for_loopback(config: SdkConfig) -> SdkConfig {
         .build()
 }
 
-/// Whether an SDK error is the credential chain's (no credentials, an expired session): never
-/// worth another try.
-pub fn is_credentials_error<E, R>(error: &aws_sdk_sts::error::SdkError<E, R>) -> bool
+/// The credential chain's own error (no credentials, an expired session) wherever it sits
+/// among an SDK error's causes.
+fn credentials_error<E, R>(
+    error: &aws_sdk_sts::error::SdkError<E, R>,
+) -> Option<&aws_credential_types::provider::error::CredentialsError>
 where
     E: std::error::Error + 'static,
     R: fmt::Debug,
 {
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
-        if cause
-            .downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
-            .is_some()
-        {
-            return true;
+        if let Some(credentials) = cause.downcast_ref() {
+            return Some(credentials);
         }
         source = cause.source();
     }
-    false
+    None
+}
+
+/// Whether an SDK error is the credential chain's: never worth another try.
+pub fn is_credentials_error<E, R>(error: &aws_sdk_sts::error::SdkError<E, R>) -> bool
+where
+    E: std::error::Error + 'static,
+    R: fmt::Debug,
+{
+    credentials_error(error).is_some()
+}
+
+/// An error's message followed by each of its causes', `: `-separated.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Why the caller identity could not be read.
@@ -319,24 +346,22 @@ pub enum IdentityError {
 }
 
 impl IdentityError {
-    fn of<E, R>(error: &aws_sdk_sts::error::SdkError<E, R>, aws: &Aws) -> IdentityError
+    fn of<E, R>(
+        error: &aws_sdk_sts::error::SdkError<E, R>,
+        aws: &Aws,
+        sign_in: SignIn,
+    ) -> IdentityError
     where
         E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
         R: fmt::Debug,
     {
-        use aws_credential_types::provider::error::CredentialsError;
         use aws_sdk_sts::error::SdkError;
         let text = describe(error);
         if let SdkError::ServiceError(_) = error {
             return IdentityError::Rejected(text);
         }
-        // The credential chain's own error, wherever it sits in the source chain.
-        let mut source = std::error::Error::source(error);
-        while let Some(cause) = source {
-            if let Some(credentials) = cause.downcast_ref::<CredentialsError>() {
-                return Self::of_credentials(credentials, aws.sign_in, text);
-            }
-            source = cause.source();
+        if let Some(credentials) = credentials_error(error) {
+            return Self::of_credentials(credentials, sign_in, text);
         }
         match error {
             SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
@@ -355,13 +380,7 @@ impl IdentityError {
         text: String,
     ) -> IdentityError {
         use aws_credential_types::provider::error::CredentialsError;
-        let mut chain = error.to_string();
-        let mut source = std::error::Error::source(error);
-        while let Some(cause) = source {
-            chain.push_str(": ");
-            chain.push_str(&cause.to_string());
-            source = cause.source();
-        }
+        let chain = with_causes(error);
         match (sign_in, error) {
             (SignIn::Login, _) => IdentityError::LoginSession(chain),
             (SignIn::Sso, _) => IdentityError::SsoSession(chain),
@@ -475,29 +494,11 @@ where
             match (err.code(), err.message()) {
                 (Some(code), Some(message)) => format!("{code}: {message}"),
                 (Some(code), None) => code.to_string(),
-                _ => {
-                    // No code: usually an answer the SDK could not parse; say why.
-                    let mut text = format!("{err}");
-                    let mut source = std::error::Error::source(err);
-                    while let Some(cause) = source {
-                        text.push_str(": ");
-                        text.push_str(&cause.to_string());
-                        source = cause.source();
-                    }
-                    text
-                }
+                // No code: usually an answer the SDK could not parse; say why.
+                _ => with_causes(err),
             }
         }
-        other => {
-            let mut text = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(cause) = source {
-                text.push_str(": ");
-                text.push_str(&cause.to_string());
-                source = cause.source();
-            }
-            text
-        }
+        other => with_causes(other),
     }
 }
 
