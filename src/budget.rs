@@ -135,9 +135,9 @@ pub enum BudgetAction {
 }
 
 /// Before budget names carried the region, a stack's budget was named after the stack
-/// alone. When the stack's tags record a budget (`recorded`) and only that older name exists,
-/// the budget is made again under the new name (same limit and address) and the old one
-/// deleted; `true` when it moved. A dry run moves nothing.
+/// alone. For a stack whose tags record a budget (`recorded`) but which has none under the
+/// new name: when the old name exists, the budget is made again under the new name (same
+/// limit and address) and the old one deleted; `true` when it moved.
 pub async fn move_from_old_name(
     aws: &Aws,
     account: &str,
@@ -145,9 +145,7 @@ pub async fn move_from_old_name(
     recorded: &BudgetSpec,
 ) -> Result<bool> {
     let name = name_for(stack, &aws.region());
-    if describe_budget(aws, account, &name).await?.is_some()
-        || describe_budget(aws, account, stack).await?.is_none()
-    {
+    if describe_budget(aws, account, stack).await?.is_none() {
         return Ok(false);
     }
     create_budget(aws, account, &name, recorded).await?;

@@ -18,7 +18,7 @@ use crate::bootstrap::{self, Runner};
 use crate::budget::{self, BudgetAction, BudgetSpec, BudgetState};
 use crate::carried::{Carried, CarriedFunction};
 use crate::cli::{BuilderChoice, DeployArgs, GlobalArgs};
-use crate::config::{Config, SettingsTable, StageSettings, TextKey, FILE_NAME};
+use crate::config::{Config, SettingsTable, StageSettings, TextKey, FILE_NAME, PUBLIC_URL_CAP};
 use crate::evaluation::{accuracy, predict_all, LabelledFile};
 use crate::image::docker::{context_summary, Engine};
 use crate::image::ecr::{self, Repository};
@@ -239,9 +239,6 @@ pub struct FunctionSettings {
     pub log_retention_days: u32,
 }
 
-/// The cap a public URL gets when `--reserved-concurrency` is not given.
-pub const DEFAULT_PUBLIC_CAP: u32 = crate::config::PUBLIC_URL_CAP;
-
 /// Preview, or apply (after asking, or not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -329,7 +326,7 @@ impl DeployPlan {
                 reserved_concurrency: s
                     .reserved_concurrency
                     .value
-                    .or(s.public_url.value.then_some(DEFAULT_PUBLIC_CAP)),
+                    .or(s.public_url.value.then_some(PUBLIC_URL_CAP)),
                 alarm_email: s.alarm_email.value.clone(),
                 log_retention_days: s.log_retention_days.value,
             },
@@ -922,17 +919,7 @@ async fn budget_step(
         return Ok(None);
     }
     let step = progress.step(format!("budget {name}"));
-    if let (Some(recorded), false) = (recorded, dry_run) {
-        match budget::move_from_old_name(aws, account, &aws.names.stack, recorded).await {
-            Ok(true) => progress.line(format!(
-                "budget {} (its name before names carried the region) is now {name}",
-                aws.names.stack
-            )),
-            Ok(false) => {}
-            Err(e) => progress.line(format!("warning: {e:#}")),
-        }
-    }
-    let existing = match budget::describe_budget(aws, account, &name).await {
+    let mut existing = match budget::describe_budget(aws, account, &name).await {
         Ok(existing) => existing,
         // Not asked for: a missing Budgets permission must not fail the deploy.
         Err(e) if plan.budget == BudgetChoice::Keep => {
@@ -945,6 +932,20 @@ async fn budget_step(
             return Err(e);
         }
     };
+    // None under this name, though the tags record one: an earlier version's, under the old name.
+    if let (None, Some(recorded), false) = (&existing, recorded, dry_run) {
+        match budget::move_from_old_name(aws, account, &aws.names.stack, recorded).await {
+            Ok(true) => {
+                progress.line(format!(
+                    "budget {} (its name before names carried the region) is now {name}",
+                    aws.names.stack
+                ));
+                existing = budget::describe_budget(aws, account, &name).await?;
+            }
+            Ok(false) => {}
+            Err(e) => progress.line(format!("warning: {e:#}")),
+        }
+    }
     let (action, spec) = match (&plan.budget, &existing) {
         (BudgetChoice::Keep | BudgetChoice::Remove, None) => {
             step.done("none set (--budget USD makes one)");
