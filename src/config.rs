@@ -516,7 +516,8 @@ pub struct StageSettings {
     pub min_accuracy: Sourced<f64>,
 }
 
-/// The reserved concurrency a public URL gets when none is given.
+/// The reserved concurrency a public URL gets when none is given: deploy sets it, and the
+/// settings table says so.
 pub const PUBLIC_URL_CAP: u32 = 10;
 
 /// The built-in defaults.

@@ -205,7 +205,7 @@ async fn destroy(args: DestroyArgs, global: &GlobalArgs, tracker: &Tracker) -> R
         .as_ref()
         .and_then(|stack| stack.tags.get(TAG_REGISTRY))
         .cloned();
-    let registry_has_images = match args.registry.clone().or(recorded.clone()) {
+    let registry_has_images = match args.registry.clone().or(recorded) {
         Some(host) => {
             let look = async {
                 let login = ecr::login(&aws).await?;
