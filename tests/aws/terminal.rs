@@ -43,18 +43,84 @@ fn screen(bytes: &[u8]) -> String {
     parser.screen().contents()
 }
 
-/// Waits until the terminal shows `text` (or the process ends, or a minute goes by).
-fn wait_for(output: &Mutex<Vec<u8>>, text: &str, child: &mut std::process::Child) -> String {
-    let start = Instant::now();
-    loop {
-        let shown = screen(&output.lock().unwrap());
-        if shown.contains(text) {
-            return shown;
+/// A command running on a pseudo-terminal (stdin, stdout and stderr), everything it writes
+/// collected by a thread of its own.
+struct OnTerminal {
+    child: std::process::Child,
+    output: Arc<Mutex<Vec<u8>>>,
+    input: std::fs::File,
+    drain: std::thread::JoinHandle<()>,
+}
+
+impl OnTerminal {
+    fn spawn(mut command: std::process::Command) -> OnTerminal {
+        let (master, slave) = pty();
+        command
+            .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave));
+        let child = command.spawn().unwrap();
+        // The parent's copies of the slave go: the master sees the end when the child ends.
+        drop(command);
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let mut reader = std::fs::File::from(master.try_clone().unwrap());
+        let sink = output.clone();
+        let drain = std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buffer[..n]);
+            }
+        });
+        OnTerminal {
+            child,
+            output,
+            input: std::fs::File::from(master),
+            drain,
         }
-        if start.elapsed() > Duration::from_secs(120) || child.try_wait().unwrap().is_some() {
-            panic!("the terminal never showed {text:?}; it shows:\n{shown}");
+    }
+
+    /// What the terminal shows now.
+    fn shown(&self) -> String {
+        screen(&self.output.lock().unwrap())
+    }
+
+    /// Waits until the terminal shows `text` (or the process ends, or two minutes go by).
+    fn wait_for(&mut self, text: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let shown = self.shown();
+            if shown.contains(text) {
+                return shown;
+            }
+            if start.elapsed() > Duration::from_secs(120)
+                || self.child.try_wait().unwrap().is_some()
+            {
+                panic!("the terminal never showed {text:?}; it shows:\n{shown}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
-        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    /// Waits (at most a minute) for the process to end; returns its status and everything
+    /// it wrote.
+    fn finish(mut self) -> (std::process::ExitStatus, Vec<u8>) {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                let _ = self.child.kill();
+                panic!("the process did not end; it shows:\n{}", self.shown());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        self.drain.join().unwrap();
+        let bytes = self.output.lock().unwrap().clone();
+        (status, bytes)
     }
 }
 
@@ -66,7 +132,6 @@ fn at_the_prompt_every_finished_step_is_still_on_screen() {
     let s = standins();
     let stage = "pty";
     s.destroy(stage);
-    let (master, slave) = pty();
     let mut command = s.cli_process(stage);
     command
         .args([
@@ -80,30 +145,12 @@ fn at_the_prompt_every_finished_step_is_still_on_screen() {
         .arg(&s.registry)
         .arg("--bootstrap")
         .arg(&s.bootstrap)
-        .env("TERM", "xterm-256color")
-        .stdin(Stdio::from(slave.try_clone().unwrap()))
-        .stdout(Stdio::from(slave.try_clone().unwrap()))
-        .stderr(Stdio::from(slave));
-    let mut child = command.spawn().unwrap();
-    drop(command); // the parent's copies of the slave: the master sees EOF when the child ends
-
-    let output = Arc::new(Mutex::new(Vec::new()));
-    let mut reader = std::fs::File::from(master.try_clone().unwrap());
-    let sink = output.clone();
-    std::thread::spawn(move || {
-        let mut buffer = [0u8; 4096];
-        while let Ok(n) = reader.read(&mut buffer) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().unwrap().extend_from_slice(&buffer[..n]);
-        }
-    });
-
-    wait_for(&output, "apply these changes? [y/N]", &mut child);
+        .env("TERM", "xterm-256color");
+    let mut terminal = OnTerminal::spawn(command);
+    terminal.wait_for("apply these changes? [y/N]");
     // Long enough for any spinner still ticking to redraw.
     std::thread::sleep(Duration::from_millis(800));
-    let shown = screen(&output.lock().unwrap());
+    let shown = terminal.shown();
     for step in [
         "✓ model: sst2-mini (embedded)",
         "✓ bootstrap:",
@@ -127,23 +174,10 @@ fn at_the_prompt_every_finished_step_is_still_on_screen() {
     assert!(at("✓ image:") < at("✓ change set for"));
     assert!(at("✓ change set for") < at("apply these changes?"));
 
-    let mut writer = std::fs::File::from(master);
-    writer.write_all(b"n\n").unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "deploy did not end after no"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    terminal.input.write_all(b"n\n").unwrap();
+    let (status, bytes) = terminal.finish();
     assert!(!status.success());
-    // The reader thread drains what the child wrote before it ended.
-    std::thread::sleep(Duration::from_millis(500));
-    let shown = screen(&output.lock().unwrap());
+    let shown = screen(&bytes);
     assert!(
         shown.contains("cancelled: nothing was changed in the stack"),
         "{shown}"
@@ -154,30 +188,8 @@ fn at_the_prompt_every_finished_step_is_still_on_screen() {
 }
 
 /// Runs `command` on a pseudo-terminal to its end; returns everything it wrote.
-fn on_terminal(mut command: std::process::Command) -> Vec<u8> {
-    let (master, slave) = pty();
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(slave.try_clone().unwrap()))
-        .stderr(Stdio::from(slave));
-    let mut child = command.spawn().unwrap();
-    drop(command);
-    let output = Arc::new(Mutex::new(Vec::new()));
-    let mut reader = std::fs::File::from(master);
-    let sink = output.clone();
-    let drain = std::thread::spawn(move || {
-        let mut buffer = [0u8; 4096];
-        while let Ok(n) = reader.read(&mut buffer) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().unwrap().extend_from_slice(&buffer[..n]);
-        }
-    });
-    child.wait().unwrap();
-    drain.join().unwrap();
-    let bytes = output.lock().unwrap().clone();
-    bytes
+fn on_terminal(command: std::process::Command) -> Vec<u8> {
+    OnTerminal::spawn(command).finish().1
 }
 
 /// ✓ and ✗ are green and red on a terminal, plain with NO_COLOR (no-color.org) and in a pipe.
