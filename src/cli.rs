@@ -346,6 +346,12 @@ pub struct EvalArgs {
     /// in this process; its labels are taken to be negative, positive (SST-2).
     #[arg(long, value_name = "NAME")]
     pub function: Option<String>,
+    /// Also fit the score temperature on these examples (temperature scaling: the one that
+    /// minimises the log-loss of the raw logits) and report it with the calibration error
+    /// before and after. Fit on data the model was not trained on, and not on the data you
+    /// then report.
+    #[arg(long, conflicts_with = "function")]
+    pub fit_temperature: bool,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -409,6 +415,10 @@ pub struct InvokeArgs {
     /// Skip the input's first N texts (to go on after an interrupted run: it says which N).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub skip: u64,
+    /// With --local: append each call's telemetry record (the deployed function's CloudWatch
+    /// EMF line: counts, shares, times; no text) to FILE, or `-` for stderr.
+    #[arg(long, value_name = "FILE", requires = "local")]
+    pub telemetry: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -433,6 +443,10 @@ pub struct ServeArgs {
     /// refused (`10s`, `500ms`).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub read_timeout: std::time::Duration,
+    /// Append each invocation's telemetry record (the deployed function's CloudWatch EMF line:
+    /// counts, shares, times; no text) to FILE, or `-` for stderr.
+    #[arg(long, value_name = "FILE")]
+    pub telemetry: Option<PathBuf>,
     #[command(flatten)]
     pub function: FunctionArgs,
     #[command(flatten)]

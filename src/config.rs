@@ -31,6 +31,7 @@ use crate::aws::parse_stage;
 use crate::lambda::{Arch, MEMORY_MB, TIMEOUT_S};
 use crate::models::{Embedded, ModelSpec};
 use crate::sizing::DEFAULT_MEMORY_MB;
+use ummatics_sentiment_function::telemetry::Telemetry;
 
 /// The file looked for in the current directory when `--config` is not given.
 pub const FILE_NAME: &str = "ummatics-sentiment.toml";
@@ -52,6 +53,9 @@ struct Table {
     budget: Option<Spanned<toml::Value>>,
     budget_email: Option<Spanned<String>>,
     log_retention_days: Option<Spanned<i64>>,
+    telemetry: Option<Spanned<toml::Value>>,
+    alarm_negative_share: Option<Spanned<toml::Value>>,
+    alarm_low_confidence: Option<Spanned<toml::Value>>,
     gate: Option<Spanned<String>>,
     min_accuracy: Option<Spanned<toml::Value>>,
     /// The AWS connection (after the flags, before AWS_REGION / AWS_PROFILE).
@@ -111,6 +115,21 @@ pub struct SettingFlags {
     /// Days the function's logs are kept (default 14).
     #[arg(long, value_name = "DAYS", value_parser = parse_retention)]
     pub log_retention_days: Option<u32>,
+    /// The function's telemetry: one CloudWatch Embedded Metric Format record per invocation
+    /// (texts, tokens, cut texts, negative/positive, low-confidence answers, times; never a
+    /// text), shown by `metrics` and the dashboard. `off` stops it (default on; 9 custom
+    /// metrics per model, $0.30 each a month).
+    #[arg(long, value_name = "on|off", value_parser = parse_telemetry)]
+    pub telemetry: Option<Telemetry>,
+    /// A CloudWatch alarm (e-mailing --alarm-email) when more than this share of an hour's
+    /// texts is answered negative, e.g. 0.6 or 60%: a sign that the texts, or the model's
+    /// reading of them, changed.
+    #[arg(long, value_name = "FRACTION", value_parser = parse_fraction)]
+    pub alarm_negative_share: Option<f64>,
+    /// A CloudWatch alarm (e-mailing --alarm-email) when more than this share of an hour's
+    /// texts gets a score under 0.6 (the model unsure), e.g. 0.3.
+    #[arg(long, value_name = "FRACTION", value_parser = parse_fraction)]
+    pub alarm_low_confidence: Option<f64>,
     /// Before anything is built or pushed, score the model on this labelled file (`eval`'s
     /// formats: TSV/CSV/JSONL with `text` and `label`) and refuse the deploy when it scores
     /// below --min-accuracy, or below the live release's score on the same file.
@@ -119,6 +138,11 @@ pub struct SettingFlags {
     /// The accuracy --gate requires, as a fraction (0.90, the default) or a percentage (90%).
     #[arg(long, value_name = "FRACTION", value_parser = parse_fraction)]
     pub min_accuracy: Option<f64>,
+}
+
+/// `on` or `off` (also true/false, 1/0).
+pub fn parse_telemetry(raw: &str) -> Result<Telemetry, String> {
+    Telemetry::parse(raw).ok_or_else(|| format!("{raw:?} is neither on nor off"))
 }
 
 /// A fraction in (0, 1], written `0.9` or `90%`.
@@ -512,6 +536,10 @@ pub struct StageSettings {
     /// Where the budget's alerts go (`None`: the alarm e-mail).
     pub budget_email: Sourced<Option<String>>,
     pub log_retention_days: Sourced<u32>,
+    pub telemetry: Sourced<Telemetry>,
+    /// Drift alarms' thresholds, as fractions (`None`: no alarm).
+    pub alarm_negative_share: Sourced<Option<f64>>,
+    pub alarm_low_confidence: Sourced<Option<f64>>,
     pub gate: Sourced<Option<PathBuf>>,
     pub min_accuracy: Sourced<f64>,
 }
@@ -616,6 +644,29 @@ impl StageSettings {
                     parse_retention(&v.to_string()).map_err(|e| at.error("log-retention-days", e))
                 },
             )?,
+            telemetry: layer(flags.telemetry, file!(telemetry), Telemetry::On, |v, at| {
+                let parsed = match v {
+                    toml::Value::Boolean(true) => Some(Telemetry::On),
+                    toml::Value::Boolean(false) => Some(Telemetry::Off),
+                    toml::Value::String(s) => Telemetry::parse(s),
+                    _ => None,
+                };
+                parsed.ok_or_else(|| {
+                    at.error("telemetry", format!("{v:?} is neither \"on\" nor \"off\""))
+                })
+            })?,
+            alarm_negative_share: layer(
+                flags.alarm_negative_share.map(Some),
+                file!(alarm_negative_share),
+                None,
+                |v, at| fraction_setting(v, at, "alarm-negative-share"),
+            )?,
+            alarm_low_confidence: layer(
+                flags.alarm_low_confidence.map(Some),
+                file!(alarm_low_confidence),
+                None,
+                |v, at| fraction_setting(v, at, "alarm-low-confidence"),
+            )?,
             gate: layer(
                 flags.gate.clone().map(Some),
                 file!(gate),
@@ -649,6 +700,21 @@ impl StageSettings {
         }
         if let Some(email) = &flags.budget_email {
             check_email(email).map_err(|e| anyhow!("--budget-email {e}"))?;
+        }
+        if settings.telemetry.value == Telemetry::Off {
+            for (name, alarm) in [
+                ("alarm-negative-share", &settings.alarm_negative_share),
+                ("alarm-low-confidence", &settings.alarm_low_confidence),
+            ] {
+                if alarm.value.is_some() {
+                    bail!(
+                        "{name} ({}) watches the telemetry metrics, and telemetry is off ({}): \
+                         turn telemetry on or drop the alarm",
+                        alarm.source,
+                        settings.telemetry.source
+                    );
+                }
+            }
         }
         let budgeted = settings.budget_usd.value.is_some_and(|usd| usd > 0.0);
         if budgeted && settings.budget_email.value.is_none() && settings.alarm_email.value.is_none()
@@ -745,8 +811,40 @@ impl StageSettings {
                 format!("{:.2}", self.min_accuracy.value),
                 &self.min_accuracy.source,
             ),
+            (
+                "telemetry",
+                self.telemetry.value.as_str().to_string(),
+                &self.telemetry.source,
+            ),
+            (
+                "alarm-negative-share",
+                share(self.alarm_negative_share.value),
+                &self.alarm_negative_share.source,
+            ),
+            (
+                "alarm-low-confidence",
+                share(self.alarm_low_confidence.value),
+                &self.alarm_low_confidence.source,
+            ),
         ]
     }
+}
+
+/// A drift alarm's threshold as people read it.
+fn share(value: Option<f64>) -> String {
+    value.map_or_else(
+        || "none".to_string(),
+        |v| format!("{:.0} % of an hour's texts", v * 100.0),
+    )
+}
+
+/// A fraction setting of the file (`0.6`, `"60%"`).
+fn fraction_setting(v: &toml::Value, at: &FileValue<'_>, key: &str) -> Result<Option<f64>> {
+    let written = number_text(v)
+        .map_err(|t| at.error(key, format!("a {t} is not a number: write 0.6 or \"60%\"")))?;
+    parse_fraction(&written)
+        .map(Some)
+        .map_err(|e| at.error(key, e))
 }
 
 /// A number the file may write as a float, an integer or a string (`"90%"`, `"$5"`), as the

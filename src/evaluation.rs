@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
-use ummatics_sentiment_function::Classifier;
+use ummatics_sentiment_function::{Classifier, Prediction};
 
 use crate::input::{read_records, Column, DataFormat};
 
@@ -173,14 +173,87 @@ pub fn score(
     (correct, confusion, classes)
 }
 
-/// The predicted label of every example, in order (in chunks, so memory stays bounded).
-pub fn predict_all(classifier: &Classifier, examples: &[Example]) -> Result<Vec<usize>> {
+/// The prediction of every example, in order (in chunks, so memory stays bounded).
+pub fn predict_all(classifier: &Classifier, examples: &[Example]) -> Result<Vec<Prediction>> {
     let mut predicted = Vec::with_capacity(examples.len());
     for chunk in examples.chunks(256) {
         let texts: Vec<&str> = chunk.iter().map(|e| e.text.as_str()).collect();
-        predicted.extend(classifier.predict(&texts)?.into_iter().map(|p| p.label));
+        predicted.extend(classifier.predict(&texts)?);
     }
     Ok(predicted)
+}
+
+/// Bins of the expected calibration error (equal width over the confidence, as in Guo et al.
+/// 2017, "On Calibration of Modern Neural Networks").
+pub const ECE_BINS: usize = 15;
+
+/// The expected calibration error: over [`ECE_BINS`] equal-width bins of the confidence (the
+/// score of the answered label), the gap between mean confidence and accuracy, weighted by
+/// the bin's share of the examples. 0 = scores mean what they say. `None` without examples.
+pub fn expected_calibration_error(answers: &[(f64, bool)]) -> Option<f64> {
+    if answers.is_empty() {
+        return None;
+    }
+    let mut bins = [(0usize, 0.0f64, 0usize); ECE_BINS];
+    for &(confidence, correct) in answers {
+        let i = ((confidence * ECE_BINS as f64).ceil() as usize).clamp(1, ECE_BINS) - 1;
+        bins[i].0 += 1;
+        bins[i].1 += confidence;
+        bins[i].2 += usize::from(correct);
+    }
+    let n = answers.len() as f64;
+    Some(
+        bins.iter()
+            .filter(|(count, _, _)| *count > 0)
+            .map(|&(count, sum, right)| {
+                let count_f = count as f64;
+                (sum / count_f - right as f64 / count_f).abs() * count_f / n
+            })
+            .sum(),
+    )
+}
+
+/// The mean negative log-likelihood of the gold labels under softmax(logits / t).
+pub fn negative_log_likelihood(logits: &[Vec<f32>], gold: &[usize], t: f64) -> f64 {
+    let total: f64 = logits
+        .iter()
+        .zip(gold)
+        .map(|(row, &g)| {
+            let scaled: Vec<f64> = row.iter().map(|&x| f64::from(x) / t).collect();
+            let max = scaled.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let log_sum = max + scaled.iter().map(|x| (x - max).exp()).sum::<f64>().ln();
+            log_sum - scaled[g]
+        })
+        .sum();
+    total / logits.len().max(1) as f64
+}
+
+/// The temperature that minimises the negative log-likelihood of the gold labels (temperature
+/// scaling, Guo et al. 2017), searched over 0.05–20 on a log scale (golden-section: the NLL is
+/// unimodal in log t). Labels do not change with it; only how sure the scores are.
+pub fn fit_temperature(logits: &[Vec<f32>], gold: &[usize]) -> f64 {
+    let nll = |log_t: f64| negative_log_likelihood(logits, gold, log_t.exp());
+    let (mut lo, mut hi) = (0.05f64.ln(), 20f64.ln());
+    let ratio = (5f64.sqrt() - 1.0) / 2.0;
+    let mut a = hi - ratio * (hi - lo);
+    let mut b = lo + ratio * (hi - lo);
+    let (mut fa, mut fb) = (nll(a), nll(b));
+    for _ in 0..80 {
+        if fa < fb {
+            hi = b;
+            b = a;
+            fb = fa;
+            a = hi - ratio * (hi - lo);
+            fa = nll(a);
+        } else {
+            lo = a;
+            a = b;
+            fa = fb;
+            b = lo + ratio * (hi - lo);
+            fb = nll(b);
+        }
+    }
+    ((lo + hi) / 2.0).exp()
 }
 
 /// The share of examples predicted right.
@@ -196,6 +269,40 @@ pub fn accuracy(examples: &[Example], predicted: &[usize]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ece_of_known_answers() {
+        // Sure and right: no gap. Sure (0.9) and right half the time: a gap of 0.4.
+        assert_eq!(
+            expected_calibration_error(&[(1.0, true), (1.0, true)]),
+            Some(0.0)
+        );
+        let e = expected_calibration_error(&[(0.9, true), (0.9, false)]).unwrap();
+        assert!((e - 0.4).abs() < 1e-12, "{e}");
+        // Two bins, each half of the data: 0.5 × |0.95 − 1| + 0.5 × |0.55 − 0.5|.
+        let e =
+            expected_calibration_error(&[(0.95, true), (0.55, true), (0.55, false), (0.95, true)])
+                .unwrap();
+        assert!((e - 0.05).abs() < 1e-12, "{e}");
+        assert_eq!(expected_calibration_error(&[]), None);
+    }
+
+    #[test]
+    fn temperature_fitting_recovers_a_known_temperature() {
+        // Logits ±2 (a gap of 4), with labels such that the true probability is that of a gap of 2:
+        // sigmoid(4) ≈ 0.982 overconfident; sigmoid(2) ≈ 0.881 right 88.1 % of the time.
+        let p = 1.0 / (1.0 + (-2.0f64).exp());
+        let n = 10_000;
+        let right = (p * n as f64).round() as usize;
+        let logits: Vec<Vec<f32>> = (0..n).map(|_| vec![-2.0, 2.0]).collect();
+        let gold: Vec<usize> = (0..n).map(|i| usize::from(i < right)).collect();
+        let t = fit_temperature(&logits, &gold);
+        assert!((t - 2.0).abs() < 0.01, "{t}");
+        assert!(
+            negative_log_likelihood(&logits, &gold, t)
+                < negative_log_likelihood(&logits, &gold, 1.0)
+        );
+    }
 
     #[test]
     fn scores_a_known_confusion_matrix() {

@@ -20,4 +20,5 @@ pub mod process;
 pub mod release;
 pub mod sizing;
 pub mod stack;
+pub mod telemetry;
 pub mod when;

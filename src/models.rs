@@ -129,6 +129,21 @@ impl fmt::Display for ModelSpec {
 }
 
 impl ModelSpec {
+    /// The model's name in the function's telemetry (its `Model` dimension): the built-in
+    /// name, the Hugging Face id, or the directory's own name (not its whole path).
+    pub fn metric_name(&self) -> String {
+        match self {
+            ModelSpec::Embedded(embedded) => embedded.name().to_string(),
+            ModelSpec::Hub(id) => id.clone(),
+            ModelSpec::Dir(dir) => dir
+                .canonicalize()
+                .unwrap_or_else(|_| dir.clone())
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| dir.display().to_string()),
+        }
+    }
+
     /// Loads the classifier this spec names.
     pub fn load(&self, options: &ClassifierOptions) -> Result<Classifier> {
         match self {

@@ -14,6 +14,7 @@ use crate::aws::{describe, error_code, Aws};
 use crate::budget::BudgetSpec;
 use crate::interrupt::Phase;
 use crate::output::Progress;
+use ummatics_sentiment_function::telemetry::Telemetry;
 
 /// `templates/stack.yaml`, built into the binary.
 pub const TEMPLATE: &str = include_str!("../templates/stack.yaml");
@@ -96,8 +97,28 @@ impl GateRecord {
     }
 }
 
+/// The drift alarms on the function's telemetry: thresholds as fractions of an hour's texts
+/// (`None`: no alarm).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct DriftAlarms {
+    /// More than this share answered negative.
+    pub negative_share: Option<f64>,
+    /// More than this share answered with a score under 0.6.
+    pub low_confidence: Option<f64>,
+}
+
+impl DriftAlarms {
+    /// A threshold as the template's parameter: the fraction, or empty for none.
+    pub fn parameter(threshold: Option<f64>) -> String {
+        threshold.map_or_else(String::new, |t| {
+            let text = format!("{t:.4}");
+            text.trim_end_matches('0').trim_end_matches('.').to_string()
+        })
+    }
+}
+
 /// The template's parameters, as deploy sets them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StackParams {
     pub function_name: String,
     pub image_uri: String,
@@ -110,6 +131,14 @@ pub struct StackParams {
     pub reserved_concurrency: Option<u32>,
     pub alarm_email: String,
     pub log_retention_days: u32,
+    /// The `Model` dimension of the function's telemetry (absent from releases recorded
+    /// before telemetry: then the defaults).
+    #[serde(default)]
+    pub model_name: String,
+    #[serde(default)]
+    pub telemetry: Telemetry,
+    #[serde(default)]
+    pub alarms: DriftAlarms,
     /// `--registry`: where the images went instead of the ECR endpoint (a stack tag).
     pub registry: Option<String>,
     /// `--gate`: what this release scored (stack tags).
@@ -136,6 +165,16 @@ impl StackParams {
             ),
             ("AlarmEmail", self.alarm_email.clone()),
             ("LogRetentionDays", self.log_retention_days.to_string()),
+            ("ModelName", self.model_name.clone()),
+            ("Telemetry", self.telemetry.as_str().to_string()),
+            (
+                "NegativeShareAlarm",
+                DriftAlarms::parameter(self.alarms.negative_share),
+            ),
+            (
+                "LowConfidenceAlarm",
+                DriftAlarms::parameter(self.alarms.low_confidence),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -188,6 +227,9 @@ impl StackParams {
             reserved_concurrency: None,
             alarm_email: String::new(),
             log_retention_days: 14,
+            model_name: "sst2-minilm".into(),
+            telemetry: Telemetry::On,
+            alarms: DriftAlarms::default(),
             registry: None,
             gate: None,
             budget: None,

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::model::Classifier;
 use crate::protocol::{json_type, Request, RequestError, Response};
+use crate::telemetry::Record;
 
 /// The shape of an incoming event.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,13 +106,28 @@ impl Event {
 
 /// Classifies the validated texts of a request.
 pub fn respond(classifier: &Classifier, request: Result<Request, RequestError>) -> Response {
+    respond_observed(classifier, request).0
+}
+
+/// [`respond`], with the telemetry record of the texts it classified (`None` when it
+/// classified none).
+pub fn respond_observed(
+    classifier: &Classifier,
+    request: Result<Request, RequestError>,
+) -> (Response, Option<Record>) {
     match request {
-        Err(e) => Response::bad_request(e.0),
-        Ok(request) => match classifier.classify(&request.texts) {
-            Ok(results) => Response::ok(results),
+        Err(e) => (Response::bad_request(e.0), None),
+        Ok(request) => match classifier.classify_observed(&request.texts) {
+            Ok((results, usage)) => {
+                let record = Record::of(&results, &usage);
+                (Response::ok(results), record)
+            }
             Err(e) => {
                 tracing::error!("inference failed: {e:#}");
-                Response::error(500, format!("inference failed: {e:#}"))
+                (
+                    Response::error(500, format!("inference failed: {e:#}")),
+                    None,
+                )
             }
         },
     }
@@ -152,14 +168,23 @@ pub enum Answer {
 
 /// Handles one HTTP request's method and body.
 pub fn handle_http(classifier: &Classifier, request: &HttpRequest) -> Response {
+    handle_http_observed(classifier, request).0
+}
+
+/// [`handle_http`], with the telemetry record of what it classified.
+pub fn handle_http_observed(
+    classifier: &Classifier,
+    request: &HttpRequest,
+) -> (Response, Option<Record>) {
     if !request.method.eq_ignore_ascii_case("POST") {
-        return Response::error(
+        let response = Response::error(
             405,
             format!(
                 "method {} is not allowed; POST a JSON body like {{\"texts\": [\"…\"]}}",
                 request.method
             ),
         );
+        return (response, None);
     }
     let request = match &request.body {
         Err(e) => Err(RequestError(e.clone())),
@@ -174,14 +199,25 @@ pub fn handle_http(classifier: &Classifier, request: &HttpRequest) -> Response {
             Ok(text) => Request::from_slice(text.as_bytes()),
         },
     };
-    respond(classifier, request)
+    respond_observed(classifier, request)
 }
 
 /// The function's whole behaviour: any JSON event in, an answer out. Never fails.
 pub fn handle(classifier: &Classifier, event: Value) -> Answer {
+    handle_observed(classifier, event).0
+}
+
+/// [`handle`], with the telemetry record of what it classified.
+pub fn handle_observed(classifier: &Classifier, event: Value) -> (Answer, Option<Record>) {
     match Event::parse(event) {
-        Event::Direct(value) => Answer::Direct(respond(classifier, Request::from_value(&value))),
-        Event::Http(request) => Answer::Http((&handle_http(classifier, &request)).into()),
-        Event::Unsupported(reason) => Answer::Direct(Response::bad_request(reason)),
+        Event::Direct(value) => {
+            let (response, record) = respond_observed(classifier, Request::from_value(&value));
+            (Answer::Direct(response), record)
+        }
+        Event::Http(request) => {
+            let (response, record) = handle_http_observed(classifier, &request);
+            (Answer::Http((&response).into()), record)
+        }
+        Event::Unsupported(reason) => (Answer::Direct(Response::bad_request(reason)), None),
     }
 }

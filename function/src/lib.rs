@@ -10,11 +10,12 @@ pub mod model;
 pub mod protocol;
 pub mod runtime;
 pub mod startup;
+pub mod telemetry;
 pub mod tokens;
 pub mod weights;
 
-pub use event::{handle, Answer};
+pub use event::{handle, handle_observed, Answer};
 pub use model::{
-    missing_model_files, Classifier, ClassifierOptions, LoadTimings, Prediction, MODEL_FILES,
+    missing_model_files, Classifier, ClassifierOptions, LoadTimings, Prediction, Usage, MODEL_FILES,
 };
 pub use protocol::{Request, Response, SentimentResult};

@@ -10,7 +10,10 @@ use lambda_runtime::layers::TracingLayer;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent, Runtime};
 use serde_json::Value;
 use ummatics_sentiment_function::startup::{self, Allocator};
-use ummatics_sentiment_function::{build_info, handle, runtime, Classifier, ClassifierOptions};
+use ummatics_sentiment_function::telemetry::{self, Telemetry};
+use ummatics_sentiment_function::{
+    build_info, handle_observed, runtime, Classifier, ClassifierOptions,
+};
 
 #[global_allocator]
 static ALLOCATOR: Allocator = Allocator;
@@ -120,8 +123,10 @@ async fn run(started: std::time::Instant) -> Result<(), Error> {
 
     init_logging();
     let loading = std::time::Instant::now();
-    let classifier = match runtime::load_from_env() {
-        Ok(classifier) => Arc::new(classifier),
+    let loaded =
+        Telemetry::from_env().and_then(|telemetry| Ok((telemetry, runtime::load_from_env()?)));
+    let (telemetry, classifier) = match loaded {
+        Ok((telemetry, classifier)) => (telemetry, Arc::new(classifier)),
         Err(error) => {
             tracing::error!("init failed: {error:#}");
             if let Err(report) = runtime::report_init_error(&error).await {
@@ -145,23 +150,36 @@ async fn run(started: std::time::Instant) -> Result<(), Error> {
         "{}",
         runtime::init_metric_line(&function, started.elapsed().as_secs_f64() * 1000.0, now_ms)
     );
+    // What each invocation saw and answered, as one EMF line (see the telemetry module).
+    let observer = (telemetry == Telemetry::On)
+        .then(|| Arc::new((function, telemetry::model_name(classifier.source()))));
 
     // Events that are not JSON get a stable `InvalidEvent` error (see runtime::NotJson).
     let not_json = runtime::NotJson::default();
     let seen = not_json.clone();
     let handler = service_fn(move |event: LambdaEvent<Value>| {
         let classifier = classifier.clone();
+        let observer = observer.clone();
         let invalid = seen.take(&event.context.request_id);
         async move {
             if let Some(diagnostic) = invalid {
                 return Err(diagnostic);
             }
-            tokio::task::spawn_blocking(move || handle(&classifier, event.payload))
-                .await
-                .map_err(|e| Diagnostic {
-                    error_type: "Runtime.HandlerPanic".into(),
-                    error_message: e.to_string(),
-                })
+            tokio::task::spawn_blocking(move || {
+                let (answer, record) = handle_observed(&classifier, event.payload);
+                if let (Some(names), Some(record)) = (observer.as_deref(), record) {
+                    println!(
+                        "{}",
+                        record.emf_line(&names.0, &names.1, telemetry::now_ms())
+                    );
+                }
+                answer
+            })
+            .await
+            .map_err(|e| Diagnostic {
+                error_type: "Runtime.HandlerPanic".into(),
+                error_message: e.to_string(),
+            })
         }
     });
     Runtime::new(handler)

@@ -115,14 +115,34 @@ impl ClassifierOptions {
 pub struct Prediction {
     /// Index of the most probable label.
     pub label: usize,
-    /// Softmax over the model's labels, in label order.
+    /// The model's softmax over its labels, in label order (what onnxruntime computes).
     pub probabilities: Vec<f32>,
+    /// The calibrated probabilities: softmax of the logits divided by the model's score
+    /// temperature (`config.json`'s `score_temperature`; without one, equal to
+    /// `probabilities`). Same arg-max, so the label does not change.
+    pub scores: Vec<f32>,
+    /// The model's logits (what temperature fitting needs).
+    pub logits: Vec<f32>,
 }
 
 impl Prediction {
+    /// The calibrated probability of the label: the score the wire response carries.
     pub fn score(&self) -> f32 {
-        self.probabilities[self.label]
+        self.scores[self.label]
     }
+}
+
+/// What one call to [`Classifier::predict_observed`] read and where its time went.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    /// Tokens fed to the model (special tokens included, padding not).
+    pub tokens: usize,
+    /// Texts longer than the model's window, of which the model read only the start.
+    pub cut: usize,
+    /// Time spent tokenising.
+    pub tokenize: std::time::Duration,
+    /// Time spent in the model (building batches, running the plan, softmax).
+    pub model: std::time::Duration,
 }
 
 /// Where the time of loading a classifier went.
@@ -141,7 +161,12 @@ pub struct LoadTimings {
 struct ModelConfig {
     labels: Vec<String>,
     max_position_embeddings: Option<usize>,
+    /// `score_temperature`: the logits are divided by it before the scores' softmax.
+    temperature: f32,
 }
+
+/// The `config.json` key of a model's score temperature (fitted by `eval --fit-temperature`).
+pub const TEMPERATURE_KEY: &str = "score_temperature";
 
 fn read_config(path: &Path) -> Result<ModelConfig> {
     let text = std::fs::read_to_string(path)
@@ -197,9 +222,22 @@ fn parse_config(text: &str, path: &dyn std::fmt::Display) -> Result<ModelConfig>
             )
         })? as usize),
     };
+    let temperature = match value.get(TEMPERATURE_KEY) {
+        None | Some(serde_json::Value::Null) => 1.0,
+        Some(v) => v
+            .as_f64()
+            .filter(|t| t.is_finite() && (0.01..=100.0).contains(t))
+            .ok_or_else(|| {
+                anyhow!(
+                    "{}: {TEMPERATURE_KEY} must be a number from 0.01 to 100 (1 leaves the scores as the model gives them), got {v}",
+                    path
+                )
+            })? as f32,
+    };
     Ok(ModelConfig {
         labels,
         max_position_embeddings,
+        temperature,
     })
 }
 
@@ -323,6 +361,7 @@ pub struct Classifier {
     input_type: DatumType,
     logits_output: usize,
     labels: Vec<String>,
+    temperature: f32,
     max_tokens: usize,
     batch_tokens: usize,
     pad_id: u32,
@@ -528,6 +567,7 @@ impl Classifier {
             // The graph now has the logits as its only output.
             logits_output: 0,
             labels: config.labels,
+            temperature: config.temperature,
             max_tokens,
             batch_tokens: options.batch_tokens.max(1),
             pad_id,
@@ -551,6 +591,11 @@ impl Classifier {
     /// The labels, lower-cased, in the model's order.
     pub fn labels(&self) -> &[String] {
         &self.labels
+    }
+
+    /// The score temperature (`config.json`'s `score_temperature`, else 1).
+    pub fn temperature(&self) -> f32 {
+        self.temperature
     }
 
     /// The longest token sequence fed to the model.
@@ -577,34 +622,70 @@ impl Classifier {
     /// The work per text is bounded by the window, not by the text's length (see
     /// [`crate::tokens`]), and the cut-off tokens are not kept.
     pub fn encode<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Encoding>> {
+        Ok(self
+            .encode_marked(texts)?
+            .into_iter()
+            .map(|(encoding, _)| encoding)
+            .collect())
+    }
+
+    /// [`Classifier::encode`], each with whether the text was cut at the window.
+    pub fn encode_marked<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+    ) -> Result<Vec<(Encoding, bool)>> {
         use rayon::prelude::*;
         texts
             .par_iter()
-            .map(|t| {
-                self.cutter
-                    .encode(&self.tokenizer, t.as_ref(), self.max_tokens)
-            })
+            .map(|t| self.cutter.encode_marked(&self.tokenizer, t.as_ref()))
             .collect()
     }
 
     /// Labels and scores in the wire format, in input order.
     pub fn classify<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<SentimentResult>> {
-        Ok(self
-            .predict(texts)?
+        Ok(self.classify_observed(texts)?.0)
+    }
+
+    /// [`Classifier::classify`], with what the call read and where its time went.
+    pub fn classify_observed<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+    ) -> Result<(Vec<SentimentResult>, Usage)> {
+        let (predictions, usage) = self.predict_observed(texts)?;
+        let results = predictions
             .into_iter()
             .map(|p| SentimentResult {
                 sentiment: self.labels[p.label].clone(),
                 score: p.score(),
             })
-            .collect())
+            .collect();
+        Ok((results, usage))
     }
 
     /// Full probability vectors, in input order.
     pub fn predict<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Prediction>> {
+        Ok(self.predict_observed(texts)?.0)
+    }
+
+    /// [`Classifier::predict`], with what the call read and where its time went.
+    pub fn predict_observed<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+    ) -> Result<(Vec<Prediction>, Usage)> {
         if texts.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Usage::default()));
         }
-        let encodings = self.encode(texts)?;
+        let tokenizing = Instant::now();
+        let marked = self.encode_marked(texts)?;
+        let tokenize = tokenizing.elapsed();
+        let modelling = Instant::now();
+        let usage = Usage {
+            tokens: marked.iter().map(|(e, _)| e.get_ids().len()).sum(),
+            cut: marked.iter().filter(|(_, cut)| *cut).count(),
+            tokenize,
+            model: std::time::Duration::ZERO,
+        };
+        let encodings: Vec<Encoding> = marked.into_iter().map(|(e, _)| e).collect();
         let padded: Vec<usize> = encodings
             .iter()
             .map(|e| round_up(e.get_ids().len().max(1), PAD_MULTIPLE).min(self.max_tokens))
@@ -628,11 +709,16 @@ impl Classifier {
             }
             start = end;
         }
-        results
+        let predictions = results
             .into_iter()
             .enumerate()
             .map(|(i, p)| p.ok_or_else(|| anyhow!("internal error: text {i} got no prediction")))
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        let usage = Usage {
+            model: modelling.elapsed(),
+            ..usage
+        };
+        Ok((predictions, usage))
     }
 
     /// Runs one micro-batch of equal padded length, through the fallback's power-of-two plans
@@ -727,21 +813,31 @@ impl Classifier {
         }
         logits
             .outer_iter()
-            .map(|row| softmax(row.iter().copied()))
+            .map(|row| softmax_calibrated(row.iter().copied(), self.temperature))
             .collect()
     }
 }
 
 /// Softmax in f32 and the arg-max; refuses non-finite logits rather than returning NaN scores.
 pub fn softmax(logits: impl Iterator<Item = f32>) -> Result<Prediction> {
+    softmax_calibrated(logits, 1.0)
+}
+
+/// [`softmax`], with the scores taken at `temperature` (the logits divided by it).
+pub fn softmax_calibrated(
+    logits: impl Iterator<Item = f32>,
+    temperature: f32,
+) -> Result<Prediction> {
     let logits: Vec<f32> = logits.collect();
     if logits.is_empty() || logits.iter().any(|x| !x.is_finite()) {
         bail!("the model produced non-finite logits {logits:?}");
     }
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exps: Vec<f32> = logits.iter().map(|x| (x - max).exp()).collect();
-    let sum: f32 = exps.iter().sum();
-    let probabilities: Vec<f32> = exps.iter().map(|e| e / sum).collect();
+    let probabilities = softmax_of(&logits, 1.0);
+    let scores = if temperature == 1.0 {
+        probabilities.clone()
+    } else {
+        softmax_of(&logits, temperature)
+    };
     let mut label = 0;
     for (i, p) in probabilities.iter().enumerate() {
         if *p > probabilities[label] {
@@ -751,7 +847,19 @@ pub fn softmax(logits: impl Iterator<Item = f32>) -> Result<Prediction> {
     Ok(Prediction {
         label,
         probabilities,
+        scores,
+        logits,
     })
+}
+
+fn softmax_of(logits: &[f32], temperature: f32) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = logits
+        .iter()
+        .map(|x| ((x - max) / temperature).exp())
+        .collect();
+    let sum: f32 = exps.iter().sum();
+    exps.iter().map(|e| e / sum).collect()
 }
 
 /// Errors from tract about the graph, prefixed with its path.
@@ -905,6 +1013,42 @@ mod tests {
         assert_eq!(p.score(), 1.0);
         assert!(softmax([f32::NAN, 0.0].into_iter()).is_err());
         assert!(softmax(std::iter::empty()).is_err());
+    }
+
+    #[test]
+    fn a_temperature_softens_the_score_and_keeps_the_label() {
+        // Logits 1 and 3 at temperature 2: softmax(0.5, 1.5) = 0.731059 for the second.
+        let p = softmax_calibrated([1.0f32, 3.0].into_iter(), 2.0).unwrap();
+        assert_eq!(p.label, 1);
+        assert!((p.probabilities[1] - 0.880_797).abs() < 1e-5, "raw kept");
+        assert!((p.score() - 0.731_059).abs() < 1e-5, "{p:?}");
+        assert!((p.scores.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        // Below 1 it sharpens; the label never moves.
+        let sharp = softmax_calibrated([1.0f32, 3.0].into_iter(), 0.5).unwrap();
+        assert_eq!(sharp.label, 1);
+        assert!(sharp.score() > 0.98);
+    }
+
+    #[test]
+    fn config_temperature_is_checked() {
+        let base = r#"{"id2label": {"0": "NEGATIVE", "1": "POSITIVE"}"#;
+        let parse = |extra: &str| parse_config(&format!("{base}{extra}}}"), &"m/config.json");
+        assert_eq!(parse("").unwrap().temperature, 1.0);
+        assert_eq!(
+            parse(r#", "score_temperature": 1.5"#).unwrap().temperature,
+            1.5
+        );
+        for bad in [
+            r#", "score_temperature": 0"#,
+            r#", "score_temperature": "2""#,
+            r#", "score_temperature": -1"#,
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("m/config.json: score_temperature must be a number"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

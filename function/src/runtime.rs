@@ -103,7 +103,7 @@ pub fn self_test(classifier: &Classifier) -> Result<Vec<String>> {
 pub const INVALID_EVENT: &str = "InvalidEvent";
 
 /// The CloudWatch namespace of the function's own metrics.
-pub const METRICS_NAMESPACE: &str = "ummatics-sentiment";
+pub const METRICS_NAMESPACE: &str = crate::telemetry::NAMESPACE;
 
 /// A CloudWatch Embedded Metric Format line (printed to stdout, which Lambda sends to the
 /// function's log group, where CloudWatch turns it into a metric): this cold start's INIT, in

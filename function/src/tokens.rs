@@ -4,9 +4,10 @@
 //! million tokens) to keep 128 of them costs ~120 MB of memory and most of the request's time.
 //! So a text longer than a first byte budget is tokenised a prefix at a time. Each prefix ends
 //! at a *cut*: a place where, for this tokenizer, nothing after it can change the tokens before
-//! it. When the prefix alone fills the window, its tokens are the whole text's first tokens and
-//! the result is identical; otherwise the budget doubles (so the total work is at most twice
-//! that of tokenising the text once) until the prefix fills the window or is the whole text.
+//! it. When the prefix alone overflows the window, its tokens are the whole text's first tokens
+//! and the result is identical (and the text is marked as cut); otherwise the budget doubles (so
+//! the total work is at most twice that of tokenising the text once) until the prefix
+//! overflows the window or is the whole text.
 //!
 //! Where a cut may fall depends on the tokenizer, and is decided once, at load ([`Cutter::for_tokenizer`]):
 //! - BERT's pre-tokenizer splits at every whitespace and punctuation character, so a cut may
@@ -200,14 +201,23 @@ impl Cutter {
 
     /// The text's encoding, truncated to the tokenizer's window, without the cut-off tokens —
     /// identical to tokenising the whole text and truncating.
-    pub fn encode(&self, tokenizer: &Tokenizer, text: &str, max_tokens: usize) -> Result<Encoding> {
+    /// `tokenizer` truncates to the window this cutter was made for.
+    pub fn encode(&self, tokenizer: &Tokenizer, text: &str) -> Result<Encoding> {
+        Ok(self.encode_marked(tokenizer, text)?.0)
+    }
+
+    /// [`Cutter::encode`], and whether the text was cut: whether it has tokens beyond the
+    /// window that the model does not read.
+    pub fn encode_marked(&self, tokenizer: &Tokenizer, text: &str) -> Result<(Encoding, bool)> {
+        // Whether the part overflowed the window: then its tokens are the text's first ones and
+        // the text is cut. (A part that fills the window exactly says nothing about the rest,
+        // which may tokenise to nothing: the next, longer part tells.)
         let encode = |part: &str| -> Result<(Encoding, bool)> {
             let mut encoding = tokenizer
                 .encode_fast(part, true)
                 .map_err(|e| anyhow!("tokenisation failed: {e}"))?;
             let overflowed = !encoding.take_overflowing().is_empty();
-            let full = overflowed || encoding.len() >= max_tokens;
-            Ok((encoding, full))
+            Ok((encoding, overflowed))
         };
         let mut budget = self.first_budget;
         let mut tried = 0;
@@ -215,16 +225,16 @@ impl Cutter {
             match self.cut_before(text, budget) {
                 Some(cut) if cut > tried => {
                     tried = cut;
-                    let (encoding, full) = encode(&text[..cut])?;
-                    if full {
-                        return Ok(encoding);
+                    let (encoding, overflowed) = encode(&text[..cut])?;
+                    if overflowed {
+                        return Ok((encoding, true));
                     }
                 }
                 _ => {}
             }
             budget = budget.saturating_mul(2);
         }
-        Ok(encode(text)?.0)
+        encode(text)
     }
 }
 
@@ -305,8 +315,13 @@ mod tests {
 
     fn same_as_whole(tokenizer: &Tokenizer, max_tokens: usize, budget: usize, text: &str) {
         let cutter = Cutter::for_tokenizer(tokenizer, max_tokens).with_first_budget(budget);
-        let bounded = cutter.encode(tokenizer, text, max_tokens).unwrap();
+        let (bounded, cut) = cutter.encode_marked(tokenizer, text).unwrap();
         let whole = tokenizer.encode_fast(text, true).unwrap();
+        assert_eq!(
+            cut,
+            !whole.get_overflowing().is_empty(),
+            "{text:?} (budget {budget}): marked cut {cut}"
+        );
         assert_eq!(
             bounded.get_ids(),
             whole.get_ids(),

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use ummatics_sentiment_function::telemetry::Telemetry;
 use ummatics_sentiment_function::{Classifier, ClassifierOptions};
 
 use crate::aws::{Aws, Identity};
@@ -37,7 +38,7 @@ use crate::release::{self, FunctionRecord, FunctionSource, ModelRecord, Release,
 use crate::sizing;
 use crate::stack::{
     budget_from_tags, dashboard, describe_stack, failure_message, print_plan, Dashboard,
-    GateRecord, Plan, PlanKind, StackDeployer, StackParams, StackState, TAG_TOOL,
+    DriftAlarms, GateRecord, Plan, PlanKind, StackDeployer, StackParams, StackState, TAG_TOOL,
 };
 
 /// What `deploy` was asked to do, checked: the command line turned into domain values in one
@@ -227,7 +228,7 @@ impl BaseImage {
 }
 
 /// The function's configuration, as the stack gets it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FunctionSettings {
     pub memory_mb: u32,
     pub timeout_s: u32,
@@ -237,6 +238,9 @@ pub struct FunctionSettings {
     pub reserved_concurrency: Option<u32>,
     pub alarm_email: Option<String>,
     pub log_retention_days: u32,
+    /// The function's telemetry record, and the drift alarms on it.
+    pub telemetry: Telemetry,
+    pub alarms: DriftAlarms,
 }
 
 /// Preview, or apply (after asking, or not).
@@ -329,6 +333,11 @@ impl DeployPlan {
                     .or(s.public_url.value.then_some(PUBLIC_URL_CAP)),
                 alarm_email: s.alarm_email.value.clone(),
                 log_retention_days: s.log_retention_days.value,
+                telemetry: s.telemetry.value,
+                alarms: DriftAlarms {
+                    negative_share: s.alarm_negative_share.value,
+                    low_confidence: s.alarm_low_confidence.value,
+                },
             },
             gate: s.gate.value.map(|data| Gate {
                 data,
@@ -811,6 +820,9 @@ fn stack_params(plan: &DeployPlan, aws: &Aws, image_uri: String) -> StackParams 
         reserved_concurrency: f.reserved_concurrency,
         alarm_email: f.alarm_email.clone().unwrap_or_default(),
         log_retention_days: f.log_retention_days,
+        model_name: plan.model.metric_name(),
+        telemetry: f.telemetry,
+        alarms: f.alarms,
         registry: plan.registry.clone(),
         gate: None,
         budget: None,
@@ -1033,7 +1045,10 @@ async fn gate_step(
         }
         let classifier = Classifier::load(dir.path(), &ClassifierOptions::default())?;
         let examples = file.examples(classifier.labels())?;
-        let predicted = predict_all(&classifier, &examples)?;
+        let predicted: Vec<usize> = predict_all(&classifier, &examples)?
+            .iter()
+            .map(|p| p.label)
+            .collect();
         Ok((examples.len(), accuracy(&examples, &predicted)))
     })
     .await?;

@@ -9,9 +9,14 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use comfy_table::{Cell, CellAlignment};
 use serde::Serialize;
+use ummatics_sentiment_function::model::softmax_calibrated;
+use ummatics_sentiment_function::Prediction;
 
 use crate::cli::{EvalArgs, GlobalArgs};
-use crate::evaluation::{predict_all, ratio, score, ClassScores, Example, LabelledFile};
+use crate::evaluation::{
+    expected_calibration_error, fit_temperature, negative_log_likelihood, predict_all, ratio,
+    score, ClassScores, Example, LabelledFile, ECE_BINS,
+};
 use crate::output::{emit, render, table};
 
 /// What `eval` prints.
@@ -25,8 +30,59 @@ pub struct EvalReport {
     pub classes: Vec<ClassScores>,
     /// `confusion[true][predicted]`.
     pub confusion: Vec<Vec<usize>>,
+    /// Expected calibration error of the scores answered (see `evaluation::ECE_BINS`).
+    pub ece: Option<f64>,
+    /// The model's score temperature (`config.json`'s `score_temperature`); `None` for a
+    /// deployed function.
+    pub temperature: Option<f64>,
+    /// The ECE of the model's raw softmax, when its scores are taken at a temperature.
+    pub ece_uncalibrated: Option<f64>,
+    /// `--fit-temperature`: the temperature that fits these examples best.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fit: Option<TemperatureFit>,
     pub seconds: f64,
     pub texts_per_second: f64,
+}
+
+/// What `--fit-temperature` found: the temperature minimising the negative log-likelihood of
+/// the gold labels, and the raw softmax's figures against it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TemperatureFit {
+    pub temperature: f64,
+    pub nll_before: f64,
+    pub nll_after: f64,
+    pub ece_before: f64,
+    pub ece_after: f64,
+}
+
+impl TemperatureFit {
+    /// Fits on the raw logits of `predictions` against `gold`.
+    fn of(predictions: &[Prediction], gold: &[usize]) -> Option<TemperatureFit> {
+        if predictions.is_empty() {
+            return None;
+        }
+        let logits: Vec<Vec<f32>> = predictions.iter().map(|p| p.logits.clone()).collect();
+        let temperature = fit_temperature(&logits, gold);
+        let ece_at = |t: f32| {
+            let answers: Vec<(f64, bool)> = predictions
+                .iter()
+                .zip(gold)
+                .map(|(p, &g)| {
+                    let scaled = softmax_calibrated(p.logits.iter().copied(), t)
+                        .map_or(0.0, |s| f64::from(s.scores[p.label]));
+                    (scaled, p.label == g)
+                })
+                .collect();
+            expected_calibration_error(&answers).unwrap_or(0.0)
+        };
+        Some(TemperatureFit {
+            temperature,
+            nll_before: negative_log_likelihood(&logits, gold, 1.0),
+            nll_after: negative_log_likelihood(&logits, gold, temperature),
+            ece_before: ece_at(1.0),
+            ece_after: ece_at(temperature as f32),
+        })
+    }
 }
 
 impl fmt::Display for EvalReport {
@@ -40,6 +96,34 @@ impl fmt::Display for EvalReport {
             self.correct,
             self.examples
         )?;
+        if let Some(ece) = self.ece {
+            let at = match (self.temperature, self.ece_uncalibrated) {
+                (Some(t), Some(raw)) => format!(
+                    "; scores at temperature {t:.3}, the raw softmax's {:.2} %",
+                    raw * 100.0
+                ),
+                (Some(_), None) => "; scores are the raw softmax".to_string(),
+                (None, _) => String::new(),
+            };
+            writeln!(
+                f,
+                "calibration ECE {:.2} % ({ECE_BINS} bins{at})",
+                ece * 100.0
+            )?;
+        }
+        if let Some(fit) = &self.fit {
+            writeln!(
+                f,
+                "fitted    temperature {:.3} on these examples: NLL {:.4} → {:.4}, ECE {:.2} % → {:.2} % (raw softmax → scaled); \
+                 put \"score_temperature\": {:.3} in the model's config.json to answer with such scores",
+                fit.temperature,
+                fit.nll_before,
+                fit.nll_after,
+                fit.ece_before * 100.0,
+                fit.ece_after * 100.0,
+                fit.temperature
+            )?;
+        }
         writeln!(f)?;
         let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
         let mut scores = table(["class", "precision", "recall", "f1", "support"]);
@@ -73,17 +157,23 @@ impl fmt::Display for EvalReport {
 }
 
 impl EvalReport {
-    /// Scores the predictions (label indices, one per example) of `model` on `data`.
+    /// Scores the predictions (label index and score, one per example) of `model` on `data`.
     fn new(
         model: String,
         data: &Path,
         labels: &[String],
         examples: &[Example],
-        predicted: &[usize],
+        predicted: &[(usize, f32)],
         seconds: f64,
     ) -> EvalReport {
         let gold: Vec<usize> = examples.iter().map(|e| e.label).collect();
-        let (correct, confusion, classes) = score(labels, &gold, predicted);
+        let labels_predicted: Vec<usize> = predicted.iter().map(|(l, _)| *l).collect();
+        let (correct, confusion, classes) = score(labels, &gold, &labels_predicted);
+        let answers: Vec<(f64, bool)> = predicted
+            .iter()
+            .zip(&gold)
+            .map(|(&(label, score), &g)| (f64::from(score), label == g))
+            .collect();
         EvalReport {
             model,
             data: data.display().to_string(),
@@ -92,6 +182,10 @@ impl EvalReport {
             accuracy: ratio(correct, examples.len()),
             classes,
             confusion,
+            ece: expected_calibration_error(&answers),
+            temperature: None,
+            ece_uncalibrated: None,
+            fit: None,
             seconds,
             texts_per_second: examples.len() as f64 / seconds.max(1e-9),
         }
@@ -126,6 +220,9 @@ async fn run_remote(args: EvalArgs, function: String, global: &GlobalArgs) -> Re
             f.error
         );
     }
+    if args.fit_temperature {
+        bail!("--fit-temperature needs the model's logits: run it on the model (--model), not on --function");
+    }
     let mut predicted = Vec::with_capacity(texts.len());
     for (i, result) in outcome.results.into_iter().enumerate() {
         let result = result.context("a result is missing")?;
@@ -140,7 +237,7 @@ async fn run_remote(args: EvalArgs, function: String, global: &GlobalArgs) -> Re
                     labels.join("/")
                 )
             })?;
-        predicted.push(label);
+        predicted.push((label, result.score));
     }
     let report = EvalReport::new(
         format!("function {function}"),
@@ -170,16 +267,33 @@ pub async fn run(args: EvalArgs, global: &GlobalArgs) -> Result<ExitCode> {
         let labels = classifier.labels().to_vec();
         let examples = file.examples(&labels)?;
         let started = Instant::now();
-        let predicted = predict_all(&classifier, &examples)?;
+        let predictions = predict_all(&classifier, &examples)?;
         let seconds = started.elapsed().as_secs_f64();
-        Ok(EvalReport::new(
+        let predicted: Vec<(usize, f32)> =
+            predictions.iter().map(|p| (p.label, p.score())).collect();
+        let mut report = EvalReport::new(
             args.model.model.to_string(),
             &args.data,
             &labels,
             &examples,
             &predicted,
             seconds,
-        ))
+        );
+        let temperature = classifier.temperature();
+        report.temperature = Some(f64::from(temperature));
+        if temperature != 1.0 {
+            let raw: Vec<(f64, bool)> = predictions
+                .iter()
+                .zip(&examples)
+                .map(|(p, e)| (f64::from(p.probabilities[p.label]), p.label == e.label))
+                .collect();
+            report.ece_uncalibrated = expected_calibration_error(&raw);
+        }
+        if args.fit_temperature {
+            let gold: Vec<usize> = examples.iter().map(|e| e.label).collect();
+            report.fit = TemperatureFit::of(&predictions, &gold);
+        }
+        Ok(report)
     })
     .await??;
     emit(global.output, &report)?;

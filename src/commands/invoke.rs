@@ -20,6 +20,7 @@ use comfy_table::{Cell, CellAlignment};
 use futures_util::StreamExt;
 use serde_json::Value;
 use ummatics_sentiment_function::protocol::SentimentResult;
+use ummatics_sentiment_function::telemetry::Record;
 use ummatics_sentiment_function::Classifier;
 
 use crate::aws::Aws;
@@ -205,7 +206,7 @@ enum Stop {
 /// What classifies a batch.
 #[derive(Clone)]
 enum Engine {
-    Local(Arc<Classifier>),
+    Local(Arc<(Classifier, Option<crate::telemetry::Sink>)>),
     Remote(Arc<(BatchInvoker, RetryBudget)>),
 }
 
@@ -221,10 +222,17 @@ impl Engine {
         }
         let strings: Vec<String> = batch.texts.iter().map(|t| t.text.clone()).collect();
         match self {
-            Engine::Local(classifier) => {
-                let results = tokio::task::spawn_blocking(move || classifier.classify(&strings))
-                    .await?
-                    .context("classification failed")?;
+            Engine::Local(local) => {
+                let results = tokio::task::spawn_blocking(move || {
+                    let (classifier, sink) = &*local;
+                    let (results, usage) = classifier.classify_observed(&strings)?;
+                    if let (Some(sink), Some(record)) = (sink, Record::of(&results, &usage)) {
+                        sink.write(&record);
+                    }
+                    anyhow::Ok(results)
+                })
+                .await?
+                .context("classification failed")?;
                 Ok(Done {
                     texts: batch.texts,
                     outcome: Ok(results),
@@ -572,7 +580,12 @@ pub async fn run(args: InvokeArgs, global: &GlobalArgs) -> Result<ExitCode> {
     let batch_size = args.batch_size as usize;
     let (engine, concurrency, function) = if args.local {
         let classifier = args.model.load().await?;
-        (Engine::Local(Arc::new(classifier)), 1, None)
+        let sink = args
+            .telemetry
+            .as_deref()
+            .map(|path| crate::telemetry::Sink::open(path, "local", classifier.source()))
+            .transpose()?;
+        (Engine::Local(Arc::new((classifier, sink))), 1, None)
     } else {
         let aws = Aws::load(&global.aws).await;
         let function = args.function.name(&aws.names);
@@ -696,10 +709,18 @@ async fn raw_payload(args: &InvokeArgs, payload: &str, global: &GlobalArgs) -> R
     )?;
     let (answer, function_error) = if args.local {
         let classifier = args.model.load().await?;
+        let sink = args
+            .telemetry
+            .as_deref()
+            .map(|path| crate::telemetry::Sink::open(path, "local", classifier.source()))
+            .transpose()?;
         let answer = tokio::task::spawn_blocking(move || -> Result<Value> {
-            Ok(serde_json::to_value(
-                ummatics_sentiment_function::event::handle(&classifier, event),
-            )?)
+            let (answer, record) =
+                ummatics_sentiment_function::event::handle_observed(&classifier, event);
+            if let (Some(sink), Some(record)) = (&sink, record) {
+                sink.write(&record);
+            }
+            Ok(serde_json::to_value(answer)?)
         })
         .await??;
         (answer, None)

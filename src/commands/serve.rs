@@ -29,8 +29,11 @@ use axum::Router;
 use base64::Engine;
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
-use ummatics_sentiment_function::event::{handle, handle_http, HttpRequest, HttpResponse};
+use ummatics_sentiment_function::event::{
+    handle_http_observed, handle_observed, HttpRequest, HttpResponse,
+};
 use ummatics_sentiment_function::protocol::MAX_PAYLOAD_BYTES;
+use ummatics_sentiment_function::telemetry::Record;
 use ummatics_sentiment_function::Classifier;
 
 use crate::aws::Names;
@@ -38,6 +41,7 @@ use crate::cli::{GlobalArgs, ServeArgs};
 
 struct Served {
     classifier: Classifier,
+    telemetry: Option<crate::telemetry::Sink>,
     function: String,
     memory_mb: u32,
     invocations: AtomicU64,
@@ -46,6 +50,15 @@ struct Served {
     running: Semaphore,
     /// One permit per request that may be read and wait: running + queued.
     admitted: Arc<Semaphore>,
+}
+
+impl Served {
+    /// Writes an invocation's telemetry record where `--telemetry` says.
+    fn observe(&self, record: Option<Record>) {
+        if let (Some(sink), Some(record)) = (&self.telemetry, record) {
+            sink.write(&record);
+        }
+    }
 }
 
 /// How much `serve` takes on at once: checked values from the flags.
@@ -129,7 +142,12 @@ async fn invoke(
     };
     let started = Instant::now();
     let state2 = state.clone();
-    let answer = tokio::task::spawn_blocking(move || handle(&state2.classifier, event)).await;
+    let answer = tokio::task::spawn_blocking(move || {
+        let (answer, record) = handle_observed(&state2.classifier, event);
+        state2.observe(record);
+        answer
+    })
+    .await;
     let elapsed = started.elapsed();
     let n = state.invocations.fetch_add(1, Ordering::Relaxed) + 1;
     let (payload, function_error) = match answer {
@@ -304,7 +322,9 @@ async fn function_url(
     };
     let state2 = state.clone();
     let answer = tokio::task::spawn_blocking(move || {
-        HttpResponse::from(&handle_http(&state2.classifier, &request))
+        let (answer, record) = handle_http_observed(&state2.classifier, &request);
+        state2.observe(record);
+        HttpResponse::from(&answer)
     })
     .await;
     match answer {
@@ -529,8 +549,14 @@ pub async fn run(args: ServeArgs, global: &GlobalArgs) -> Result<ExitCode> {
     })?;
     let local = listener.local_addr()?;
     let source = classifier.source().to_string();
+    let telemetry = args
+        .telemetry
+        .as_deref()
+        .map(|path| crate::telemetry::Sink::open(path, &function, &source))
+        .transpose()?;
     let state = Arc::new(Served {
         classifier,
+        telemetry,
         function: function.clone(),
         memory_mb: 2048,
         invocations: AtomicU64::new(0),

@@ -220,5 +220,103 @@ def simulate_principal_policy(self):
 
 IamResponse.simulate_principal_policy = simulate_principal_policy
 
+# CloudFormation's AWS::CloudWatch::Alarm, which moto's CloudFormation skips: the stack's
+# alarms are made with PutMetricAlarm's model (metric alarms, metric-math alarms with
+# `Metrics`), replaced on update and deleted with the stack, as AWS documents the resource
+# (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-cloudwatch-alarm.html).
+from moto.cloudwatch import models as cw  # noqa: E402
+from moto.core.common_models import CloudFormationModel  # noqa: E402
+
+
+def _dimensions(raw):
+    return [{"name": d["Name"], "value": str(d["Value"])} for d in raw or []]
+
+
+def _queries(raw):
+    if not raw:
+        return None
+    queries = []
+    for q in raw:
+        stat = q.get("MetricStat")
+        metric_stat = None
+        if stat:
+            metric = stat["Metric"]
+            metric_stat = cw.MetricStat(
+                metric=cw.Metric(
+                    metric_name=metric["MetricName"],
+                    namespace=metric["Namespace"],
+                    dimensions=[
+                        cw.Dimension(d["Name"], str(d["Value"]))
+                        for d in metric.get("Dimensions") or []
+                    ],
+                ),
+                period=str(stat["Period"]),
+                stat=stat["Stat"],
+                unit=stat.get("Unit"),
+            )
+        queries.append(
+            cw.MetricDataQuery(
+                query_id=q["Id"],
+                label=q.get("Label", ""),
+                period=str(q.get("Period", "")),
+                return_data=str(q.get("ReturnData", True)).lower(),
+                expression=q.get("Expression"),
+                metric_stat=metric_stat,
+            )
+        )
+    return queries
+
+
+class StackAlarm(CloudFormationModel):
+    @staticmethod
+    def cloudformation_name_type():
+        return "AlarmName"
+
+    @staticmethod
+    def cloudformation_type():
+        return "AWS::CloudWatch::Alarm"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
+    ):
+        props = cloudformation_json["Properties"]
+        backend = cw.cloudwatch_backends[account_id][region_name]
+        actions = props.get("AlarmActions") or []
+        return backend.put_metric_alarm(
+            name=props.get("AlarmName") or resource_name,
+            namespace=props.get("Namespace"),
+            metric_name=props.get("MetricName"),
+            comparison_operator=props["ComparisonOperator"],
+            evaluation_periods=int(props["EvaluationPeriods"]),
+            period=int(props["Period"]) if props.get("Period") else None,
+            threshold=float(props["Threshold"]),
+            statistic=props.get("Statistic"),
+            description=props.get("AlarmDescription", ""),
+            dimensions=_dimensions(props.get("Dimensions")),
+            alarm_actions=[a for a in actions if isinstance(a, str)],
+            metric_data_queries=_queries(props.get("Metrics")),
+            treat_missing_data=props.get("TreatMissingData"),
+        )
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+    ):
+        cls.delete_from_cloudformation_json(
+            original_resource.name, cloudformation_json, account_id, region_name
+        )
+        return cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name
+        )
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name, cloudformation_json, account_id, region_name
+    ):
+        backend = cw.cloudwatch_backends[account_id][region_name]
+        backend.delete_alarms([resource_name])
+
+
 if __name__ == "__main__":
     main()

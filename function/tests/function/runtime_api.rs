@@ -83,7 +83,12 @@ fn runtime_api(events: Vec<Vec<u8>>) -> (String, mpsc::Receiver<Posted>) {
 }
 
 fn bootstrap(api: &str, model_dir: &std::path::Path) -> Child {
+    bootstrap_with(api, model_dir, &[])
+}
+
+fn bootstrap_with(api: &str, model_dir: &std::path::Path, env: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+        .envs(env.iter().copied())
         .env("AWS_LAMBDA_RUNTIME_API", api)
         .env("AWS_LAMBDA_FUNCTION_NAME", "ummatics-sentiment-analysis")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")
@@ -244,4 +249,151 @@ fn broken_model_file_is_an_init_error() {
 fn missing_tokenizer_is_an_init_error() {
     let dir = common::copy_fixture(&["config.json", "model.onnx"]);
     assert_init_error(dir.path(), &["tokenizer.json (or vocab.txt) is missing"]);
+}
+
+/// The EMF lines of a finished bootstrap's stdout that carry the telemetry record.
+fn telemetry_lines(child: Child) -> Vec<Value> {
+    let output = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some() && v.get("Texts").is_some())
+        .collect()
+}
+
+#[test]
+fn each_invocation_prints_its_telemetry_as_emf() {
+    // Positive, negative, longer than the window (512 tokens), and blank texts.
+    let long = "good ".repeat(2000);
+    let texts = json!(["I love this!", "This is terrible", long, "   ", ""]);
+    let events = vec![
+        serde_json::to_vec(&json!({ "texts": texts })).unwrap(),
+        // A 400 classifies nothing: no record.
+        serde_json::to_vec(&json!({"texts": []})).unwrap(),
+        serde_json::to_vec(&json!({
+            "version": "2.0",
+            "requestContext": {"http": {"method": "POST"}},
+            "body": "{\"texts\": [\"fine\"]}",
+            "isBase64Encoded": false
+        }))
+        .unwrap(),
+    ];
+    let (api, receiver) = runtime_api(events);
+    let mut child = bootstrap_with(
+        &api,
+        &common::fixture_model(),
+        &[("UMMATICS_MODEL_NAME", "tiny-test-model")],
+    );
+    let first = receive(&receiver, &mut child);
+    let _ = receive(&receiver, &mut child);
+    let _ = receive(&receiver, &mut child);
+    child.kill().unwrap();
+    let records = telemetry_lines(child);
+    assert_eq!(
+        records.len(),
+        2,
+        "one record per classifying invocation: {records:#?}"
+    );
+    let emf = &records[0];
+
+    // As EMF: the directive, one dimension set within CloudWatch's limits, every declared
+    // metric present as a number.
+    let directive = &emf["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], "ummatics-sentiment");
+    assert!(emf["_aws"]["Timestamp"].as_u64().unwrap() > 1_700_000_000_000);
+    let dimension_sets = directive["Dimensions"].as_array().unwrap();
+    assert_eq!(dimension_sets.len(), 1);
+    let dimensions = dimension_sets[0].as_array().unwrap();
+    assert!(dimensions.len() <= 30, "EMF allows 30 dimensions per set");
+    for dimension in dimensions {
+        let value = emf[dimension.as_str().unwrap()].as_str().unwrap();
+        assert!(
+            !value.is_empty() && value.len() <= 1024,
+            "{dimension}: {value:?}"
+        );
+    }
+    assert_eq!(emf["FunctionName"], "ummatics-sentiment-analysis");
+    assert_eq!(emf["Model"], "tiny-test-model");
+    let metrics = directive["Metrics"].as_array().unwrap();
+    assert!(metrics.len() <= 100, "EMF allows 100 metrics per directive");
+    for metric in metrics {
+        let name = metric["Name"].as_str().unwrap();
+        assert!(emf[name].is_number(), "{name} is not a number in {emf}");
+        assert!(metric["Unit"].is_string());
+    }
+    // No text content in telemetry.
+    let line = emf.to_string();
+    for text in ["I love this", "terrible", "good good"] {
+        assert!(!line.contains(text), "{text:?} leaked into {line}");
+    }
+
+    // Its counts are the response's.
+    let results = first.body["body"]["results"].as_array().unwrap();
+    let count = |label: &str| results.iter().filter(|r| r["sentiment"] == label).count();
+    let scores: Vec<f64> = results
+        .iter()
+        .map(|r| r["score"].as_f64().unwrap())
+        .collect();
+    assert_eq!(emf["Texts"], 5.0);
+    assert_eq!(
+        emf["Positive"].as_f64().unwrap() as usize,
+        count("positive")
+    );
+    assert_eq!(
+        emf["Negative"].as_f64().unwrap() as usize,
+        count("negative")
+    );
+    assert_eq!(
+        emf["LowConfidence"].as_f64().unwrap() as usize,
+        scores.iter().filter(|s| **s < 0.6).count()
+    );
+    let mean = scores.iter().sum::<f64>() / scores.len() as f64;
+    assert!(
+        (emf["MeanScore"].as_f64().unwrap() - mean).abs() < 1e-5,
+        "{emf}"
+    );
+    assert_eq!(
+        emf["TextsCut"], 1.0,
+        "only the long text is cut at the window"
+    );
+    // The long text fills the 512-token window; the others are a few tokens each.
+    let tokens = emf["Tokens"].as_f64().unwrap();
+    assert!((512.0..600.0).contains(&tokens), "{tokens}");
+    assert!(emf["ModelTime"].as_f64().unwrap() > 0.0);
+    assert!(emf["TokenizeTime"].as_f64().unwrap() >= 0.0);
+    // The function-URL call has its own record.
+    assert_eq!(records[1]["Texts"], 1.0);
+}
+
+#[test]
+fn telemetry_off_prints_no_record() {
+    let events = vec![serde_json::to_vec(&json!({"texts": ["I love this!"]})).unwrap()];
+    let (api, receiver) = runtime_api(events);
+    let mut child = bootstrap_with(
+        &api,
+        &common::fixture_model(),
+        &[("UMMATICS_TELEMETRY", "off")],
+    );
+    let posted = receive(&receiver, &mut child);
+    assert_eq!(posted.body["statusCode"], 200);
+    child.kill().unwrap();
+    assert!(telemetry_lines(child).is_empty());
+}
+
+#[test]
+fn a_telemetry_switch_that_is_neither_on_nor_off_is_an_init_error() {
+    let (api, receiver) = runtime_api(Vec::new());
+    let mut child = bootstrap_with(
+        &api,
+        &common::fixture_model(),
+        &[("UMMATICS_TELEMETRY", "maybe")],
+    );
+    let posted = receive(&receiver, &mut child);
+    assert_eq!(posted.path, "/2018-06-01/runtime/init/error", "{posted:?}");
+    let message = posted.body["errorMessage"].as_str().unwrap();
+    assert!(
+        message.contains("UMMATICS_TELEMETRY=\"maybe\" is neither on nor off"),
+        "{message}"
+    );
+    assert!(!child.wait().unwrap().success());
 }
