@@ -31,6 +31,14 @@ impl Embedded {
         }
     }
 
+    /// The model's own name (its directory under `models/`).
+    pub fn model_name(self) -> &'static str {
+        match self {
+            Embedded::Minilm => "sst2-minilm",
+            Embedded::Mini => "sst2-mini",
+        }
+    }
+
     /// The name it goes by in messages and reports.
     pub fn name(self) -> &'static str {
         match self {
@@ -133,7 +141,7 @@ impl ModelSpec {
     /// name, the Hugging Face id, or the directory's own name (not its whole path).
     pub fn metric_name(&self) -> String {
         match self {
-            ModelSpec::Embedded(embedded) => embedded.name().to_string(),
+            ModelSpec::Embedded(embedded) => embedded.model_name().to_string(),
             ModelSpec::Hub(id) => id.clone(),
             ModelSpec::Dir(dir) => dir
                 .canonicalize()

@@ -168,11 +168,11 @@ impl StackParams {
             ("ModelName", self.model_name.clone()),
             ("Telemetry", self.telemetry.as_str().to_string()),
             (
-                "NegativeShareAlarm",
+                "NegativeShareThreshold",
                 DriftAlarms::parameter(self.alarms.negative_share),
             ),
             (
-                "LowConfidenceAlarm",
+                "LowConfidenceThreshold",
                 DriftAlarms::parameter(self.alarms.low_confidence),
             ),
         ]
@@ -1257,6 +1257,13 @@ mod tests {
             assert!(
                 TEMPLATE.contains(&format!("\n  {key}:\n")),
                 "{key} is not a template parameter"
+            );
+            // CloudFormation refuses a template whose parameter and resource share a logical
+            // id (moto does not): the two-space key must appear once, in Parameters.
+            assert_eq!(
+                TEMPLATE.matches(&format!("\n  {key}:\n")).count(),
+                1,
+                "{key} names both a parameter and a resource"
             );
         }
     }

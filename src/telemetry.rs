@@ -18,9 +18,9 @@ pub struct Sink {
 }
 
 impl Sink {
-    /// Opens `path` for appending (`-`: stderr). `source` is the classifier's source, which
-    /// names the `Model` dimension as the function does.
-    pub fn open(path: &Path, function: &str, source: &str) -> Result<Sink> {
+    /// Opens `path` for appending (`-`: stderr); the records carry `function` and `model` as
+    /// their dimensions.
+    pub fn open(path: &Path, function: &str, model: &str) -> Result<Sink> {
         let out: Box<dyn Write + Send> = if path.as_os_str() == "-" {
             Box::new(std::io::stderr())
         } else {
@@ -39,7 +39,7 @@ impl Sink {
         Ok(Sink {
             out: Mutex::new(out),
             function: function.to_string(),
-            model: telemetry::model_name(source),
+            model: model.to_string(),
             failed: false.into(),
         })
     }

@@ -305,6 +305,12 @@ pub const CALLS: &[Call] = &[
         Scope::Any,
     ),
     call(
+        "cloudwatch",
+        "list_metrics",
+        "cloudwatch:ListMetrics",
+        Scope::Any,
+    ),
+    call(
         "budgets",
         "describe_budget",
         "budgets:ViewBudget",
@@ -691,6 +697,7 @@ mod tests {
             any["Action"],
             json!([
                 "cloudwatch:GetMetricData",
+                "cloudwatch:ListMetrics",
                 "ecr:GetAuthorizationToken",
                 "iam:SimulatePrincipalPolicy",
                 "lambda:GetAccountSettings",

@@ -580,11 +580,7 @@ pub async fn run(args: InvokeArgs, global: &GlobalArgs) -> Result<ExitCode> {
     let batch_size = args.batch_size as usize;
     let (engine, concurrency, function) = if args.local {
         let classifier = args.model.load().await?;
-        let sink = args
-            .telemetry
-            .as_deref()
-            .map(|path| crate::telemetry::Sink::open(path, "local", classifier.source()))
-            .transpose()?;
+        let sink = local_telemetry(&args, global)?;
         (Engine::Local(Arc::new((classifier, sink))), 1, None)
     } else {
         let aws = Aws::load(&global.aws).await;
@@ -699,6 +695,21 @@ pub async fn run(args: InvokeArgs, global: &GlobalArgs) -> Result<ExitCode> {
     })
 }
 
+/// `--telemetry FILE` of a local run: its records carry the function name the stage's function
+/// (or `--function`) would, so they can be read as the deployed function's.
+fn local_telemetry(
+    args: &InvokeArgs,
+    global: &GlobalArgs,
+) -> Result<Option<crate::telemetry::Sink>> {
+    let Some(path) = args.telemetry.as_deref() else {
+        return Ok(None);
+    };
+    let function = args
+        .function
+        .name(&crate::aws::Names::for_stage(global.aws.stage.as_deref()));
+    crate::telemetry::Sink::open(path, &function, &args.model.model.metric_name()).map(Some)
+}
+
 /// `--payload JSON`: sends it as is (like `aws lambda invoke`) and prints what comes back.
 async fn raw_payload(args: &InvokeArgs, payload: &str, global: &GlobalArgs) -> Result<ExitCode> {
     if !args.texts.is_empty() || args.file.is_some() {
@@ -709,11 +720,7 @@ async fn raw_payload(args: &InvokeArgs, payload: &str, global: &GlobalArgs) -> R
     )?;
     let (answer, function_error) = if args.local {
         let classifier = args.model.load().await?;
-        let sink = args
-            .telemetry
-            .as_deref()
-            .map(|path| crate::telemetry::Sink::open(path, "local", classifier.source()))
-            .transpose()?;
+        let sink = local_telemetry(args, global)?;
         let answer = tokio::task::spawn_blocking(move || -> Result<Value> {
             let (answer, record) =
                 ummatics_sentiment_function::event::handle_observed(&classifier, event);

@@ -17,6 +17,7 @@ use crate::cli::{GlobalArgs, MetricsArgs};
 use crate::lambda::{billed_init, function_info, prices, Arch, BilledInit};
 use crate::output::{emit, render, table, usd, usd_price, usd_sum};
 use crate::when::parse_since;
+use ummatics_sentiment_function::telemetry::{Metric as Telemetry, LOW_CONFIDENCE, NAMESPACE};
 
 /// What the window cost.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -121,7 +122,118 @@ pub struct MetricsReport {
     pub duration_p95_ms: Option<f64>,
     pub concurrency_max: Option<f64>,
     pub series: Vec<Series>,
+    /// What the model answered (the function's telemetry records).
+    pub answers: Answers,
     pub cost: Cost,
+}
+
+/// The function's telemetry over the window, summed over the models it ran.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Answers {
+    /// The models that answered in the window (the `Model` dimension's values).
+    pub models: Vec<String>,
+    pub texts: f64,
+    /// Shares of the texts: answered negative, with a score under `low_confidence_below`,
+    /// cut at the model's window; `None` without texts.
+    pub negative_share: Option<f64>,
+    pub low_confidence_share: Option<f64>,
+    pub cut_share: Option<f64>,
+    pub low_confidence_below: f32,
+    pub tokens_per_text: Option<f64>,
+    /// The same shares per period (`None` where no text was answered).
+    pub periods: Vec<AnswerPeriod>,
+    /// Why the telemetry could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AnswerPeriod {
+    pub texts: f64,
+    pub negative_share: Option<f64>,
+    pub low_confidence_share: Option<f64>,
+    pub cut_share: Option<f64>,
+}
+
+impl Answers {
+    /// Shares from per-period sums of texts, negative, low-confidence, cut and tokens.
+    fn from_sums(models: Vec<String>, sums: &[Vec<Option<f64>>; 5]) -> Answers {
+        let [texts, negative, unsure, cut, tokens] = sums;
+        let total = |v: &[Option<f64>]| v.iter().flatten().sum::<f64>() + 0.0;
+        let share = |part: f64, whole: f64| (whole > 0.0).then(|| part / whole);
+        let all = total(texts);
+        Answers {
+            models,
+            texts: all,
+            negative_share: share(total(negative), all),
+            low_confidence_share: share(total(unsure), all),
+            cut_share: share(total(cut), all),
+            low_confidence_below: LOW_CONFIDENCE,
+            tokens_per_text: share(total(tokens), all),
+            periods: (0..texts.len())
+                .map(|i| {
+                    let n = texts[i].unwrap_or(0.0);
+                    let of = |v: &[Option<f64>]| share(v[i].unwrap_or(0.0), n);
+                    AnswerPeriod {
+                        texts: n,
+                        negative_share: of(negative),
+                        low_confidence_share: of(unsure),
+                        cut_share: of(cut),
+                    }
+                })
+                .collect(),
+            error: None,
+        }
+    }
+
+    fn column(&self, pick: impl Fn(&AnswerPeriod) -> Option<f64>) -> Vec<Option<f64>> {
+        self.periods.iter().map(pick).collect()
+    }
+}
+
+impl fmt::Display for Answers {
+    /// One line of totals, then a share per row with its trend per period.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(error) = &self.error {
+            return writeln!(f, "answers    unknown ({error})");
+        }
+        if self.texts <= 0.0 {
+            return writeln!(
+                f,
+                "answers    no telemetry in this window (it comes with each invocation while the stage's telemetry is on)"
+            );
+        }
+        writeln!(
+            f,
+            "answers    {:.0} texts by {}, {:.1} tokens each on average",
+            self.texts,
+            self.models.join(", "),
+            self.tokens_per_text.unwrap_or(0.0)
+        )?;
+        let percent = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1} %", v * 100.0));
+        let mut t = table(["share of texts", "value", "trend"]);
+        let rows: [(String, Option<f64>, Vec<Option<f64>>); 3] = [
+            (
+                "negative".to_string(),
+                self.negative_share,
+                self.column(|p| p.negative_share),
+            ),
+            (
+                format!("low confidence (score < {})", self.low_confidence_below),
+                self.low_confidence_share,
+                self.column(|p| p.low_confidence_share),
+            ),
+            (
+                "cut at the model's window".to_string(),
+                self.cut_share,
+                self.column(|p| p.cut_share),
+            ),
+        ];
+        for (name, value, trend) in rows {
+            t.add_row([name, percent(value), sparkline(&trend)]);
+        }
+        writeln!(f, "{}", render(&t))
+    }
 }
 
 /// ▁▂▃▄▅▆▇█ scaled to the series' maximum; blanks where there is no point.
@@ -168,6 +280,7 @@ impl fmt::Display for MetricsReport {
                 .map(|r| format!("{:.2} %", r * 100.0))
                 .unwrap_or_else(|| "- (no invocations)".into())
         )?;
+        write!(f, "{}", self.answers)?;
         write!(f, "{}", self.cost)
     }
 }
@@ -271,16 +384,24 @@ pub async fn run(args: MetricsArgs, global: &GlobalArgs) -> Result<ExitCode> {
         ("Duration", "Sum"),
         ("ConcurrentExecutions", "Maximum"),
     ];
-    let mut series = fetch(&aws, &function, &wanted, start, now, period, slots).await?;
+    let span = Window {
+        start,
+        end: now,
+        period,
+        slots,
+    };
+    let lambda_metrics = [Dimension::builder()
+        .name("FunctionName")
+        .value(&function)
+        .build()];
+    let mut series = fetch(&aws, "AWS/Lambda", &lambda_metrics, &wanted, &span).await?;
     // Percentiles on their own: some endpoints (moto) cannot compute them; then "unavailable".
     match fetch(
         &aws,
-        &function,
+        "AWS/Lambda",
+        &lambda_metrics,
         &[("Duration", "p95")],
-        start,
-        now,
-        period,
-        slots,
+        &span,
     )
     .await
     {
@@ -323,6 +444,12 @@ pub async fn run(args: MetricsArgs, global: &GlobalArgs) -> Result<ExitCode> {
         duration_max_ms: get("Duration", "Maximum").and_then(|x| x.summary),
         duration_p95_ms: get("Duration", "p95").and_then(|x| x.summary),
         concurrency_max: get("ConcurrentExecutions", "Maximum").and_then(|x| x.summary),
+        answers: answers(&aws, &function, &span)
+            .await
+            .unwrap_or_else(|e| Answers {
+                error: Some(format!("{e:#}")),
+                ..Answers::default()
+            }),
         cost: cost(duration_total, init, invocations, memory_mb, arch, window),
         series: series
             .into_iter()
@@ -333,19 +460,92 @@ pub async fn run(args: MetricsArgs, global: &GlobalArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn fetch(
-    aws: &Aws,
-    function: &str,
-    wanted: &[(&str, &str)],
+/// The window the report covers, in periods.
+struct Window {
     start: SystemTime,
     end: SystemTime,
     period: i32,
     slots: usize,
-) -> Result<Vec<Series>> {
-    let dimension = Dimension::builder()
+}
+
+/// The function's telemetry: the models that answered (the `Model` values its records carry,
+/// from ListMetrics), then the per-period sums of each, added up.
+async fn answers(aws: &Aws, function: &str, window: &Window) -> Result<Answers> {
+    let function_dimension = aws_sdk_cloudwatch::types::DimensionFilter::builder()
         .name("FunctionName")
         .value(function)
         .build();
+    let mut models = Vec::new();
+    let mut pages = aws
+        .cloudwatch()
+        .list_metrics()
+        .namespace(NAMESPACE)
+        .metric_name(Telemetry::Texts.name())
+        .dimensions(function_dimension)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page
+            .map_err(|e| anyhow!(describe(&e)))
+            .context("cannot list the function's telemetry metrics (ListMetrics)")?;
+        for metric in page.metrics() {
+            let model = metric
+                .dimensions()
+                .iter()
+                .find(|d| d.name() == Some("Model"))
+                .and_then(|d| d.value());
+            if let Some(model) = model {
+                if !models.iter().any(|m| m == model) {
+                    models.push(model.to_string());
+                }
+            }
+        }
+    }
+    models.sort();
+    let wanted: Vec<(&str, &str)> = [
+        Telemetry::Texts,
+        Telemetry::Negative,
+        Telemetry::LowConfidence,
+        Telemetry::TextsCut,
+        Telemetry::Tokens,
+    ]
+    .iter()
+    .map(|m| (m.name(), "Sum"))
+    .collect();
+    let mut sums: [Vec<Option<f64>>; 5] = std::array::from_fn(|_| vec![None; window.slots]);
+    for model in &models {
+        let dimensions = [
+            Dimension::builder()
+                .name("FunctionName")
+                .value(function)
+                .build(),
+            Dimension::builder().name("Model").value(model).build(),
+        ];
+        let series = fetch(aws, NAMESPACE, &dimensions, &wanted, window).await?;
+        for (sum, s) in sums.iter_mut().zip(&series) {
+            for (cell, value) in sum.iter_mut().zip(&s.values) {
+                if let Some(v) = value {
+                    *cell = Some(cell.unwrap_or(0.0) + v);
+                }
+            }
+        }
+    }
+    Ok(Answers::from_sums(models, &sums))
+}
+
+async fn fetch(
+    aws: &Aws,
+    namespace: &str,
+    dimensions: &[Dimension],
+    wanted: &[(&str, &str)],
+    window: &Window,
+) -> Result<Vec<Series>> {
+    let Window {
+        start,
+        end,
+        period,
+        slots,
+    } = *window;
     let queries: Vec<MetricDataQuery> = wanted
         .iter()
         .enumerate()
@@ -356,9 +556,9 @@ async fn fetch(
                     MetricStat::builder()
                         .metric(
                             Metric::builder()
-                                .namespace("AWS/Lambda")
+                                .namespace(namespace)
                                 .metric_name(*metric)
-                                .dimensions(dimension.clone())
+                                .set_dimensions(Some(dimensions.to_vec()))
                                 .build(),
                         )
                         .period(period)

@@ -552,7 +552,7 @@ pub async fn run(args: ServeArgs, global: &GlobalArgs) -> Result<ExitCode> {
     let telemetry = args
         .telemetry
         .as_deref()
-        .map(|path| crate::telemetry::Sink::open(path, &function, &source))
+        .map(|path| crate::telemetry::Sink::open(path, &function, &args.model.model.metric_name()))
         .transpose()?;
     let state = Arc::new(Served {
         classifier,

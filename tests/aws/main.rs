@@ -17,4 +17,5 @@ mod observe;
 mod oci;
 mod ownership;
 mod push;
+mod telemetry;
 mod terminal;

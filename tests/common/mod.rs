@@ -10,6 +10,7 @@ pub fn cli() -> Command {
         .env_remove("UMMATICS_MAX_TOKENS")
         .env_remove("UMMATICS_THREADS")
         .env_remove("UMMATICS_BATCH_TOKENS")
+        .env_remove("UMMATICS_MODEL_NAME")
         .env_remove("SENTIMENT_LAMBDA_FUNCTION");
     command
 }
@@ -22,6 +23,7 @@ pub fn cli_process() -> std::process::Command {
         .env_remove("UMMATICS_MAX_TOKENS")
         .env_remove("UMMATICS_THREADS")
         .env_remove("UMMATICS_BATCH_TOKENS")
+        .env_remove("UMMATICS_MODEL_NAME")
         .env_remove("SENTIMENT_LAMBDA_FUNCTION");
     command
 }

@@ -14,6 +14,8 @@ is plain moto.
 Usage: python3 tests/standins/moto_server.py -H 127.0.0.1 -p PORT
 """
 
+import traceback
+
 from moto.cloudformation import models
 from moto.server import main
 
@@ -65,6 +67,7 @@ def execute_change_set(self, change_set_name, stack_name=None):
             self.stacks[change_set.stack_id].tags = change_set.tags
         return result
     except Exception as error:  # what AWS would report on the resource, asynchronously
+        traceback.print_exc()  # into moto's log, for whoever reads why
         # Change set names are unique per stack only: match the stack too.
         change_set = self.change_sets.get(change_set_name) or next(
             cs
@@ -229,7 +232,7 @@ from moto.core.common_models import CloudFormationModel  # noqa: E402
 
 
 def _dimensions(raw):
-    return [{"name": d["Name"], "value": str(d["Value"])} for d in raw or []]
+    return [{"Name": d["Name"], "Value": str(d["Value"])} for d in raw or []]
 
 
 def _queries(raw):
@@ -250,7 +253,7 @@ def _queries(raw):
                         for d in metric.get("Dimensions") or []
                     ],
                 ),
-                period=str(stat["Period"]),
+                period=stat["Period"],
                 stat=stat["Stat"],
                 unit=stat.get("Unit"),
             )
@@ -258,8 +261,8 @@ def _queries(raw):
             cw.MetricDataQuery(
                 query_id=q["Id"],
                 label=q.get("Label", ""),
-                period=str(q.get("Period", "")),
-                return_data=str(q.get("ReturnData", True)).lower(),
+                period=q.get("Period"),
+                return_data=q.get("ReturnData", True),
                 expression=q.get("Expression"),
                 metric_stat=metric_stat,
             )
@@ -268,6 +271,9 @@ def _queries(raw):
 
 
 class StackAlarm(CloudFormationModel):
+    # moto files its models by the service named in their module's path.
+    __module__ = "moto.cloudwatch.stack_alarm"
+
     @staticmethod
     def cloudformation_name_type():
         return "AlarmName"
@@ -283,7 +289,7 @@ class StackAlarm(CloudFormationModel):
         props = cloudformation_json["Properties"]
         backend = cw.cloudwatch_backends[account_id][region_name]
         actions = props.get("AlarmActions") or []
-        return backend.put_metric_alarm(
+        alarm = backend.put_metric_alarm(
             name=props.get("AlarmName") or resource_name,
             namespace=props.get("Namespace"),
             metric_name=props.get("MetricName"),
@@ -298,6 +304,9 @@ class StackAlarm(CloudFormationModel):
             metric_data_queries=_queries(props.get("Metrics")),
             treat_missing_data=props.get("TreatMissingData"),
         )
+        # What the stack deletes it by (moto's Alarm has no physical id of its own).
+        alarm.physical_resource_id = alarm.name
+        return alarm
 
     @classmethod
     def update_from_cloudformation_json(
@@ -317,6 +326,57 @@ class StackAlarm(CloudFormationModel):
         backend = cw.cloudwatch_backends[account_id][region_name]
         backend.delete_alarms([resource_name])
 
+
+# On a stack update, AWS deletes a resource whose Condition has turned false (and creates one
+# whose Condition has turned true); moto updates it in place whatever its condition. The update
+# is given the template without the resources whose condition is false under the new
+# parameters, so moto's own diff removes them. Conditions are evaluated for the functions the
+# template uses (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition, Ref to a parameter).
+import copy  # noqa: E402
+
+from moto.cloudformation import parsing  # noqa: E402
+
+_update = parsing.ResourceMap.update
+
+
+def _condition(expr, conditions, values):
+    if isinstance(expr, dict):
+        (name, args), = expr.items()
+        if name == "Ref":
+            return values.get(args, "")
+        if name == "Condition":
+            return _condition(conditions[args], conditions, values)
+        if name == "Fn::Equals":
+            a, b = (_condition(x, conditions, values) for x in args)
+            return str(a) == str(b)
+        if name == "Fn::Not":
+            return not _condition(args[0], conditions, values)
+        if name == "Fn::And":
+            return all(_condition(x, conditions, values) for x in args)
+        if name == "Fn::Or":
+            return any(_condition(x, conditions, values) for x in args)
+        raise ValueError(f"condition function {name} is not evaluated here")
+    return expr
+
+
+def update(self, template, parameters=None):
+    conditions = template.get("Conditions") or {}
+    values = {
+        key: spec.get("Default", "")
+        for key, spec in (template.get("Parameters") or {}).items()
+    }
+    values.update(parameters or {})
+    kept = copy.copy(template)
+    kept["Resources"] = {
+        logical_id: spec
+        for logical_id, spec in template.get("Resources", {}).items()
+        if "Condition" not in spec
+        or _condition(conditions[spec["Condition"]], conditions, values)
+    }
+    return _update(self, kept, parameters)
+
+
+parsing.ResourceMap.update = update
 
 if __name__ == "__main__":
     main()
