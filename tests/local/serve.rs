@@ -566,3 +566,68 @@ fn no_credentials_work_against_serve_and_fail_once_elsewhere() {
     assert!(said.contains("no usable AWS credentials"), "{said}");
     assert!(said.contains("after 1 attempt(s)"), "{said}");
 }
+
+/// `serve --telemetry FILE` and `invoke --local --telemetry -` write the deployed function's
+/// EMF record for each call, with the same figures for the same texts; no text leaves in it.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_and_local_invoke_write_the_same_telemetry_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("telemetry.jsonl");
+    let serve = Serve::start_with(&["--telemetry", file.to_str().unwrap()]);
+    let texts = ["I love this!", "This is terrible", "   "];
+    let payload = serde_json::json!({ "texts": texts }).to_string();
+    let out = serve
+        .lambda()
+        .invoke()
+        .function_name(FUNCTION)
+        .payload(aws_sdk_lambda::primitives::Blob::new(payload))
+        .send()
+        .await
+        .unwrap();
+    assert!(out.function_error().is_none());
+    // A refused request classifies nothing: no record.
+    serve
+        .lambda()
+        .invoke()
+        .function_name(FUNCTION)
+        .payload(aws_sdk_lambda::primitives::Blob::new(r#"{"texts": []}"#))
+        .send()
+        .await
+        .unwrap();
+    let served: Vec<serde_json::Value> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(served.len(), 1, "{served:?}");
+
+    let local = common::cli()
+        .args(["invoke", "--local", "--model", MODEL, "--function", FUNCTION])
+        .args(["--telemetry", "-"])
+        .args(texts)
+        .output()
+        .unwrap();
+    assert!(local.status.success());
+    let stderr = String::from_utf8_lossy(&local.stderr);
+    let local: serde_json::Value = stderr
+        .lines()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no record on stderr: {stderr}"));
+    let record = &served[0];
+    assert_eq!(record["FunctionName"], FUNCTION);
+    assert_eq!(record["Model"], local["Model"]);
+    assert_eq!(record["_aws"]["CloudWatchMetrics"], local["_aws"]["CloudWatchMetrics"]);
+    for metric in ["Texts", "Tokens", "TextsCut", "Positive", "Negative", "LowConfidence", "MeanScore"] {
+        assert_eq!(record[metric], local[metric], "{metric}");
+    }
+    assert_eq!(record["Texts"], 3.0);
+    assert!(!record.to_string().contains("love"));
+
+    // Without --local there is no local record to write.
+    let refused = common::cli()
+        .args(["invoke", "--telemetry", "-", "x"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--local"));
+}
