@@ -602,7 +602,14 @@ async fn serve_and_local_invoke_write_the_same_telemetry_record() {
     assert_eq!(served.len(), 1, "{served:?}");
 
     let local = common::cli()
-        .args(["invoke", "--local", "--model", MODEL, "--function", FUNCTION])
+        .args([
+            "invoke",
+            "--local",
+            "--model",
+            MODEL,
+            "--function",
+            FUNCTION,
+        ])
         .args(["--telemetry", "-"])
         .args(texts)
         .output()
@@ -616,8 +623,19 @@ async fn serve_and_local_invoke_write_the_same_telemetry_record() {
     let record = &served[0];
     assert_eq!(record["FunctionName"], FUNCTION);
     assert_eq!(record["Model"], local["Model"]);
-    assert_eq!(record["_aws"]["CloudWatchMetrics"], local["_aws"]["CloudWatchMetrics"]);
-    for metric in ["Texts", "Tokens", "TextsCut", "Positive", "Negative", "LowConfidence", "MeanScore"] {
+    assert_eq!(
+        record["_aws"]["CloudWatchMetrics"],
+        local["_aws"]["CloudWatchMetrics"]
+    );
+    for metric in [
+        "Texts",
+        "Tokens",
+        "TextsCut",
+        "Positive",
+        "Negative",
+        "LowConfidence",
+        "MeanScore",
+    ] {
         assert_eq!(record[metric], local[metric], "{metric}");
     }
     assert_eq!(record["Texts"], 3.0);
