@@ -373,10 +373,27 @@ def update(self, template, parameters=None):
         if "Condition" not in spec
         or _condition(conditions[spec["Condition"]], conditions, values)
     }
-    return _update(self, kept, parameters)
+    result = _update(self, kept, parameters)
+    # Change sets list what changes against the template, conditions and all (moto compares
+    # texts): keep the whole one for that.
+    self._template_resources = template.get("Resources", {})
+    return result
+
+
+_change_set_actions = parsing.ResourceMap.build_change_set_actions
+
+
+def build_change_set_actions(self, template):
+    live = self._resource_json_map
+    self._resource_json_map = getattr(self, "_template_resources", live)
+    try:
+        return _change_set_actions(self, template)
+    finally:
+        self._resource_json_map = live
 
 
 parsing.ResourceMap.update = update
+parsing.ResourceMap.build_change_set_actions = build_change_set_actions
 
 if __name__ == "__main__":
     main()
