@@ -23,7 +23,7 @@ use crate::tokens::Cutter;
 /// Environment variable: the longest token sequence fed to the model (default: the model window,
 /// at most 512). Longer texts are truncated.
 pub const ENV_MAX_TOKENS: &str = "UMMATICS_MAX_TOKENS";
-/// Environment variable: threads for matrix products (default: every core the process may use).
+/// Environment variable: threads for tokenising and matrix products (default: every core the process may use).
 pub const ENV_THREADS: &str = "UMMATICS_THREADS";
 /// Environment variable: padded tokens per micro-batch (default [`DEFAULT_BATCH_TOKENS`]).
 pub const ENV_BATCH_TOKENS: &str = "UMMATICS_BATCH_TOKENS";
@@ -68,7 +68,7 @@ pub fn missing_model_files(has: impl Fn(&str) -> bool) -> Vec<&'static str> {
 pub struct ClassifierOptions {
     /// Truncate token sequences to this length; `None` = the model window, at most 512.
     pub max_tokens: Option<usize>,
-    /// Threads for matrix products; `None` = all available cores.
+    /// Threads for tokenising and matrix products (the classifier's own, nothing process-wide); `None` = all available cores.
     pub threads: Option<usize>,
     /// Padded tokens per micro-batch.
     pub batch_tokens: usize,
@@ -362,6 +362,7 @@ pub struct Classifier {
     logits_output: usize,
     labels: Vec<String>,
     temperature: f32,
+    threads: Threads,
     max_tokens: usize,
     batch_tokens: usize,
     pad_id: u32,
@@ -380,20 +381,54 @@ impl std::fmt::Debug for Classifier {
     }
 }
 
-/// Uses `threads` cores for matrix products, process-wide. Idempotent.
-pub fn set_threads(threads: usize) -> Result<()> {
-    use tract_linalg::multithread::{set_default_executor, Executor};
-    if threads <= 1 {
-        set_default_executor(Executor::SingleThread);
-        return Ok(());
+/// The threads a classifier runs on, for tokenising and for matrix products alike: the calling
+/// thread alone, or a pool of its own. Nothing process-wide: two classifiers (or a classifier
+/// and the rest of the program) do not share or change each other's threads, and
+/// `--threads 1` is one thread.
+#[derive(Clone)]
+enum Threads {
+    One,
+    Pool(Arc<rayon::ThreadPool>),
+}
+
+impl Threads {
+    fn new(threads: usize) -> Result<Threads> {
+        if threads <= 1 {
+            return Ok(Threads::One);
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("tract-{i}"))
+            .build()
+            .with_context(|| format!("cannot start {threads} inference threads"))?;
+        Ok(Threads::Pool(Arc::new(pool)))
     }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("tract-{i}"))
-        .build()
-        .with_context(|| format!("cannot start {threads} inference threads"))?;
-    set_default_executor(Executor::MultiThread(Arc::new(pool)));
-    Ok(())
+
+    fn count(&self) -> usize {
+        match self {
+            Threads::One => 1,
+            Threads::Pool(pool) => pool.current_num_threads(),
+        }
+    }
+
+    /// `f` over `items`, in order: on the pool, or one by one on this thread.
+    fn map<T: Sync, R: Send>(&self, items: &[T], f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
+        use rayon::prelude::*;
+        match self {
+            Threads::One => items.iter().map(f).collect(),
+            Threads::Pool(pool) => pool.install(|| items.par_iter().map(f).collect()),
+        }
+    }
+
+    /// Runs `f` with tract's matrix products on these threads (a thread-local setting).
+    fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        use tract_linalg::multithread::{multithread_tract_scope, Executor};
+        let executor = match self {
+            Threads::One => Executor::SingleThread,
+            Threads::Pool(pool) => Executor::MultiThread(pool.clone()),
+        };
+        multithread_tract_scope(executor, f)
+    }
 }
 
 /// Cores this process may use.
@@ -531,7 +566,7 @@ impl Classifier {
         let onnx_path = format!("{source}/model.onnx");
         let max_tokens = max_tokens_for(&config, options, &format!("{source}/config.json"))?;
         let pad_id = prepare_tokenizer(&mut tokenizer, max_tokens)?;
-        set_threads(options.threads.unwrap_or_else(available_cores))?;
+        let threads = Threads::new(options.threads.unwrap_or_else(available_cores))?;
         let (inputs, input_type) = graph_inputs(&model, &onnx_path)?;
         let logits_output = logits_outlet(&model, &onnx_path)?;
 
@@ -568,6 +603,7 @@ impl Classifier {
             logits_output: 0,
             labels: config.labels,
             temperature: config.temperature,
+            threads,
             max_tokens,
             batch_tokens: options.batch_tokens.max(1),
             pad_id,
@@ -629,16 +665,23 @@ impl Classifier {
             .collect())
     }
 
-    /// [`Classifier::encode`], each with whether the text was cut at the window.
+    /// [`Classifier::encode`], each with whether the text was cut at the window. Runs on the
+    /// classifier's threads.
     pub fn encode_marked<S: AsRef<str> + Sync>(
         &self,
         texts: &[S],
     ) -> Result<Vec<(Encoding, bool)>> {
-        use rayon::prelude::*;
-        texts
-            .par_iter()
-            .map(|t| self.cutter.encode_marked(&self.tokenizer, t.as_ref()))
+        self.threads
+            .map(texts, |t| {
+                self.cutter.encode_marked(&self.tokenizer, t.as_ref())
+            })
+            .into_iter()
             .collect()
+    }
+
+    /// The threads this classifier tokenises and multiplies on (`ClassifierOptions::threads`).
+    pub fn threads(&self) -> usize {
+        self.threads.count()
     }
 
     /// Labels and scores in the wire format, in input order.
@@ -704,7 +747,8 @@ impl Classifier {
                 end += 1;
             }
             let batch: Vec<&Encoding> = order[start..end].iter().map(|&i| &encodings[i]).collect();
-            for (&i, prediction) in order[start..end].iter().zip(self.run_batch(&batch, len)?) {
+            let predictions = self.threads.run(|| self.run_batch(&batch, len))?;
+            for (&i, prediction) in order[start..end].iter().zip(predictions) {
                 results[i] = Some(prediction);
             }
             start = end;
