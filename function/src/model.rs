@@ -145,15 +145,60 @@ pub struct Usage {
     pub model: std::time::Duration,
 }
 
-/// Where the time of loading a classifier went.
+/// Where the time of loading a classifier went, stage by stage (`bench` prints them, so that
+/// init can be aimed at).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct LoadTimings {
-    /// Reading the files and parsing the graph and the tokenizer.
+    /// Reading `model.onnx`'s bytes (none for a model built into the binary, whose pages are
+    /// read as they are decoded).
     pub read: std::time::Duration,
-    /// Declaring shapes, optimising the graph and building the runnable plan.
+    /// Decoding the ONNX protobuf.
+    pub decode: std::time::Duration,
+    /// Expanding compact (int8, f16) weights to f32 ([`crate::weights`]).
+    pub expand: std::time::Duration,
+    /// Building tract's graph from the ONNX nodes.
+    pub parse: std::time::Duration,
+    /// Reading `config.json` and loading the tokenizer.
+    pub tokenizer: std::time::Duration,
+    /// Declaring the input shapes and analysing types and shapes (a typed graph).
+    pub typing: std::time::Duration,
+    /// Decluttering the typed graph.
+    pub declutter: std::time::Duration,
+    /// Optimising into kernels and building the runnable plan.
     pub optimise: std::time::Duration,
     /// The test run on one short text that ends loading.
     pub warm_up: std::time::Duration,
+}
+
+impl LoadTimings {
+    /// Reading and parsing: the files, the graph, the tokenizer.
+    pub fn loading(&self) -> std::time::Duration {
+        self.read + self.decode + self.expand + self.parse + self.tokenizer
+    }
+
+    /// Turning the graph into a runnable plan.
+    pub fn preparing(&self) -> std::time::Duration {
+        self.typing + self.declutter + self.optimise
+    }
+
+    /// The whole load, ready to answer.
+    pub fn total(&self) -> std::time::Duration {
+        self.loading() + self.preparing() + self.warm_up
+    }
+}
+
+/// Adds the time `f` takes to one stage of `clock`.
+fn timed<R>(
+    clock: &std::cell::Cell<LoadTimings>,
+    stage: fn(&mut LoadTimings) -> &mut std::time::Duration,
+    f: impl FnOnce() -> R,
+) -> R {
+    let started = Instant::now();
+    let result = f();
+    let mut timings = clock.get();
+    *stage(&mut timings) += started.elapsed();
+    clock.set(timings);
+    result
 }
 
 /// What the model directory's `config.json` tells us.
@@ -444,12 +489,20 @@ fn parse_graph(
     mut proto: tract_onnx::pb::ModelProto,
     dir: Option<&Path>,
     path: &dyn std::fmt::Display,
+    clock: &std::cell::Cell<LoadTimings>,
 ) -> Result<InferenceModel> {
-    crate::weights::expand_compact_weights(&mut proto)
-        .with_context(|| format!("{path}: cannot expand the compact weights"))?;
-    let parsed = tract_onnx::onnx()
-        .parse(&proto, dir.and_then(Path::to_str))
-        .map_err(|e| anyhow!("{path}: cannot load the ONNX graph: {e:#}"))?;
+    timed(
+        clock,
+        |t| &mut t.expand,
+        || crate::weights::expand_compact_weights(&mut proto),
+    )
+    .with_context(|| format!("{path}: cannot expand the compact weights"))?;
+    let parsed = timed(
+        clock,
+        |t| &mut t.parse,
+        || tract_onnx::onnx().parse(&proto, dir.and_then(Path::to_str)),
+    )
+    .map_err(|e| anyhow!("{path}: cannot load the ONNX graph: {e:#}"))?;
     if !parsed.unresolved_inputs.is_empty() {
         bail!(
             "{path}: cannot load the ONNX graph: inputs {:?} are read but never defined",
@@ -484,37 +537,49 @@ impl Classifier {
                 if missing.len() == 1 { "is" } else { "are" }
             );
         }
-        let started = Instant::now();
-        let config = read_config(&config_path)?;
-
-        let tokenizer_json = dir.join("tokenizer.json");
-        let tokenizer = if tokenizer_json.is_file() {
-            Tokenizer::from_file(&tokenizer_json).map_err(|e| {
-                anyhow!(
-                    "{}: cannot load the tokenizer: {e}",
-                    tokenizer_json.display()
-                )
-            })?
-        } else {
-            // missing_model_files made sure vocab.txt is there.
-            wordpiece_tokenizer(dir)?
-        };
+        let clock = std::cell::Cell::new(LoadTimings::default());
+        let (config, tokenizer) = timed(
+            &clock,
+            |t| &mut t.tokenizer,
+            || -> Result<_> {
+                let config = read_config(&config_path)?;
+                let tokenizer_json = dir.join("tokenizer.json");
+                let tokenizer = if tokenizer_json.is_file() {
+                    Tokenizer::from_file(&tokenizer_json).map_err(|e| {
+                        anyhow!(
+                            "{}: cannot load the tokenizer: {e}",
+                            tokenizer_json.display()
+                        )
+                    })?
+                } else {
+                    // missing_model_files made sure vocab.txt is there.
+                    wordpiece_tokenizer(dir)?
+                };
+                Ok((config, tokenizer))
+            },
+        )?;
         let read = || {
-            let proto = tract_onnx::onnx()
-                .proto_model_for_path(&onnx_path)
-                .map_err(|e| {
-                    anyhow!(
-                        "{}: cannot load the ONNX graph: not ONNX protobuf: {e:#}",
-                        onnx_path.display()
-                    )
-                })?;
-            parse_graph(proto, Some(dir), &onnx_path.display())
+            let bytes = timed(&clock, |t| &mut t.read, || std::fs::read(&onnx_path))
+                .with_context(|| format!("{}: cannot read", onnx_path.display()))?;
+            let proto = timed(
+                &clock,
+                |t| &mut t.decode,
+                || tract_onnx::onnx().proto_model_for_read(&mut &bytes[..]),
+            )
+            .map_err(|e| {
+                anyhow!(
+                    "{}: cannot load the ONNX graph: not ONNX protobuf: {e:#}",
+                    onnx_path.display()
+                )
+            })?;
+            drop(bytes);
+            parse_graph(proto, Some(dir), &onnx_path.display(), &clock)
         };
         Self::assemble(
             dir.display().to_string(),
             config,
             tokenizer,
-            started,
+            &clock,
             &read,
             options,
         )
@@ -529,40 +594,47 @@ impl Classifier {
         tokenizer_json: &[u8],
         options: &ClassifierOptions,
     ) -> Result<Classifier> {
-        let started = Instant::now();
-        let config_text = std::str::from_utf8(config_json)
-            .map_err(|e| anyhow!("{name}/config.json: not UTF-8: {e}"))?;
-        let config = parse_config(config_text, &format!("{name}/config.json"))?;
-        let tokenizer = Tokenizer::from_bytes(tokenizer_json)
-            .map_err(|e| anyhow!("{name}/tokenizer.json: cannot load the tokenizer: {e}"))?;
-        let read = || {
-            let proto = tract_onnx::onnx()
-                .proto_model_for_read(&mut &onnx[..])
-                .map_err(|e| {
-                    anyhow!(
-                        "{name}/model.onnx: cannot load the ONNX graph: not ONNX protobuf: {e:#}"
-                    )
+        let clock = std::cell::Cell::new(LoadTimings::default());
+        let (config, tokenizer) = timed(
+            &clock,
+            |t| &mut t.tokenizer,
+            || -> Result<_> {
+                let config_text = std::str::from_utf8(config_json)
+                    .map_err(|e| anyhow!("{name}/config.json: not UTF-8: {e}"))?;
+                let config = parse_config(config_text, &format!("{name}/config.json"))?;
+                let tokenizer = Tokenizer::from_bytes(tokenizer_json).map_err(|e| {
+                    anyhow!("{name}/tokenizer.json: cannot load the tokenizer: {e}")
                 })?;
-            parse_graph(proto, None, &format!("{name}/model.onnx"))
+                Ok((config, tokenizer))
+            },
+        )?;
+        let read = || {
+            let proto = timed(
+                &clock,
+                |t| &mut t.decode,
+                || tract_onnx::onnx().proto_model_for_read(&mut &onnx[..]),
+            )
+            .map_err(|e| {
+                anyhow!("{name}/model.onnx: cannot load the ONNX graph: not ONNX protobuf: {e:#}")
+            })?;
+            parse_graph(proto, None, &format!("{name}/model.onnx"), &clock)
         };
-        Self::assemble(name.to_string(), config, tokenizer, started, &read, options)
+        Self::assemble(name.to_string(), config, tokenizer, &clock, &read, options)
     }
 
     /// The common part of loading: parsing the graph, tokenizer settings, input roles, the
-    /// plan, a test run. `started` is when reading the files began. `read` parses the graph;
+    /// plan, a test run. `clock` holds the stages' times so far. `read` parses the graph;
     /// the rare fallback calls it a second time rather than keeping a copy of the graph
     /// around while optimising, which would raise peak memory by the size of the weights.
     fn assemble(
         source: String,
         config: ModelConfig,
         mut tokenizer: Tokenizer,
-        started: Instant,
+        clock: &std::cell::Cell<LoadTimings>,
         read: &dyn Fn() -> Result<InferenceModel>,
         options: &ClassifierOptions,
     ) -> Result<Classifier> {
         let model = read()?;
-        let read_time = started.elapsed();
-        let optimise_started = Instant::now();
         let onnx_path = format!("{source}/model.onnx");
         let max_tokens = max_tokens_for(&config, options, &format!("{source}/config.json"))?;
         let pad_id = prepare_tokenizer(&mut tokenizer, max_tokens)?;
@@ -589,8 +661,8 @@ impl Classifier {
             &inputs,
             input_type,
             &onnx_path,
+            clock,
         )?;
-        let optimise_time = optimise_started.elapsed();
 
         let cutter = Cutter::for_tokenizer(&tokenizer, max_tokens);
         let mut classifier = Classifier {
@@ -617,9 +689,8 @@ impl Classifier {
             .predict(&["warm-up"])
             .with_context(|| format!("model {}: the first test run failed", classifier.source))?;
         classifier.timings = LoadTimings {
-            read: read_time,
-            optimise: optimise_time,
             warm_up: warm_up_started.elapsed(),
+            ..clock.get()
         };
         Ok(classifier)
     }
@@ -1000,13 +1071,14 @@ fn build_plans(
     inputs: &[InputRole],
     input_type: DatumType,
     onnx_path: &str,
+    clock: &std::cell::Cell<LoadTimings>,
 ) -> Result<Plans> {
-    let symbolic = match optimise(model, None, inputs, input_type) {
+    let symbolic = match optimise_timed(model, None, inputs, input_type, clock) {
         Ok(plan) => return Ok(Plans::Symbolic(plan)),
         Err(e) => e,
     };
     let model = reread()?;
-    let plan = optimise(model.clone(), Some(1), inputs, input_type).map_err(|fixed| {
+    let plan = optimise_timed(model.clone(), Some(1), inputs, input_type, clock).map_err(|fixed| {
         anyhow!(
             "{onnx_path}: tract cannot optimise this graph: {symbolic:#} (with a fixed batch size too: {fixed:#})"
         )
@@ -1022,10 +1094,28 @@ fn build_plans(
 
 /// Declares the inputs as `[batch, sequence]` (batch concrete when given) and optimises.
 fn optimise(
+    model: InferenceModel,
+    batch: Option<usize>,
+    inputs: &[InputRole],
+    input_type: DatumType,
+) -> TractResult<Plan> {
+    optimise_timed(
+        model,
+        batch,
+        inputs,
+        input_type,
+        &std::cell::Cell::new(LoadTimings::default()),
+    )
+}
+
+/// [`optimise`], its stages timed into `clock`: typing (what `into_typed` does), decluttering
+/// and optimising into the plan — what `into_optimized` does, one stage at a time.
+fn optimise_timed(
     mut model: InferenceModel,
     batch: Option<usize>,
     inputs: &[InputRole],
     input_type: DatumType,
+    clock: &std::cell::Cell<LoadTimings>,
 ) -> TractResult<Plan> {
     let batch = match batch {
         Some(n) => n.to_dim(),
@@ -1038,7 +1128,16 @@ fn optimise(
             InferenceFact::dt_shape(input_type, tvec![batch.clone(), sequence.clone()]),
         )?;
     }
-    model.into_optimized()?.into_runnable()
+    let mut typed = timed(clock, |t| &mut t.typing, || model.into_typed())?;
+    timed(clock, |t| &mut t.declutter, || typed.declutter())?;
+    timed(
+        clock,
+        |t| &mut t.optimise,
+        || {
+            typed.optimize()?;
+            typed.into_runnable()
+        },
+    )
 }
 
 #[cfg(test)]

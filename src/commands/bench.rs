@@ -18,6 +18,7 @@ use crate::input;
 use crate::output::{emit, render, table};
 use crate::process::{cpu_name, peak_rss_mib, process_age};
 use ummatics_sentiment_function::model::available_cores;
+use ummatics_sentiment_function::LoadTimings;
 
 /// Process start → the first result, and where the time went.
 #[derive(Debug, Clone, Serialize)]
@@ -36,6 +37,38 @@ pub struct ColdStart {
     pub optimise_ms: f64,
     /// The classifier's own test run plus the first call's texts.
     pub first_run_ms: f64,
+    /// The model load stage by stage (they add up to `load_ms` + `optimise_ms` + the test run).
+    pub stages: Stages,
+}
+
+/// The model load's stages, in milliseconds (see `ummatics_sentiment_function::LoadTimings`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Stages {
+    pub read_ms: f64,
+    pub decode_ms: f64,
+    pub expand_ms: f64,
+    pub parse_ms: f64,
+    pub tokenizer_ms: f64,
+    pub typing_ms: f64,
+    pub declutter_ms: f64,
+    pub optimise_ms: f64,
+    pub warm_up_ms: f64,
+}
+
+impl From<&LoadTimings> for Stages {
+    fn from(t: &LoadTimings) -> Stages {
+        Stages {
+            read_ms: millis(t.read),
+            decode_ms: millis(t.decode),
+            expand_ms: millis(t.expand),
+            parse_ms: millis(t.parse),
+            tokenizer_ms: millis(t.tokenizer),
+            typing_ms: millis(t.typing),
+            declutter_ms: millis(t.declutter),
+            optimise_ms: millis(t.optimise),
+            warm_up_ms: millis(t.warm_up),
+        }
+    }
 }
 
 /// The steady state: every call after the first.
@@ -91,8 +124,17 @@ impl fmt::Display for BenchReport {
             ("  process start → ready (init)", ms(c.ready_ms)),
             ("  process start → load", ms(c.process_ms)),
             ("  load (read + parse)", ms(c.load_ms)),
+            ("    read model.onnx", ms(c.stages.read_ms)),
+            ("    decode the protobuf", ms(c.stages.decode_ms)),
+            ("    expand compact weights", ms(c.stages.expand_ms)),
+            ("    build the graph", ms(c.stages.parse_ms)),
+            ("    config + tokenizer", ms(c.stages.tokenizer_ms)),
             ("  optimise", ms(c.optimise_ms)),
+            ("    types and shapes", ms(c.stages.typing_ms)),
+            ("    declutter", ms(c.stages.declutter_ms)),
+            ("    optimise into a plan", ms(c.stages.optimise_ms)),
             ("  first run", ms(c.first_run_ms)),
+            ("    test run (part of init)", ms(c.stages.warm_up_ms)),
             ("warm throughput", format!("{:.1} texts/s", w.texts_per_s)),
             (
                 "warm call latency p50 / p95",
@@ -156,11 +198,14 @@ pub async fn run(args: BenchArgs, global: &GlobalArgs) -> Result<ExitCode> {
         let process_ms = millis(age_at_start + (load_started - started) - download);
         let cold_start = ColdStart {
             total_ms: process_ms + millis(first_result),
-            ready_ms: process_ms + millis(timings.read + timings.optimise + timings.warm_up),
+            ready_ms: process_ms + millis(timings.total()),
             process_ms,
-            load_ms: millis(timings.read),
-            optimise_ms: millis(timings.optimise),
-            first_run_ms: millis(first_result.saturating_sub(timings.read + timings.optimise)),
+            load_ms: millis(timings.loading()),
+            optimise_ms: millis(timings.preparing()),
+            first_run_ms: millis(
+                first_result.saturating_sub(timings.loading() + timings.preparing()),
+            ),
+            stages: Stages::from(&timings),
         };
 
         let mut latencies = Vec::with_capacity(calls.len() * rounds);

@@ -97,6 +97,49 @@ fn json_report_counts_what_it_ran() {
     assert!(ready > loaded && ready < total, "ready {ready} in {report}");
     let rss = report["peak_rss_mib"].as_f64().unwrap();
     assert!(rss > 5.0 && rss < 4096.0, "peak RSS {rss} MiB");
+
+    // The load stage by stage: they add up to the load and the optimising, and each one that
+    // does work on a model directory took time.
+    let stage = |name: &str| {
+        report["cold_start"]["stages"][name]
+            .as_f64()
+            .unwrap_or_else(|| panic!("stage {name} missing in {report}"))
+    };
+    let loading: f64 = [
+        "read_ms",
+        "decode_ms",
+        "expand_ms",
+        "parse_ms",
+        "tokenizer_ms",
+    ]
+    .iter()
+    .map(|s| stage(s))
+    .sum();
+    let preparing: f64 = ["typing_ms", "declutter_ms", "optimise_ms"]
+        .iter()
+        .map(|s| stage(s))
+        .sum();
+    assert!(
+        (loading - ms(&report, "cold_start", "load_ms")).abs() < 1e-6,
+        "{report}"
+    );
+    assert!(
+        (preparing - ms(&report, "cold_start", "optimise_ms")).abs() < 1e-6,
+        "{report}"
+    );
+    for name in [
+        "read_ms",
+        "decode_ms",
+        "parse_ms",
+        "tokenizer_ms",
+        "typing_ms",
+        "declutter_ms",
+        "optimise_ms",
+        "warm_up_ms",
+    ] {
+        assert!(stage(name) > 0.0, "{name} in {report}");
+    }
+    assert!(stage("warm_up_ms") < ms(&report, "cold_start", "first_run_ms"));
 }
 
 #[test]
