@@ -579,8 +579,9 @@ pub async fn run(args: InvokeArgs, global: &GlobalArgs) -> Result<ExitCode> {
     let skip = args.skip as usize;
     let batch_size = args.batch_size as usize;
     let (engine, concurrency, function) = if args.local {
-        let classifier = args.model.load().await?;
+        // The file first: a bad path is refused before the model's load (seconds) is spent.
         let sink = local_telemetry(&args, global)?;
+        let classifier = args.model.load().await?;
         (Engine::Local(Arc::new((classifier, sink))), 1, None)
     } else {
         let aws = Aws::load(&global.aws).await;
@@ -719,8 +720,8 @@ async fn raw_payload(args: &InvokeArgs, payload: &str, global: &GlobalArgs) -> R
         "--payload is not JSON; pass the event, e.g. --payload '{\"texts\": [\"I love this!\"]}'",
     )?;
     let (answer, function_error) = if args.local {
-        let classifier = args.model.load().await?;
         let sink = local_telemetry(args, global)?;
+        let classifier = args.model.load().await?;
         let answer = tokio::task::spawn_blocking(move || -> Result<Value> {
             let (answer, record) =
                 ummatics_sentiment_function::event::handle_observed(&classifier, event);

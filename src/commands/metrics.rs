@@ -448,6 +448,7 @@ pub async fn run(args: MetricsArgs, global: &GlobalArgs) -> Result<ExitCode> {
             .await
             .unwrap_or_else(|e| Answers {
                 error: Some(format!("{e:#}")),
+                low_confidence_below: LOW_CONFIDENCE,
                 ..Answers::default()
             }),
         cost: cost(duration_total, init, invocations, memory_mb, arch, window),

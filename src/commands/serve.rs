@@ -536,6 +536,12 @@ pub async fn run(args: ServeArgs, global: &GlobalArgs) -> Result<ExitCode> {
         .function
         .name(&Names::for_stage(global.aws.stage.as_deref()));
     let limits = Limits::from_args(&args)?;
+    // The file first: a bad path is refused before the model's load (seconds) is spent.
+    let telemetry = args
+        .telemetry
+        .as_deref()
+        .map(|path| crate::telemetry::Sink::open(path, &function, &args.model.model.metric_name()))
+        .transpose()?;
     let classifier = args.model.load().await.context("cannot load the model")?;
     let addr = SocketAddr::new(args.host, args.port);
     if !args.host.is_loopback() {
@@ -549,11 +555,6 @@ pub async fn run(args: ServeArgs, global: &GlobalArgs) -> Result<ExitCode> {
     })?;
     let local = listener.local_addr()?;
     let source = classifier.source().to_string();
-    let telemetry = args
-        .telemetry
-        .as_deref()
-        .map(|path| crate::telemetry::Sink::open(path, &function, &args.model.model.metric_name()))
-        .transpose()?;
     let state = Arc::new(Served {
         classifier,
         telemetry,

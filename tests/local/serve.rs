@@ -648,4 +648,23 @@ async fn serve_and_local_invoke_write_the_same_telemetry_record() {
         .unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--local"));
+
+    // A file that cannot be written: refused, said, before the model is loaded.
+    for command in [
+        &["serve", "--port", "0"][..],
+        &["invoke", "--local", "x"][..],
+    ] {
+        let out = common::cli()
+            .args(command)
+            .args(["--model", MODEL, "--telemetry", "/nonexistent/dir/t.jsonl"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{command:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr)
+                .contains("--telemetry /nonexistent/dir/t.jsonl: cannot open it for writing"),
+            "{command:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
