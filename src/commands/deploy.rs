@@ -24,7 +24,7 @@ use crate::evaluation::{accuracy, predict_all, LabelledFile};
 use crate::image::docker::{context_summary, Engine};
 use crate::image::ecr::{self, Repository};
 use crate::image::oci::{self, OciImage};
-use crate::image::registry::{self, BlobSource, Registry, UploadReport};
+use crate::image::registry::{self, Registry};
 use crate::image::{Bootstrap, BuildContext};
 use crate::interrupt::{until_interrupted, Phase, Tracker};
 use crate::lambda::{
@@ -1562,7 +1562,7 @@ async fn image_step(
                     smoke_test_artifact(plan, bootstrap, model, &step, progress).await?;
             }
             target.ready(progress).await?;
-            image.blobs = oci_push(oci, &registry, repository, &step, progress).await?;
+            image.blobs = oci::push(oci, &registry, repository, &step, progress).await?;
             image.digest = Some(oci.digest().to_string());
         }
     }
@@ -1656,80 +1656,6 @@ async fn smoke_test_artifact(
         Runner::Native => SmokeTest::Passed,
         Runner::Emulated(_) => SmokeTest::PassedEmulated,
     })
-}
-
-/// The daemonless path's push: every blob the registry lacks, then the manifest, which must
-/// keep its digest.
-async fn oci_push(
-    image: &OciImage,
-    registry: &Registry,
-    repository: &str,
-    step: &crate::output::Step,
-    progress: &Progress,
-) -> Result<Vec<oci::BlobReport>> {
-    let mut blobs = Vec::new();
-    for (name, blob) in image.blobs() {
-        let total = blob.bytes.len() as u64;
-        let size = human_bytes(total);
-        let upload = if registry.has_blob(repository, &blob.digest).await? {
-            progress.line(format!("{name} {} already in the registry", blob.digest));
-            None
-        } else {
-            step.set(format!("uploading {name} ({size})"));
-            let source = BlobSource::Memory(blob.bytes.clone());
-            let shown =
-                |done: u64| step.set(format!("uploading {name}: {} of {size}", human_bytes(done)));
-            let report = registry
-                .upload_blob(repository, &blob.digest, &source, &shown)
-                .await?;
-            progress.line(format!(
-                "{name} {} uploaded ({size}{})",
-                blob.digest,
-                upload_notes(&report)
-            ));
-            Some(report)
-        };
-        blobs.push(oci::BlobReport {
-            name: name.to_string(),
-            digest: blob.digest.clone(),
-            bytes: total,
-            uploaded: upload.is_some(),
-            upload,
-        });
-    }
-    let digest = registry
-        .put_manifest(
-            repository,
-            &image.tag(),
-            image.manifest.media_type,
-            image.manifest.bytes.clone(),
-        )
-        .await?;
-    if digest != image.digest() {
-        bail!(
-            "the registry stored the manifest as {digest}, not {}: it rewrote the image",
-            image.digest()
-        );
-    }
-    Ok(blobs)
-}
-
-/// ", resumed at 120 MB, 2 chunks retried" — what an upload took beyond the plain path.
-fn upload_notes(report: &UploadReport) -> String {
-    let mut notes = String::new();
-    if let Some(offset) = report.resumed_from.filter(|o| *o > 0) {
-        notes.push_str(&format!(", resumed at {}", human_bytes(offset)));
-    }
-    if report.retries > 0 {
-        notes.push_str(&format!(", {} chunk(s) retried", report.retries));
-    }
-    if report.restarts > 0 {
-        notes.push_str(&format!(
-            ", started again {} time(s) (the registry dropped the session)",
-            report.restarts
-        ));
-    }
-    notes
 }
 
 /// Step 7: the stack — made ready (a failed first create is deleted), planned as a change

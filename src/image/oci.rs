@@ -1,23 +1,26 @@
 //! The daemonless builder: the image written by hand — a layer for the binary and one for the
 //! model (a code change never re-pushes the weights), deterministic tars (sorted entries, mtime
 //! 0, root-owned), gzip without a timestamp, the image config and the manifest — so the same
-//! binary and model give the same manifest digest on every build and every machine.
+//! binary and model give the same manifest digest on every build and every machine — and its
+//! push ([`push`]): the blobs the registry lacks, then the manifest.
 //!
 //! Byte-identical inputs are the caller's part: the same `bootstrap` comes from the same
 //! `Cargo.lock`, toolchain and target, built with `--remap-path-prefix` (see README).
 
 use std::io::Write;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use flate2::write::GzEncoder;
 use flate2::{Compression, GzBuilder};
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::registry::{BlobSource, BlobsUnknown, Registry, UploadReport};
 use super::{deterministic_tar, Bootstrap};
 use crate::lambda::Arch;
 use crate::models::ModelFiles;
+use crate::output::{human_bytes, Progress, Step};
 
 pub const MANIFEST_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const CONFIG_TYPE: &str = "application/vnd.docker.container.image.v1+json";
@@ -181,6 +184,138 @@ pub fn build(bootstrap: &Bootstrap, model: &ModelFiles, arch: Arch) -> Result<Oc
         config,
         manifest,
     })
+}
+
+/// How many times a manifest is sent when the registry says a blob it references is unknown.
+const MANIFEST_ATTEMPTS: usize = 4;
+
+/// The daemonless push: every blob the registry lacks, then the manifest, which must keep its
+/// digest. A manifest refused for an unknown blob (the registry lost it, or another push of
+/// the same blob was committing it at that moment) is sent again after checking that blob:
+/// uploaded again when it is missing, waited for (with backoff) when it is there.
+pub async fn push(
+    image: &OciImage,
+    registry: &Registry,
+    repository: &str,
+    step: &Step,
+    progress: &Progress,
+) -> Result<Vec<BlobReport>> {
+    let mut blobs = Vec::new();
+    for (name, blob) in image.blobs() {
+        let upload = if registry.has_blob(repository, &blob.digest).await? {
+            progress.line(format!("{name} {} already in the registry", blob.digest));
+            None
+        } else {
+            Some(upload(registry, repository, name, blob, step, progress).await?)
+        };
+        blobs.push(BlobReport {
+            name: name.to_string(),
+            digest: blob.digest.clone(),
+            bytes: blob.bytes.len() as u64,
+            uploaded: upload.is_some(),
+            upload,
+        });
+    }
+    let mut delays = registry.policy().backoff();
+    let mut attempt = 1;
+    let digest = loop {
+        let refused = match registry
+            .put_manifest(
+                repository,
+                &image.tag(),
+                image.manifest.media_type,
+                image.manifest.bytes.clone(),
+            )
+            .await
+        {
+            Ok(digest) => break digest,
+            Err(error) => error,
+        };
+        let Some(unknown) = refused.downcast_ref::<BlobsUnknown>().cloned() else {
+            return Err(refused);
+        };
+        let delay = delays.next().filter(|_| attempt < MANIFEST_ATTEMPTS);
+        let Some(delay) = delay else {
+            return Err(refused.context(format!(
+                "the manifest was refused {attempt} times for blobs this push uploaded \
+                 (checked and sent again each time): push again, and if it keeps failing ask \
+                 the registry's operator whether it keeps what it is sent"
+            )));
+        };
+        attempt += 1;
+        for (name, blob) in image.blobs() {
+            if !unknown.names(&blob.digest) {
+                continue;
+            }
+            if registry.has_blob(repository, &blob.digest).await? {
+                progress.line(format!(
+                    "the registry did not see {name} {} when it checked the manifest, but has \
+                     it now (another push of it at the same moment?): sending the manifest again",
+                    blob.digest
+                ));
+            } else {
+                progress.line(format!(
+                    "the registry lost {name} {} after it was uploaded: uploading it again",
+                    blob.digest
+                ));
+                let again = upload(registry, repository, name, blob, step, progress).await?;
+                if let Some(report) = blobs.iter_mut().find(|r| r.digest == blob.digest) {
+                    report.uploaded = true;
+                    report.upload = Some(again);
+                }
+            }
+        }
+        tokio::time::sleep(delay).await;
+    };
+    if digest != image.digest() {
+        bail!(
+            "the registry stored the manifest as {digest}, not {}: it rewrote the image",
+            image.digest()
+        );
+    }
+    Ok(blobs)
+}
+
+/// One blob uploaded, with its progress shown.
+async fn upload(
+    registry: &Registry,
+    repository: &str,
+    name: &str,
+    blob: &Blob,
+    step: &Step,
+    progress: &Progress,
+) -> Result<UploadReport> {
+    let size = human_bytes(blob.bytes.len() as u64);
+    step.set(format!("uploading {name} ({size})"));
+    let source = BlobSource::Memory(blob.bytes.clone());
+    let shown = |done: u64| step.set(format!("uploading {name}: {} of {size}", human_bytes(done)));
+    let report = registry
+        .upload_blob(repository, &blob.digest, &source, &shown)
+        .await?;
+    progress.line(format!(
+        "{name} {} uploaded ({size}{})",
+        blob.digest,
+        upload_notes(&report)
+    ));
+    Ok(report)
+}
+
+/// ", resumed at 120 MB, 2 chunks retried" — what an upload took beyond the plain path.
+fn upload_notes(report: &UploadReport) -> String {
+    let mut notes = String::new();
+    if let Some(offset) = report.resumed_from.filter(|o| *o > 0) {
+        notes.push_str(&format!(", resumed at {}", human_bytes(offset)));
+    }
+    if report.retries > 0 {
+        notes.push_str(&format!(", {} chunk(s) retried", report.retries));
+    }
+    if report.restarts > 0 {
+        notes.push_str(&format!(
+            ", started again {} time(s) (the registry dropped the session)",
+            report.restarts
+        ));
+    }
+    notes
 }
 
 #[cfg(test)]

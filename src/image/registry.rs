@@ -4,6 +4,7 @@
 //! (for `destroy`). Every request is retried with backoff while the registry answers 5xx or
 //! 429 or the connection fails; the token never leaves the registry's own scheme and host.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use backon::BackoffBuilder;
 use bytes::Bytes;
 use reqwest::StatusCode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::lambda::Arch;
@@ -84,8 +85,88 @@ impl Default for UploadPolicy {
     }
 }
 
+/// The registry refused a manifest because blobs it references are unknown to it
+/// (`MANIFEST_BLOB_UNKNOWN` / `BLOB_UNKNOWN` in the registry API's error body). A push that
+/// has just uploaded them meets this when the registry lost one, or when another push of the
+/// same blob was committing it at that moment (a registry writes a blob's record in place);
+/// the pusher checks and uploads again — see `oci::push`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobsUnknown {
+    pub host: String,
+    /// The digests the registry named (empty when it named none: then any may be meant).
+    pub digests: Vec<String>,
+}
+
+impl BlobsUnknown {
+    /// Reads a registry error body: `Some` when one of its errors is about an unknown blob.
+    pub fn of(host: &str, body: &str) -> Option<BlobsUnknown> {
+        #[derive(Deserialize)]
+        struct Errors {
+            errors: Vec<ApiError>,
+        }
+        #[derive(Deserialize)]
+        struct ApiError {
+            code: String,
+            #[serde(default)]
+            detail: serde_json::Value,
+        }
+        let errors = serde_json::from_str::<Errors>(body).ok()?.errors;
+        let unknown: Vec<&ApiError> = errors
+            .iter()
+            .filter(|e| matches!(e.code.as_str(), "MANIFEST_BLOB_UNKNOWN" | "BLOB_UNKNOWN"))
+            .collect();
+        if unknown.is_empty() {
+            return None;
+        }
+        // The detail is the digest (distribution) or an object holding it.
+        let mut digests: Vec<String> = unknown
+            .iter()
+            .filter_map(|e| match &e.detail {
+                serde_json::Value::String(d) => Some(d.clone()),
+                serde_json::Value::Object(o) => {
+                    o.get("digest").and_then(|d| d.as_str()).map(str::to_string)
+                }
+                _ => None,
+            })
+            .filter(|d| d.starts_with("sha256:"))
+            .collect();
+        digests.sort_unstable();
+        digests.dedup();
+        Some(BlobsUnknown {
+            host: host.to_string(),
+            digests,
+        })
+    }
+
+    /// Whether the registry's answer is about this blob.
+    pub fn names(&self, digest: &str) -> bool {
+        self.digests.is_empty() || self.digests.iter().any(|d| d == digest)
+    }
+}
+
+impl fmt::Display for BlobsUnknown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.digests.is_empty() {
+            write!(
+                f,
+                "registry {} refused the manifest: a blob it references is unknown to it",
+                self.host
+            )
+        } else {
+            write!(
+                f,
+                "registry {} refused the manifest: it does not know {}",
+                self.host,
+                self.digests.join(", ")
+            )
+        }
+    }
+}
+
+impl std::error::Error for BlobsUnknown {}
+
 impl UploadPolicy {
-    fn backoff(&self) -> impl Iterator<Item = Duration> {
+    pub(crate) fn backoff(&self) -> impl Iterator<Item = Duration> {
         backon::ExponentialBuilder::default()
             .with_min_delay(self.first_backoff)
             .with_max_delay(Duration::from_secs(30))
@@ -310,6 +391,11 @@ impl Registry {
             policy: UploadPolicy::default(),
             tag_page: None,
         })
+    }
+
+    /// How this registry's uploads are retried.
+    pub fn policy(&self) -> &UploadPolicy {
+        &self.policy
     }
 
     /// The same registry with another upload policy.
@@ -767,11 +853,14 @@ impl Registry {
             return Err(self.unauthorized());
         }
         if !response.status().is_success() {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            if let Some(unknown) = BlobsUnknown::of(&self.host, &body) {
+                return Err(unknown.into());
+            }
             bail!(
-                "registry {} refused the manifest (HTTP {}): {}",
-                self.host,
-                response.status(),
-                response.text().await.unwrap_or_default()
+                "registry {} refused the manifest (HTTP {status}): {body}",
+                self.host
             );
         }
         response
@@ -1054,6 +1143,33 @@ fn is_loopback(host: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::BlobsUnknown;
+
+    #[test]
+    fn a_refusal_for_unknown_blobs_is_told_from_other_refusals() {
+        // What Distribution answered a push racing another push of the same blob.
+        let raced = r#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"},{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:4c99"}]}"#;
+        let unknown = BlobsUnknown::of("r", raced).unwrap();
+        assert_eq!(unknown.digests, ["sha256:4c99"]);
+        assert!(unknown.names("sha256:4c99") && !unknown.names("sha256:other"));
+        assert!(unknown.to_string().contains("does not know sha256:4c99"));
+        // No digest named: any blob may be meant.
+        let bare = r#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}"#;
+        assert!(BlobsUnknown::of("r", bare).unwrap().names("sha256:any"));
+        let object = r#"{"errors":[{"code":"BLOB_UNKNOWN","detail":{"digest":"sha256:ab"}}]}"#;
+        assert_eq!(
+            BlobsUnknown::of("r", object).unwrap().digests,
+            ["sha256:ab"]
+        );
+        // Other refusals, and bodies that are not the API's errors, stay plain errors.
+        for other in [
+            r#"{"errors":[{"code":"MANIFEST_INVALID","message":"bad"}]}"#,
+            "<html>bad gateway</html>",
+            "",
+        ] {
+            assert_eq!(BlobsUnknown::of("r", other), None, "{other}");
+        }
+    }
 
     #[test]
     fn an_index_resolves_to_the_image_for_the_architecture() {

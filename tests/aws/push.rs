@@ -30,6 +30,17 @@ pub(crate) enum Fault {
     Stall,
 }
 
+/// What the proxy does to manifest PUTs, for as many of them as `times` says.
+#[derive(Debug, Clone)]
+pub(crate) enum ManifestFault {
+    /// Answers 400 `MANIFEST_BLOB_UNKNOWN` naming this digest without forwarding (what a push
+    /// sees when another push of the same blob is committing it at that moment).
+    Refuse(String),
+    /// Deletes this blob from the manifest's repository first (with the request's own
+    /// credentials), then forwards: the registry itself then refuses the manifest.
+    DeleteBlob(String),
+}
+
 /// A TCP proxy in front of the registry (or moto) that speaks just enough HTTP/1.1 to count
 /// requests, inject faults into PATCHes, throttle bodies, and hold every request after a
 /// given AWS query action. One request per connection (it forwards `Connection: close`), so
@@ -49,6 +60,10 @@ pub(crate) struct FaultProxy {
     tag_page: Arc<AtomicUsize>,
     /// Pages of tag listings the proxy answered.
     pub(crate) tag_pages: Arc<AtomicUsize>,
+    /// A fault for the next manifest PUTs, and how many of them.
+    manifest_fault: Arc<Mutex<Option<(ManifestFault, usize)>>>,
+    /// Manifest PUTs that arrived.
+    manifest_puts: Arc<AtomicUsize>,
 }
 
 impl FaultProxy {
@@ -64,6 +79,8 @@ impl FaultProxy {
             hold: Arc::default(),
             tag_page: Arc::default(),
             tag_pages: Arc::default(),
+            manifest_fault: Arc::default(),
+            manifest_puts: Arc::default(),
         };
         let hold = proxy.hold.clone();
         let (faults, patches, stalled, forwarded, rate) = (
@@ -74,6 +91,8 @@ impl FaultProxy {
             proxy.rate.clone(),
         );
         let (tag_page, tag_pages) = (proxy.tag_page.clone(), proxy.tag_pages.clone());
+        let (manifest_fault, manifest_puts) =
+            (proxy.manifest_fault.clone(), proxy.manifest_puts.clone());
         let upstream = upstream.to_string();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
@@ -87,6 +106,8 @@ impl FaultProxy {
                     hold: hold.clone(),
                     tag_page: tag_page.load(Ordering::SeqCst),
                     tag_pages: tag_pages.clone(),
+                    manifest_fault: manifest_fault.clone(),
+                    manifest_puts: manifest_puts.clone(),
                 };
                 tokio::spawn(async move {
                     let _ = connection.serve(client).await;
@@ -117,6 +138,11 @@ impl FaultProxy {
         self.tag_page.store(default, Ordering::SeqCst);
     }
 
+    /// The next `times` manifest PUTs meet `fault`.
+    pub(crate) fn fault_manifests(&self, fault: ManifestFault, times: usize) {
+        *self.manifest_fault.lock().unwrap() = Some((fault, times));
+    }
+
     fn registry(&self, policy: UploadPolicy) -> Registry {
         Registry::new(&self.address, "AWS", ECR_PASSWORD, false)
             .unwrap()
@@ -143,9 +169,24 @@ struct Connection {
     rate: u64,
     tag_page: usize,
     tag_pages: Arc<AtomicUsize>,
+    manifest_fault: Arc<Mutex<Option<(ManifestFault, usize)>>>,
+    manifest_puts: Arc<AtomicUsize>,
 }
 
 impl Connection {
+    /// The fault this manifest PUT meets, if any (counting it down).
+    fn manifest_fault(&self) -> Option<ManifestFault> {
+        self.manifest_puts.fetch_add(1, Ordering::SeqCst);
+        let mut slot = self.manifest_fault.lock().unwrap();
+        let (fault, times) = slot.as_mut()?;
+        let fault = fault.clone();
+        *times -= 1;
+        if *times == 0 {
+            *slot = None;
+        }
+        Some(fault)
+    }
+
     /// A connection to the upstream with the request head sent (`Connection: close`, so the
     /// answer ends with the connection).
     async fn upstream(&self, lines: &[&str]) -> std::io::Result<TcpStream> {
@@ -198,6 +239,44 @@ impl Connection {
             }
             tokio::io::copy(&mut server, &mut client).await?;
             return client.shutdown().await;
+        }
+        if method == "PUT" && lines[0].contains("/manifests/") {
+            // "PUT /v2/<repository>/manifests/<reference> HTTP/1.1"
+            let path = lines[0].split(' ').nth(1).unwrap_or_default();
+            let repository = path
+                .trim_start_matches("/v2/")
+                .split("/manifests/")
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            match self.manifest_fault() {
+                Some(ManifestFault::Refuse(digest)) => {
+                    discard(&mut client, length).await?;
+                    let body = format!(
+                        r#"{{"errors":[{{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"{digest}"}}]}}"#
+                    );
+                    let answer = format!(
+                        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n\
+                         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    client.write_all(answer.as_bytes()).await?;
+                    return client.shutdown().await;
+                }
+                Some(ManifestFault::DeleteBlob(digest)) => {
+                    let request = format!("DELETE /v2/{repository}/blobs/{digest} HTTP/1.1");
+                    let mut delete = vec![request.as_str(), "Content-Length: 0"];
+                    delete.extend(lines.iter().copied().filter(|l| {
+                        let lower = l.to_ascii_lowercase();
+                        lower.starts_with("host:") || lower.starts_with("authorization:")
+                    }));
+                    let mut server = self.upstream(&delete).await?;
+                    let mut answer = String::new();
+                    server.read_to_string(&mut answer).await?;
+                    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+                }
+                None => {}
+            }
         }
         let fault = if method == "PATCH" {
             let n = self.patches.fetch_add(1, Ordering::SeqCst);
@@ -740,4 +819,138 @@ async fn an_index_in_the_registry_resolves_to_the_image_for_the_architecture() {
         format!("{e:#}").contains("no linux/amd64 image (it holds linux/arm64)"),
         "{e:#}"
     );
+}
+
+/// A small image of the daemonless builder's shape (pretend binary, two model files), unique
+/// to `seed`.
+fn pretend_image(seed: u64) -> ummatics_sentiment::image::oci::OciImage {
+    use ummatics_sentiment::image::Bootstrap;
+    use ummatics_sentiment::models::{ModelFile, ModelFiles};
+    let bytes = |n: usize, salt: u64| -> Vec<u8> {
+        let mut state = (seed ^ salt) | 1;
+        (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect()
+    };
+    let bootstrap = Bootstrap {
+        path: "bootstrap".into(),
+        bytes: bytes(300_000, 1),
+        build: None,
+    };
+    let model = ModelFiles {
+        source: "test".into(),
+        files: vec![
+            ModelFile {
+                name: "model.onnx".into(),
+                bytes: bytes(200_000, 2),
+            },
+            ModelFile {
+                name: "config.json".into(),
+                bytes: b"{}".to_vec(),
+            },
+        ],
+    };
+    ummatics_sentiment::image::oci::build(
+        &bootstrap,
+        &model,
+        ummatics_sentiment::lambda::Arch::X86_64,
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_refused_for_a_blob_just_uploaded_is_sent_again_after_checking_it() {
+    use ummatics_sentiment::image::oci;
+    use ummatics_sentiment::output::Progress;
+    let s = standins();
+    let dir = tempfile::tempdir().unwrap();
+    let direct = Registry::new(&s.registry, "AWS", ECR_PASSWORD, false).unwrap();
+    let progress = Progress::new();
+    let step = progress.step("push");
+    let seed = u64::from(std::process::id());
+
+    // The registry did not see a blob it has (another push was committing it): the blob is
+    // checked, found, not sent again; the manifest goes again and lands.
+    let image = pretend_image(seed);
+    let repository = "push-race-seen";
+    let proxy = FaultProxy::start(&s.registry).await;
+    let code = image.layers[0].blob.digest.clone();
+    proxy.fault_manifests(ManifestFault::Refuse(code.clone()), 2);
+    let registry = proxy.registry(policy(dir.path(), 8 * MIB, Duration::from_secs(60)));
+    let blobs = oci::push(&image, &registry, repository, &step, &progress)
+        .await
+        .expect("a manifest refused for a blob the registry has is sent again");
+    assert_eq!(proxy.manifest_puts.load(Ordering::SeqCst), 3);
+    let sent: u64 = image
+        .blobs()
+        .iter()
+        .map(|(_, b)| b.bytes.len() as u64)
+        .sum();
+    assert_eq!(
+        proxy.forwarded.load(Ordering::SeqCst),
+        sent,
+        "nothing was uploaded twice"
+    );
+    assert!(blobs.iter().all(|b| b.uploaded), "{blobs:?}");
+    assert_eq!(
+        direct
+            .manifest_digest(repository, &image.tag())
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(image.digest())
+    );
+
+    // The registry lost a blob after its upload (deleted under the push): it is uploaded
+    // again, and the manifest lands.
+    let image = pretend_image(seed + 1);
+    let repository = "push-race-lost";
+    let proxy = FaultProxy::start(&s.registry).await;
+    let weights = image.layers[1].blob.clone();
+    proxy.fault_manifests(ManifestFault::DeleteBlob(weights.digest.clone()), 1);
+    let registry = proxy.registry(policy(dir.path(), 8 * MIB, Duration::from_secs(60)));
+    let blobs = oci::push(&image, &registry, repository, &step, &progress)
+        .await
+        .expect("a blob lost after its upload is uploaded again");
+    assert_eq!(proxy.manifest_puts.load(Ordering::SeqCst), 2);
+    let sent: u64 = image
+        .blobs()
+        .iter()
+        .map(|(_, b)| b.bytes.len() as u64)
+        .sum();
+    assert_eq!(
+        proxy.forwarded.load(Ordering::SeqCst),
+        sent + weights.bytes.len() as u64,
+        "the lost blob, and only it, went twice"
+    );
+    assert!(direct.has_blob(repository, &weights.digest).await.unwrap());
+    assert_eq!(
+        direct
+            .manifest_digest(repository, &image.tag())
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(image.digest())
+    );
+    assert!(blobs.iter().all(|b| b.uploaded), "{blobs:?}");
+
+    // A registry that keeps refusing: the push stops after its attempts and says so.
+    let image = pretend_image(seed + 2);
+    let proxy = FaultProxy::start(&s.registry).await;
+    proxy.fault_manifests(ManifestFault::Refuse(image.config.digest.clone()), 100);
+    let registry = proxy.registry(policy(dir.path(), 8 * MIB, Duration::from_secs(60)));
+    let error = oci::push(&image, &registry, "push-race-never", &step, &progress)
+        .await
+        .expect_err("a manifest refused every time is an error");
+    let text = format!("{error:#}");
+    assert!(
+        text.contains("refused 4 times") && text.contains(&image.config.digest),
+        "{text}"
+    );
+    assert_eq!(proxy.manifest_puts.load(Ordering::SeqCst), 4);
 }
