@@ -6,7 +6,6 @@ pub mod bootstrap;
 pub mod budget;
 pub mod carried;
 pub mod cli;
-pub mod client;
 pub mod commands;
 pub mod config;
 pub mod evaluation;
@@ -22,3 +21,6 @@ pub mod sizing;
 pub mod stack;
 pub mod telemetry;
 pub mod when;
+
+/// The batching Lambda client, from its own crate (a backend links it without the CLI).
+pub use ummatics_sentiment_client as client;

@@ -1,5 +1,5 @@
 //! The ummatics-sentiment Lambda function: a DistilBERT-style sequence classifier on tract,
-//! the wire protocol shared with every client, and the event handler.
+//! the event handler, and (re-exported) the wire protocol shared with every client.
 //!
 //! The CLI links this library, so `invoke --local`, `serve` and `eval` run exactly the code
 //! that is deployed.
@@ -7,12 +7,14 @@
 pub mod build_info;
 pub mod event;
 pub mod model;
-pub mod protocol;
 pub mod runtime;
 pub mod startup;
 pub mod telemetry;
 pub mod tokens;
 pub mod weights;
+
+/// The wire contract, from its own crate (the client links it without the model).
+pub use ummatics_sentiment_protocol as protocol;
 
 pub use event::{handle, handle_observed, Answer};
 pub use model::{

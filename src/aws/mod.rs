@@ -13,6 +13,8 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use serde::Serialize;
+pub use ummatics_sentiment_client::sdk_error::{describe, error_code, is_credentials_error};
+use ummatics_sentiment_client::sdk_error::{credentials_error, with_causes};
 
 /// The flags that choose the AWS account, region and endpoint, and the deployment's names;
 /// flattened into every command's global flags.
@@ -58,8 +60,9 @@ pub fn parse_stage(s: &str) -> Result<String, String> {
     }
 }
 
-/// The old system's names, so existing backends keep working.
-pub const DEFAULT_FUNCTION: &str = "ummatics-sentiment-analysis";
+/// The old system's names, so existing backends keep working (the function's is the client
+/// crate's, where a backend finds it).
+pub use ummatics_sentiment_client::DEFAULT_FUNCTION;
 pub const DEFAULT_STACK: &str = "ummatics-sentiment-stack";
 pub const DEFAULT_REPOSITORY: &str = "ummatics-sentiment";
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -286,46 +289,6 @@ async fn placeholder_credentials_for_loopback(config: SdkConfig) -> SdkConfig {
         .build()
 }
 
-/// The credential chain's own error (no credentials, an expired session) wherever it sits
-/// among an SDK error's causes.
-fn credentials_error<E, R>(
-    error: &aws_sdk_sts::error::SdkError<E, R>,
-) -> Option<&aws_credential_types::provider::error::CredentialsError>
-where
-    E: std::error::Error + 'static,
-    R: fmt::Debug,
-{
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        if let Some(credentials) = cause.downcast_ref() {
-            return Some(credentials);
-        }
-        source = cause.source();
-    }
-    None
-}
-
-/// Whether an SDK error is the credential chain's: never worth another try.
-pub fn is_credentials_error<E, R>(error: &aws_sdk_sts::error::SdkError<E, R>) -> bool
-where
-    E: std::error::Error + 'static,
-    R: fmt::Debug,
-{
-    credentials_error(error).is_some()
-}
-
-/// An error's message followed by each of its causes', `: `-separated.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// Why the caller identity could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdentityError {
@@ -478,39 +441,6 @@ impl Aws {
 pub struct Identity {
     pub account: String,
     pub arn: String,
-}
-
-/// One line for an SDK error: the service's code and message where there is one, else the
-/// transport failure with its cause (the SDK's own `Display` says only "dispatch failure").
-pub fn describe<E, R>(error: &aws_sdk_sts::error::SdkError<E, R>) -> String
-where
-    E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: fmt::Debug,
-{
-    use aws_sdk_sts::error::SdkError;
-    match error {
-        SdkError::ServiceError(service) => {
-            let err = service.err();
-            match (err.code(), err.message()) {
-                (Some(code), Some(message)) => format!("{code}: {message}"),
-                (Some(code), None) => code.to_string(),
-                // No code: usually an answer the SDK could not parse; say why.
-                _ => with_causes(err),
-            }
-        }
-        other => with_causes(other),
-    }
-}
-
-/// The service's error code, if the call reached the service.
-pub fn error_code<E, R>(error: &aws_sdk_sts::error::SdkError<E, R>) -> Option<&str>
-where
-    E: aws_sdk_sts::error::ProvideErrorMetadata,
-{
-    match error {
-        aws_sdk_sts::error::SdkError::ServiceError(service) => service.err().code(),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

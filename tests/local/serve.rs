@@ -417,6 +417,113 @@ fn boto3_backend_example_works_against_serve() {
     assert_eq!(serve.invocations(), vec![2]);
 }
 
+/// The Rust backend example, built from the client crate alone, scores through `serve`; with
+/// the function unreachable it names the texts it could not score and exits non-zero.
+#[test]
+fn rust_backend_example_works_against_serve_and_reports_what_failed() {
+    // cargo test builds every package's examples beside the test binaries.
+    let example = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("examples/backend_client");
+    assert!(
+        example.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`, which builds it",
+        example.display()
+    );
+    let serve = Serve::start();
+    let run = |endpoint: &str| {
+        Command::new(&example)
+            .args(["I love this!", "This is terrible"])
+            .env("UMMATICS_FUNCTION", FUNCTION)
+            .env_remove("UMMATICS_FALLBACK_MODEL")
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .unwrap()
+    };
+    let out = run(&serve.endpoint);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = local(&["I love this!".to_string(), "This is terrible".to_string()]);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    for (line, want) in lines.iter().zip(&expected) {
+        assert!(
+            line.starts_with(&want.sentiment) && line.contains(&format!("{:.3}", want.score)),
+            "{line} vs {want:?}"
+        );
+    }
+    assert_eq!(serve.invocations(), vec![2]);
+
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let out = run(&url);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("texts 0..2 not scored") && stderr.contains("2 of 2 text(s) not scored"),
+        "{stderr}"
+    );
+}
+
+/// What a backend links: the client crate's dependency tree holds the protocol and the Lambda
+/// SDK, none of the CLI's or the model's crates.
+#[test]
+fn the_client_crate_links_none_of_the_cli() {
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "tree",
+            "--offline",
+            "--locked",
+            "-p",
+            "ummatics-sentiment-client",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let tree = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let crates: std::collections::BTreeSet<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for needed in ["ummatics-sentiment-protocol", "aws-sdk-lambda"] {
+        assert!(crates.contains(needed), "{needed} missing: {crates:?}");
+    }
+    for banned in [
+        "clap",
+        "bollard",
+        "tract-onnx",
+        "tract-core",
+        "axum",
+        "hf-hub",
+        "indicatif",
+        "tokenizers",
+        "ummatics-sentiment",
+        "ummatics-sentiment-function",
+    ] {
+        assert!(!crates.contains(banned), "the client links {banned}");
+    }
+}
+
 /// The old backend's switch: `USE_LAMBDA_SENTIMENT=false` sends the same call to the local
 /// model behind `serve` (no AWS settings at all); with nothing listening, or a value that is
 /// neither true nor false, it says what to do.

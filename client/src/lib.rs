@@ -9,6 +9,14 @@
 //! with backoff; failures that would recur — out of memory, timeouts, other function errors,
 //! other 4xx — at most once more; and all retries of one call share a budget.
 
+
+pub mod report;
+pub mod sdk_error;
+
+/// The function a deployment without `--stage` makes (the old system's name, which existing
+/// backends call); `--stage NAME` makes `<this>-NAME`.
+pub const DEFAULT_FUNCTION: &str = "ummatics-sentiment-analysis";
+
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -19,11 +27,11 @@ use aws_sdk_lambda::types::LogType;
 use base64::Engine;
 use futures_util::StreamExt;
 use serde::Serialize;
-use ummatics_sentiment_function::protocol::{
+use ummatics_sentiment_protocol::{
     oversize, Response, SentimentResult, MAX_PAYLOAD_BYTES, MAX_TEXTS_PER_REQUEST,
 };
 
-use crate::aws::{describe, error_code};
+use crate::sdk_error::{describe, error_code};
 
 /// `{"texts":[` + `]}`.
 const ENVELOPE_BYTES: usize = r#"{"texts":[]}"#.len();
@@ -420,7 +428,7 @@ impl BatchInvoker {
                 if error_code(&e) == Some("ResourceNotFoundException") {
                     return Attempt::NoFunction;
                 }
-                if crate::aws::is_credentials_error(&e) {
+                if crate::sdk_error::is_credentials_error(&e) {
                     // No credentials stay no credentials: never tried again.
                     return Attempt::Failed(
                         format!(
@@ -489,13 +497,13 @@ pub fn billed_ms_from_log_tail(log_result: &str) -> Option<f64> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(log_result)
         .ok()?;
-    crate::lambda::Report::last_in(&String::from_utf8_lossy(&bytes)).map(|r| r.billed_ms)
+    crate::report::Report::last_in(&String::from_utf8_lossy(&bytes)).map(|r| r.billed_ms)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ummatics_sentiment_function::protocol::MAX_TEXT_BYTES;
+    use ummatics_sentiment_protocol::MAX_TEXT_BYTES;
 
     #[test]
     fn batches_split_on_count_and_on_bytes() {
