@@ -237,12 +237,17 @@ impl StackParams {
     }
 }
 
+/// CloudFormation's stack status: the SDK's enum (a status newer than the SDK arrives as its
+/// `Unknown` variant and prints as CloudFormation sent it).
+pub use aws_sdk_cloudformation::types::StackStatus;
+
 /// A stack as CloudFormation describes it.
 #[derive(Debug, Clone, Serialize)]
 pub struct StackState {
     pub name: String,
     pub id: String,
-    pub status: String,
+    #[serde(serialize_with = "status_text")]
+    pub status: StackStatus,
     pub status_reason: Option<String>,
     pub created: Option<String>,
     pub last_updated: Option<String>,
@@ -251,18 +256,42 @@ pub struct StackState {
     pub tags: BTreeMap<String, String>,
 }
 
+/// A status in `--output json` as CloudFormation spells it.
+fn status_text<S: serde::Serializer>(status: &StackStatus, to: S) -> Result<S::Ok, S::Error> {
+    to.serialize_str(status.as_str())
+}
+
 impl StackState {
     /// A create that failed and rolled back: the stack cannot be updated, only deleted.
     pub fn is_failed_create(&self) -> bool {
         matches!(
-            self.status.as_str(),
-            "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" | "CREATE_FAILED"
+            self.status,
+            StackStatus::RollbackComplete | StackStatus::RollbackFailed | StackStatus::CreateFailed
         )
     }
 
     /// CloudFormation is working on it.
     pub fn is_busy(&self) -> bool {
-        self.status.ends_with("_IN_PROGRESS") && self.status != "REVIEW_IN_PROGRESS"
+        use StackStatus::*;
+        match &self.status {
+            ReviewInProgress => false,
+            CreateInProgress
+            | DeleteInProgress
+            | ImportInProgress
+            | ImportRollbackInProgress
+            | RollbackInProgress
+            | UpdateCompleteCleanupInProgress
+            | UpdateInProgress
+            | UpdateRollbackCompleteCleanupInProgress
+            | UpdateRollbackInProgress => true,
+            // Settled statuses, and any newer than the SDK, by CloudFormation's naming.
+            other => other.as_str().ends_with("_IN_PROGRESS"),
+        }
+    }
+
+    /// Made only to hold a first create's change set: there is no stack behind it yet.
+    pub fn is_review(&self) -> bool {
+        self.status == StackStatus::ReviewInProgress
     }
 }
 
@@ -534,7 +563,7 @@ impl<'a> StackDeployer<'a> {
         change_set: &str,
     ) -> Result<Plan> {
         let parameters = parameter_changes(params, existing);
-        let updating = existing.is_some_and(|s| s.status != "REVIEW_IN_PROGRESS");
+        let updating = existing.is_some_and(|s| !s.is_review());
         let same_tags = existing.is_some_and(|s| s.tags == params.tags());
         if updating
             && parameters.is_empty()
@@ -553,7 +582,7 @@ impl<'a> StackDeployer<'a> {
             // may have made the stack since. AWS then refuses a create change set; say so
             // before asking (some CloudFormation stand-ins make a second stack of the name).
             if let Some(now) = self.describe().await? {
-                if now.status != "REVIEW_IN_PROGRESS" {
+                if !now.is_review() {
                     bail!(
                         "another deploy created stack {} while this one built its image (it is \
                          {} now): nothing of this run was applied; run deploy again to update it",
@@ -911,7 +940,7 @@ impl<'a> StackDeployer<'a> {
         let Some(stack) = describe_stack(self.aws, id).await? else {
             return Ok(false);
         };
-        if stack.status != "REVIEW_IN_PROGRESS" {
+        if !stack.is_review() {
             return Ok(false);
         }
         let held = self.live_change_sets().await?;
@@ -1025,8 +1054,8 @@ impl<'a> StackDeployer<'a> {
         loop {
             match describe_stack(self.aws, id).await? {
                 None => return Ok(()),
-                Some(s) if s.status == "DELETE_COMPLETE" => return Ok(()),
-                Some(s) if s.status == "DELETE_FAILED" => bail!(
+                Some(s) if s.status == StackStatus::DeleteComplete => return Ok(()),
+                Some(s) if s.status == StackStatus::DeleteFailed => bail!(
                     "CloudFormation could not delete stack {}: {}",
                     self.name,
                     s.status_reason.unwrap_or_default()
@@ -1063,9 +1092,9 @@ pub async fn describe_stack(aws: &Aws, name: &str) -> Result<Option<StackState>>
     };
     let status = stack
         .stack_status()
-        .map(|s| s.as_str().to_string())
-        .unwrap_or_default();
-    if status == "DELETE_COMPLETE" {
+        .cloned()
+        .context("CloudFormation described a stack without its status")?;
+    if status == StackStatus::DeleteComplete {
         return Ok(None);
     }
     Ok(Some(StackState {
@@ -1146,7 +1175,7 @@ fn shown(name: &str, value: &str) -> String {
 }
 
 /// The failed resources and their reasons, as one error.
-pub fn failure_message(stack: &str, status: &str, failures: &[Failure]) -> String {
+pub fn failure_message(stack: &str, status: &StackStatus, failures: &[Failure]) -> String {
     let mut text = format!("stack {stack} ended in {status}");
     if failures.is_empty() {
         text.push_str(" (CloudFormation gave no resource-level reason; see the stack events)");
@@ -1157,7 +1186,7 @@ pub fn failure_message(stack: &str, status: &str, failures: &[Failure]) -> Strin
             f.logical_id, f.resource_type, f.status, f.reason
         ));
     }
-    if status == "ROLLBACK_COMPLETE" {
+    if *status == StackStatus::RollbackComplete {
         text.push_str("\nfix the cause above and deploy again: the failed stack will be deleted and created anew");
     }
     text
@@ -1165,6 +1194,51 @@ pub fn failure_message(stack: &str, status: &str, failures: &[Failure]) -> Strin
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn stack_states_are_read_from_the_status_enum() {
+        use super::{StackState, StackStatus};
+        let state = |status: &str| StackState {
+            name: "s".into(),
+            id: "id".into(),
+            status: StackStatus::from(status),
+            status_reason: None,
+            created: None,
+            last_updated: None,
+            parameters: Default::default(),
+            outputs: Default::default(),
+            tags: Default::default(),
+        };
+        for busy in [
+            "CREATE_IN_PROGRESS",
+            "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+            "UPDATE_ROLLBACK_IN_PROGRESS",
+            "DELETE_IN_PROGRESS",
+            // Newer than the SDK: read by CloudFormation's naming.
+            "SOMETHING_NEW_IN_PROGRESS",
+        ] {
+            assert!(state(busy).is_busy(), "{busy}");
+        }
+        for settled in [
+            "REVIEW_IN_PROGRESS",
+            "CREATE_COMPLETE",
+            "UPDATE_ROLLBACK_FAILED",
+            "SOMETHING_NEW_COMPLETE",
+        ] {
+            assert!(!state(settled).is_busy(), "{settled}");
+        }
+        assert!(state("REVIEW_IN_PROGRESS").is_review());
+        for failed in ["ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED"] {
+            assert!(state(failed).is_failed_create(), "{failed}");
+        }
+        assert!(!state("UPDATE_ROLLBACK_COMPLETE").is_failed_create());
+        // `--output json` keeps CloudFormation's spelling, unknown statuses included.
+        let json = serde_json::to_value(state("SOMETHING_NEW_COMPLETE")).unwrap();
+        assert_eq!(json["status"], "SOMETHING_NEW_COMPLETE");
+        assert_eq!(
+            serde_json::to_value(state("UPDATE_COMPLETE")).unwrap()["status"],
+            "UPDATE_COMPLETE"
+        );
+    }
 
     #[test]
     fn placeholders_are_said_in_words() {

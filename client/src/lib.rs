@@ -9,7 +9,6 @@
 //! with backoff; failures that would recur — out of memory, timeouts, other function errors,
 //! other 4xx — at most once more; and all retries of one call share a budget.
 
-
 pub mod report;
 pub mod sdk_error;
 

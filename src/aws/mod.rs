@@ -13,8 +13,8 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use serde::Serialize;
-pub use ummatics_sentiment_client::sdk_error::{describe, error_code, is_credentials_error};
 use ummatics_sentiment_client::sdk_error::{credentials_error, with_causes};
+pub use ummatics_sentiment_client::sdk_error::{describe, error_code, is_credentials_error};
 
 /// The flags that choose the AWS account, region and endpoint, and the deployment's names;
 /// flattened into every command's global flags.

@@ -38,7 +38,8 @@ use crate::release::{self, FunctionRecord, FunctionSource, ModelRecord, Release,
 use crate::sizing;
 use crate::stack::{
     budget_from_tags, dashboard, describe_stack, failure_message, print_plan, Dashboard,
-    DriftAlarms, GateRecord, Plan, PlanKind, StackDeployer, StackParams, StackState, TAG_TOOL,
+    DriftAlarms, GateRecord, Plan, PlanKind, StackDeployer, StackParams, StackState, StackStatus,
+    TAG_TOOL,
 };
 
 /// What `deploy` was asked to do, checked: the command line turned into domain values in one
@@ -838,7 +839,7 @@ async fn release_log(
     let Some(stack) = live else {
         return Ok(ReleaseLog::default());
     };
-    if stack.is_failed_create() || stack.status == "REVIEW_IN_PROGRESS" {
+    if stack.is_failed_create() || stack.is_review() {
         return Ok(ReleaseLog::default());
     }
     match ReleaseLog::from_template(&deployer.deployed_template().await?) {
@@ -1677,9 +1678,7 @@ async fn stack_step(
         let name = StackDeployer::new_change_set_name();
         tracker.set(Phase::ChangeSet {
             name: name.clone(),
-            creates_stack: existing
-                .as_ref()
-                .is_none_or(|s| s.status == "REVIEW_IN_PROGRESS"),
+            creates_stack: existing.as_ref().is_none_or(|s| s.is_review()),
         });
         deployer
             .plan(params, existing.as_ref(), template, &name)
@@ -1736,14 +1735,14 @@ async fn apply_step(
     tracker.set(Phase::Applying);
     let (state, failures) = deployer.execute(&stack_plan).await?;
     let (goal, outcome) = match stack_plan.kind {
-        PlanKind::Create => ("CREATE_COMPLETE", Outcome::Created),
-        _ => ("UPDATE_COMPLETE", Outcome::Updated),
+        PlanKind::Create => (StackStatus::CreateComplete, Outcome::Created),
+        _ => (StackStatus::UpdateComplete, Outcome::Updated),
     };
     if state.status != goal {
-        step.fail(&state.status);
+        step.fail(state.status.as_str());
         bail!(failure_message(&state.name, &state.status, &failures));
     }
-    step.done(&state.status);
+    step.done(state.status.as_str());
     Ok((stack_plan, outcome))
 }
 
@@ -1766,7 +1765,7 @@ async fn ready_stack(
             stack.status
         );
     }
-    if stack.status == "UPDATE_ROLLBACK_FAILED" {
+    if stack.status == StackStatus::UpdateRollbackFailed {
         bail!(
             "stack {} is UPDATE_ROLLBACK_FAILED: run `aws cloudformation continue-update-rollback --stack-name {}`, then deploy again",
             stack.name,

@@ -14,7 +14,9 @@ use crate::interrupt::{until_interrupted, Phase, Tracker};
 use crate::lambda::function_info;
 use crate::output::{confirm_async, emit, Progress};
 use crate::release::ReleaseLog;
-use crate::stack::{budget_from_tags, failure_message, print_plan, Plan, PlanKind, StackDeployer};
+use crate::stack::{
+    budget_from_tags, failure_message, print_plan, Plan, PlanKind, StackDeployer, StackStatus,
+};
 
 /// What rollback did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -104,7 +106,7 @@ async fn rollback(args: RollbackArgs, global: &GlobalArgs, tracker: &Tracker) ->
             aws.region()
         );
     };
-    if stack.is_busy() || stack.is_failed_create() || stack.status == "REVIEW_IN_PROGRESS" {
+    if stack.is_busy() || stack.is_failed_create() || stack.is_review() {
         bail!(
             "stack {} is {}: it cannot be rolled back now ({})",
             stack.name,
@@ -203,11 +205,11 @@ async fn rollback(args: RollbackArgs, global: &GlobalArgs, tracker: &Tracker) ->
     let step = progress.step(format!("stack {}", stack.name));
     tracker.set(Phase::Applying);
     let (state, failures) = deployer.execute(&plan).await?;
-    if state.status != "UPDATE_COMPLETE" {
-        step.fail(&state.status);
+    if state.status != StackStatus::UpdateComplete {
+        step.fail(state.status.as_str());
         bail!(failure_message(&state.name, &state.status, &failures));
     }
-    step.done(&state.status);
+    step.done(state.status.as_str());
     report.outcome = RollbackOutcome::RolledBack;
     report.plan = Some(plan);
     report.url = url()
