@@ -3,10 +3,11 @@
 //! function's configuration. Depends only on [`crate::aws`].
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use anyhow::{anyhow, Context, Result};
 use clap::ValueEnum;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::aws::{describe, error_code, Aws};
 
@@ -50,18 +51,20 @@ pub fn parse_memory_mb(raw: &str) -> Result<u32, String> {
 /// The timeouts Lambda accepts, in seconds.
 pub const TIMEOUT_S: std::ops::RangeInclusive<u32> = 1..=900;
 
-/// Lambda's instruction-set choices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// Lambda's instruction-set choices (serialised, and printed, as Lambda names them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 pub enum Arch {
     #[value(name = "x86_64", alias = "amd64", alias = "x86-64")]
+    #[serde(rename = "x86_64")]
     X86_64,
     #[value(name = "arm64", alias = "aarch64")]
+    #[serde(rename = "arm64")]
     Arm64,
 }
 
-impl serde::Serialize for Arch {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.lambda_name())
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.lambda_name())
     }
 }
 
@@ -123,7 +126,7 @@ impl Arch {
 }
 
 /// Who may call a function URL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum UrlAuth {
     /// Signed requests only (IAM).
     #[serde(rename = "AWS_IAM")]
@@ -621,6 +624,24 @@ pub fn worst_case_compute_per_hour(cap: u32, memory_mb: u32, arch: Arch) -> f64 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn arch_and_url_auth_are_stored_as_lambda_names() {
+        use super::{Arch, UrlAuth};
+        // Release records written before these were typed hold exactly these strings.
+        for (arch, name) in [(Arch::X86_64, "\"x86_64\""), (Arch::Arm64, "\"arm64\"")] {
+            assert_eq!(serde_json::to_string(&arch).unwrap(), name);
+            assert_eq!(serde_json::from_str::<Arch>(name).unwrap(), arch);
+        }
+        assert_eq!(format!("{:<7}|", Arch::Arm64), "arm64  |");
+        for (auth, name) in [
+            (UrlAuth::AwsIam, "\"AWS_IAM\""),
+            (UrlAuth::None, "\"NONE\""),
+        ] {
+            assert_eq!(serde_json::from_str::<UrlAuth>(name).unwrap(), auth);
+        }
+        assert!(serde_json::from_str::<Arch>("\"sparc\"").is_err());
+    }
+
     #[test]
     fn a_reservation_must_leave_100_unreserved() {
         let fresh = AccountConcurrency {

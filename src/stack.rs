@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::aws::{describe, error_code, Aws};
 use crate::budget::BudgetSpec;
 use crate::interrupt::Phase;
+use crate::lambda::{Arch, UrlAuth};
 use crate::output::Progress;
 use ummatics_sentiment_function::telemetry::Telemetry;
 
@@ -124,9 +125,9 @@ pub struct StackParams {
     pub image_uri: String,
     pub memory: u32,
     pub timeout: u32,
-    pub architecture: String,
+    pub architecture: Arch,
     pub threads: u32,
-    pub url_auth_type: String,
+    pub url_auth_type: UrlAuth,
     /// Lambda's reserved concurrency (`None`: no cap, the template's -1).
     pub reserved_concurrency: Option<u32>,
     pub alarm_email: String,
@@ -155,9 +156,9 @@ impl StackParams {
             ("ImageUri", self.image_uri.clone()),
             ("MemorySize", self.memory.to_string()),
             ("Timeout", self.timeout.to_string()),
-            ("Architecture", self.architecture.clone()),
+            ("Architecture", self.architecture.lambda_name().to_string()),
             ("Threads", self.threads.to_string()),
-            ("UrlAuthType", self.url_auth_type.clone()),
+            ("UrlAuthType", self.url_auth_type.as_str().to_string()),
             (
                 "ReservedConcurrency",
                 self.reserved_concurrency
@@ -221,9 +222,9 @@ impl StackParams {
             image_uri: image_uri.into(),
             memory: 1769,
             timeout: 60,
-            architecture: "x86_64".into(),
+            architecture: Arch::X86_64,
             threads: 1,
-            url_auth_type: "AWS_IAM".into(),
+            url_auth_type: UrlAuth::AwsIam,
             reserved_concurrency: None,
             alarm_email: String::new(),
             log_retention_days: 14,

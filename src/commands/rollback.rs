@@ -139,7 +139,7 @@ async fn rollback(args: RollbackArgs, global: &GlobalArgs, tracker: &Tracker) ->
         to: target.number,
         image_uri: params.image_uri.clone(),
         memory_mb: params.memory,
-        architecture: params.architecture.clone(),
+        architecture: params.architecture.lambda_name().to_string(),
         plan: None,
         url: None,
     };
