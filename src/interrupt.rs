@@ -38,6 +38,20 @@ impl Tracker {
     }
 }
 
+/// Runs synchronous work (tar, gzip, digests, reading a model or a binary) on the runtime's
+/// blocking threads. Done inline, it would hold the task that [`until_interrupted`] races
+/// against the signals, and a Ctrl-C would wait for it to finish; here the signal wins at once
+/// and the work is abandoned (`main` does not wait for it).
+pub async fn off_the_workers<T: Send + 'static>(
+    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(error) => Err(anyhow::anyhow!("blocking work was cancelled: {error}")),
+    }
+}
+
 /// Runs `work` to its end, or until SIGINT, SIGTERM or SIGHUP (the terminal closed) arrives
 /// (`None` then; `work` is dropped where it was, which stops the processes it started). Without a way to listen for signals, `work` simply runs.
 pub async fn until_interrupted<T>(work: impl Future<Output = T>) -> Option<T> {

@@ -1,5 +1,8 @@
-//! The `ummatics-sentiment` command-line tool, as a library: every subcommand is a module with
-//! `pub async fn run(args, ctx)`, so tests and other tools can drive them directly.
+//! The `ummatics-sentiment` command-line tool, as a library: each subcommand is a module of
+//! [`commands`] with `pub async fn run(args, &GlobalArgs) -> Result<ExitCode>` (`deploy` takes
+//! its checked `DeployPlan`), so tests and other tools can drive them directly. The layers
+//! below the commands are listed in the README ("Where things live"); the wire protocol and
+//! the batching client are crates of their own, re-exported here as `client`.
 
 pub mod aws;
 pub mod bootstrap;

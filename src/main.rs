@@ -18,7 +18,12 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime.block_on(run()),
+        Ok(runtime) => {
+            let code = runtime.block_on(run());
+            // Blocking work a Ctrl-C abandoned (a gzip, a digest) is not waited for.
+            runtime.shutdown_background();
+            code
+        }
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
             ExitCode::FAILURE

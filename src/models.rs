@@ -197,7 +197,10 @@ impl ModelSpec {
                     })
                     .collect(),
             }),
-            ModelSpec::Dir(dir) => ModelFiles::from_dir(dir),
+            ModelSpec::Dir(dir) => {
+                let dir = dir.clone();
+                crate::interrupt::off_the_workers(move || ModelFiles::from_dir(&dir)).await
+            }
             ModelSpec::Hub(id) => download(id).await,
         }
     }

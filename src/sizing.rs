@@ -1,8 +1,8 @@
 //! Lambda memory size and cost per 10 000 texts, from measured throughput (BENCHMARKS.md).
 //!
 //! Lambda bills memory × duration and gives a function CPU in proportion to its memory: one
-//! vCPU at 1769 MB. The function runs one inference thread up to 1769 MB and two above
-//! ([`crate::lambda::threads_for_memory`]). Throughput was measured with `bench/compare.sh` on
+//! vCPU at 1769 MB. The function runs one inference thread per vCPU Lambda gives, rounded up:
+//! one up to 1769 MB, two up to 3538 MB, at most six ([`crate::lambda::threads_for_memory`]). Throughput was measured with `bench/compare.sh` on
 //! dedicated cores with 1 and 2 threads; a function with a fraction of a vCPU gets that
 //! fraction of the CPU time, so:
 //! - 1 thread, m ≤ 1769 MB: seconds per text = 1 / (tps₁ · m/1769): below one vCPU the cost

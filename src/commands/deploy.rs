@@ -26,7 +26,7 @@ use crate::image::ecr::{self, Repository};
 use crate::image::oci::{self, OciImage};
 use crate::image::registry::{self, Registry};
 use crate::image::{Bootstrap, BuildContext};
-use crate::interrupt::{until_interrupted, Phase, Tracker};
+use crate::interrupt::{off_the_workers, until_interrupted, Phase, Tracker};
 use crate::lambda::{
     account_concurrency, delete_log_group, function_exists, function_info, log_group,
     log_group_tags, prices, reserved_concurrency, threads_for_memory, worst_case_compute_per_hour,
@@ -1009,7 +1009,7 @@ async fn budget_step(
     Ok(Some(report))
 }
 
-/// Step 2 with `--gate`: the model as it will ship, scored in this process on the gate file;
+/// Step 1b, with `--gate`: the model as it will ship, scored in this process on the gate file;
 /// refused (nothing built, pushed or changed) below the threshold or below the live release's
 /// score on the same file.
 async fn gate_step(
@@ -1152,25 +1152,33 @@ async fn bootstrap_step(
 ) -> Result<(Bootstrap, FunctionRecord)> {
     let arch = plan.function.arch;
     let has_libc = plan.base_image.has_libc();
-    let (bootstrap, source) = match &plan.bootstrap {
-        BootstrapSource::Carried(carried) => (carried.bootstrap.clone(), FunctionSource::Carried),
-        BootstrapSource::Prebuilt(path) => (
-            Bootstrap::read(path, arch, has_libc)?,
-            FunctionSource::Prebuilt,
-        ),
+    let read = |path: PathBuf| {
+        off_the_workers(move || {
+            let bootstrap = Bootstrap::read(&path, arch, has_libc)?;
+            let sha256 = bootstrap.sha256();
+            Ok((bootstrap, sha256))
+        })
+    };
+    let ((bootstrap, sha256), source) = match &plan.bootstrap {
+        BootstrapSource::Carried(carried) => {
+            let bootstrap = carried.bootstrap.clone();
+            let digested = off_the_workers(move || {
+                let sha256 = bootstrap.sha256();
+                Ok((bootstrap, sha256))
+            });
+            (digested.await?, FunctionSource::Carried)
+        }
+        BootstrapSource::Prebuilt(path) => (read(path.clone()).await?, FunctionSource::Prebuilt),
         BootstrapSource::Build { verbose } => {
             let built = bootstrap::build(arch, progress, *verbose).await?;
-            (
-                Bootstrap::read(&built.path, arch, has_libc)?,
-                FunctionSource::Built,
-            )
+            (read(built.path).await?, FunctionSource::Built)
         }
     };
     let record = FunctionRecord {
         source,
         version: bootstrap.build.as_ref().map(|b| b.version.clone()),
         commit: bootstrap.build.as_ref().map(|b| b.commit.clone()),
-        sha256: bootstrap.sha256(),
+        sha256,
     };
     let step = progress.step("bootstrap");
     step.done(format!(
@@ -1222,8 +1230,10 @@ async fn builder_step(
             "Docker engine {} (API {})",
             engine.version.version, engine.version.api_version
         ));
+        let (bootstrap, model) = (bootstrap.clone(), model.clone());
+        let (base, arch) = (plan.base_image.name().to_string(), plan.function.arch);
         let context =
-            BuildContext::new(bootstrap, model, plan.base_image.name(), plan.function.arch)?;
+            off_the_workers(move || BuildContext::new(&bootstrap, &model, &base, arch)).await?;
         return Ok(Builder::Docker(engine, context));
     }
     if plan.base_image.has_libc() {
@@ -1234,7 +1244,8 @@ async fn builder_step(
             plan.base_image.name()
         );
     }
-    let image = oci::build(bootstrap, model, plan.function.arch)?;
+    let (bootstrap, model, arch) = (bootstrap.clone(), model.clone(), plan.function.arch);
+    let image = off_the_workers(move || oci::build(&bootstrap, &model, arch)).await?;
     step.done(format!(
         "daemonless OCI ({}{})",
         image.digest(),

@@ -627,3 +627,67 @@ async fn sigterm_while_building_the_bootstrap_stops_the_build_too() {
         None
     );
 }
+
+/// Ctrl-C while the daemonless builder writes the image (the gzip of a large binary): the
+/// signal takes effect at once — the build is abandoned, not waited for — and nothing reaches
+/// AWS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_the_image_is_built_stops_without_waiting_for_it() {
+    use std::io::BufRead;
+    use std::os::unix::fs::PermissionsExt;
+    let s = standins();
+    let stage = "ctrlcbuild";
+    let dir = tempfile::tempdir().unwrap();
+    // The test bootstrap with 160 MiB of incompressible bytes after it: the same executable,
+    // and a gzip that takes seconds.
+    let padded = dir.path().join("bootstrap");
+    let mut bytes = std::fs::read(&s.bootstrap).unwrap();
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    bytes.reserve(160 << 20);
+    for _ in 0..(160 << 20) / 8 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    std::fs::write(&padded, &bytes).unwrap();
+    drop(bytes);
+    std::fs::set_permissions(&padded, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let mut child = s
+        .cli_process(stage)
+        .args(["deploy", "--yes", "--registry", &s.registry, "--bootstrap"])
+        .arg(&padded)
+        .args(["--model", "mini", "--builder", "oci"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            panic!("deploy ended before building:\n{seen}");
+        }
+        seen.push_str(&line);
+        if line.starts_with("==> builder") {
+            break;
+        }
+    }
+    // SAFETY: a plain kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    stderr.read_to_string(&mut seen).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}");
+    assert!(
+        !seen.contains("daemonless OCI (sha256:"),
+        "the image build was waited for before the interruption took effect:\n{seen}"
+    );
+    assert!(!seen.contains("AWS account"), "{seen}");
+    let sdk = s.sdk().await;
+    assert_eq!(
+        stack_status(&sdk, "ummatics-sentiment-stack-ctrlcbuild").await,
+        None
+    );
+}
