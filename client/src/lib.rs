@@ -6,10 +6,11 @@
 //!
 //! Retries happen here only (the SDK's own retries are turned off for this client, so one batch
 //! is never sent 3 × 4 times): throttles, 5xx and dropped connections up to `max_attempts`
-//! with backoff; failures that would recur — out of memory, timeouts, other function errors,
+//! with the project's one backoff schedule ([`retry::Backoff`]); failures that would recur — out of memory, timeouts, other function errors,
 //! other 4xx — at most once more; and all retries of one call share a budget.
 
 pub mod report;
+pub mod retry;
 pub mod sdk_error;
 
 /// The function a deployment without `--stage` makes (the old system's name, which existing
@@ -49,7 +50,7 @@ pub struct InvokerOptions {
     /// everything is not called `max_attempts` times per batch); at least this many, or one
     /// per five batches when that is more.
     pub retry_budget: usize,
-    /// First backoff; doubled per attempt, with jitter.
+    /// First backoff; doubled per attempt, with jitter, capped ([`retry::Backoff`]).
     pub backoff: Duration,
     /// Ask Lambda for the log tail (`LogType: Tail`) to read billed durations.
     pub log_tail: bool,
@@ -384,6 +385,8 @@ impl BatchInvoker {
                 attempts: 0,
             }
         })?;
+        let mut delays =
+            retry::Backoff::new(self.options.max_attempts, self.options.backoff).delays();
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -405,9 +408,8 @@ impl BatchInvoker {
                     attempts: attempt,
                 });
             }
-            let base = self.options.backoff * 2u32.saturating_pow(attempt - 1);
-            let jitter = rand_fraction() * base.as_secs_f64() / 2.0;
-            tokio::time::sleep(base + Duration::from_secs_f64(jitter)).await;
+            let delay = delays.next().unwrap_or(retry::MAX_DELAY);
+            tokio::time::sleep(delay).await;
         }
     }
 
@@ -480,15 +482,6 @@ impl BatchInvoker {
             ),
         }
     }
-}
-
-/// A fraction in [0, 1) for backoff jitter (no need for a random generator's quality here).
-fn rand_fraction() -> f64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .subsec_nanos();
-    f64::from(nanos % 1000) / 1000.0
 }
 
 /// `Billed Duration: N ms` from the base64 log tail Lambda returns with `LogType: Tail`.

@@ -1,7 +1,8 @@
 //! The only place that builds AWS SDK configuration and clients: the standard credential chain,
 //! `--profile`, `--region` (default us-east-1), `--endpoint-url` (else the SDK's own
-//! `AWS_ENDPOINT_URL_<SERVICE>` and `AWS_ENDPOINT_URL` variables), and one retry policy for
-//! every call.
+//! `AWS_ENDPOINT_URL_<SERVICE>` and `AWS_ENDPOINT_URL` variables), and the SDK's retries for
+//! every call, capped as the project's one retry policy says
+//! (`ummatics_sentiment_client::retry`).
 
 pub mod actions;
 pub mod regions;
@@ -151,7 +152,13 @@ impl Aws {
             .or_else(Region::from_static(DEFAULT_REGION));
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(region)
-            .retry_config(RetryConfig::standard().with_max_attempts(global.max_attempts));
+            // The SDK's own retries (throttles, 5xx, transport) with the project's cap on a
+            // wait (`retry::Backoff`); the batching client turns them off and retries itself.
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(global.max_attempts)
+                    .with_max_backoff(ummatics_sentiment_client::retry::MAX_DELAY),
+            );
         if let Some(profile) = &global.profile {
             loader = loader.profile_name(profile);
         }

@@ -15,6 +15,7 @@ use crate::cli::{GlobalArgs, LogsArgs};
 use crate::lambda::{log_group, Report};
 use crate::output::{stdout_line, OutputFormat};
 use crate::when::parse_since;
+use ummatics_sentiment_client::retry::throttled_poll;
 
 /// One printed event.
 #[derive(Debug, Clone, Serialize)]
@@ -93,7 +94,7 @@ pub async fn run(args: LogsArgs, global: &GlobalArgs) -> Result<ExitCode> {
     // keep what is read twice from printing twice.
     let overlap_ms = FOLLOW_OVERLAP.as_millis() as i64;
     let mut newest = start_ms;
-    let mut backoff = poll;
+    let mut throttled_in_a_row = 0;
     let mut printed = 0usize;
     // Installed before the first request, so a Ctrl-C at any moment is seen at the next wait.
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
@@ -166,11 +167,8 @@ pub async fn run(args: LogsArgs, global: &GlobalArgs) -> Result<ExitCode> {
         }
         // Ids stay as long as their events can be read again: memory bounded by the window.
         seen.retain(|_, ts| *ts >= newest - overlap_ms);
-        backoff = if throttled {
-            (backoff * 2).min(Duration::from_secs(30))
-        } else {
-            poll
-        };
+        throttled_in_a_row = if throttled { throttled_in_a_row + 1 } else { 0 };
+        let backoff = throttled_poll(poll, throttled_in_a_row);
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
             _ = interrupt.recv() => return Ok(ExitCode::SUCCESS),

@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use backon::BackoffBuilder;
 use bytes::Bytes;
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use ummatics_sentiment_client::retry::Backoff;
 
 use crate::lambda::Arch;
 
@@ -166,13 +166,9 @@ impl fmt::Display for BlobsUnknown {
 impl std::error::Error for BlobsUnknown {}
 
 impl UploadPolicy {
+    /// The project's one retry schedule ([`Backoff`]) with this policy's tries.
     pub(crate) fn backoff(&self) -> impl Iterator<Item = Duration> {
-        backon::ExponentialBuilder::default()
-            .with_min_delay(self.first_backoff)
-            .with_max_delay(Duration::from_secs(30))
-            .with_max_times(self.attempts.saturating_sub(1))
-            .with_jitter()
-            .build()
+        Backoff::new(self.attempts as u32, self.first_backoff).delays()
     }
 
     /// The record of an unfinished upload of `digest` to `base`/`repository`.
