@@ -19,11 +19,29 @@ pub enum OutputFormat {
     Jsonl,
 }
 
-/// Prints a report as its `Display` (human) or as compact JSON.
+/// The version of the shape of every report's `--output json` document, its first field
+/// `schema_version`: raised when a field is renamed or removed or changes meaning (a new field
+/// does not raise it). The shapes are snapshotted in the tests, so a change shows as a diff.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A report with the schema version before its own fields.
+#[derive(Serialize)]
+struct Versioned<'a, T> {
+    schema_version: u32,
+    #[serde(flatten)]
+    report: &'a T,
+}
+
+/// Prints a report as its `Display` (human) or as compact JSON (with `schema_version`).
 pub fn emit<T: Display + Serialize>(format: OutputFormat, report: &T) -> anyhow::Result<()> {
     match format {
         OutputFormat::Human => stdout_line(report),
-        OutputFormat::Json | OutputFormat::Jsonl => stdout_line(serde_json::to_string(report)?),
+        OutputFormat::Json | OutputFormat::Jsonl => {
+            stdout_line(serde_json::to_string(&Versioned {
+                schema_version: SCHEMA_VERSION,
+                report,
+            })?)
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The stage's life beyond one deploy: the AWS Budgets budget deploy makes, keeps, replaces
 //! and removes (read back from the Budgets API, not from our reports), and destroy removing it.
 
-use crate::common::{assert_refused_before_aws, json_of, standins};
+use crate::common::{assert_refused_before_aws, json_of, shape, standins};
 
 /// moto's account id.
 const ACCOUNT: &str = "123456789012";
@@ -377,6 +377,14 @@ async fn every_deploy_is_a_release_and_rollback_puts_an_earlier_one_live_with_th
     // images, two configurations.
     let a = json_of(&mut s.deploy(stage, &["--model", "mini", "--builder", "oci"]));
     assert_eq!(a["release"]["number"], 1, "{a:#}");
+    assert_eq!(a["schema_version"], 1, "{a:#}");
+    // A blob's `upload` is there only when this push sent it: what the registry already held
+    // (an earlier run against the same stand-ins) decides, not the schema.
+    let mut sent = a.clone();
+    for blob in sent["blobs"].as_array_mut().unwrap() {
+        blob.as_object_mut().unwrap().remove("upload");
+    }
+    insta::assert_snapshot!("deploy_json_shape", shape(&sent));
     assert_eq!(a["release"]["new"], true);
     // moto skips AWS::Lambda::Url (null here); what keeps a URL is that no update replaces
     // the function or its URL resource, checked on the rollback's plan below.
@@ -404,6 +412,8 @@ async fn every_deploy_is_a_release_and_rollback_puts_an_earlier_one_live_with_th
 
     // Each release's image carries its slot tag, which the lifecycle policy never expires.
     let info = json_of(s.cli(stage).args(["--output", "json", "info"]));
+    assert_eq!(info["schema_version"], 1, "{info:#}");
+    insta::assert_snapshot!("info_json_shape", shape(&info));
     let tagged = |tag: &str| {
         info["registry"]["images"]
             .as_array()
@@ -431,6 +441,8 @@ async fn every_deploy_is_a_release_and_rollback_puts_an_earlier_one_live_with_th
     // releases: newest first, release 2 live, who and what.
     let listed = json_of(s.cli(stage).args(["--output", "json", "releases"]));
     assert_eq!(listed["live"], 2, "{listed:#}");
+    assert_eq!(listed["schema_version"], 1, "{listed:#}");
+    insta::assert_snapshot!("releases_json_shape", shape(&listed));
     let releases = listed["releases"].as_array().unwrap();
     assert_eq!(releases.len(), 2);
     // Newest first, as the table lists them.

@@ -9,7 +9,7 @@ use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use serde_json::Value;
 
-use crate::common::{json_of, standins, StandIns};
+use crate::common::{json_of, shape, standins, StandIns};
 
 /// Publishes EMF lines as CloudWatch does: for every directive in `_aws.CloudWatchMetrics`,
 /// every dimension set and every metric, a datum with the dimension values and the metric's
@@ -142,6 +142,8 @@ async fn metrics_show_the_mix_confidence_and_cut_share_per_period() {
         "x86_64",
     ];
     let report = json_of(s.cli("default").args(["--output", "json"]).args(metrics));
+    assert_eq!(report["schema_version"], 1, "{report:#}");
+    insta::assert_snapshot!("metrics_json_shape", shape(&report));
     let answers = &report["answers"];
     assert_eq!(
         answers["models"],

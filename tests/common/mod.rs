@@ -397,3 +397,46 @@ impl StandIns {
         String::from_utf8(out.stdout).unwrap()
     }
 }
+
+/// A JSON document's shape: its keys and nesting with every value replaced by its type, and an
+/// array by the merged shape of its elements (a `null` in one element gives way to another's
+/// type) — what `--output json` promises, without one run's values. Snapshotted, so a renamed,
+/// removed or retyped field shows as a diff.
+pub fn shape(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    fn of(value: &Value) -> Value {
+        match value {
+            Value::Null => Value::Null,
+            Value::Bool(_) => "bool".into(),
+            Value::Number(_) => "number".into(),
+            Value::String(_) => "string".into(),
+            Value::Array(items) => {
+                let merged = items.iter().map(of).reduce(merge);
+                Value::Array(merged.into_iter().collect())
+            }
+            Value::Object(fields) => {
+                Value::Object(fields.iter().map(|(k, v)| (k.clone(), of(v))).collect())
+            }
+        }
+    }
+    fn merge(a: Value, b: Value) -> Value {
+        match (a, b) {
+            (Value::Null, other) | (other, Value::Null) => other,
+            (Value::Object(mut a), Value::Object(b)) => {
+                for (key, value) in b {
+                    let merged = match a.remove(&key) {
+                        Some(mine) => merge(mine, value),
+                        None => value,
+                    };
+                    a.insert(key, merged);
+                }
+                Value::Object(a)
+            }
+            (Value::Array(a), Value::Array(b)) => {
+                Value::Array(a.into_iter().chain(b).reduce(merge).into_iter().collect())
+            }
+            (a, _) => a,
+        }
+    }
+    serde_json::to_string_pretty(&of(value)).unwrap()
+}
