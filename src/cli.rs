@@ -183,15 +183,8 @@ pub struct DeployArgs {
     /// Base image for the function image (default: scratch, which needs no pull).
     #[arg(long, value_name = "IMAGE", default_value = "scratch")]
     pub base_image: String,
-    /// Push to this registry (HOST:PORT, or a URL) instead of the ECR endpoint; the ECR token
-    /// is still the credential. Only with --endpoint-url (stand-ins): Lambda pulls images only
-    /// from ECR in the function's region.
-    #[arg(long, value_name = "HOST:PORT")]
-    pub registry: Option<String>,
-    /// Allow `--registry http://HOST` for a host that is not this machine: the ECR token then
-    /// crosses the network in clear text.
-    #[arg(long, requires = "registry")]
-    pub insecure_registry: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// Take over a same-named stack or ECR repository that this tool did not make (deploy
     /// refuses them otherwise): it gets this stage's tags, lifecycle policy and template.
     #[arg(long)]
@@ -251,19 +244,41 @@ pub struct RollbackArgs {
     pub dry_run: bool,
 }
 
+/// `--registry` and `--insecure-registry`, as deploy and destroy take them.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RegistryArgs {
+    /// The registry the stage's images go to instead of the ECR endpoint (HOST:PORT, or a
+    /// URL), the ECR token still the credential; destroy deletes the images there too. Only
+    /// with --endpoint-url (stand-ins): Lambda pulls images only from ECR in the function's
+    /// region.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub registry: Option<String>,
+    /// Allow `--registry http://HOST` for a host that is not this machine: the ECR token then
+    /// crosses the network in clear text.
+    #[arg(long, requires = "registry")]
+    pub insecure_registry: bool,
+}
+
+impl RegistryArgs {
+    /// Refuses an address that is not a registry's, or plain HTTP to another machine without
+    /// `--insecure-registry`.
+    pub fn check(&self) -> anyhow::Result<()> {
+        use anyhow::Context;
+        if let Some(registry) = &self.registry {
+            crate::image::registry::endpoint_url(registry, self.insecure_registry)
+                .context("--registry is refused")?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct DestroyArgs {
     /// Do not ask to type the stack name.
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Also delete the images from this registry (the one `deploy --registry` pushed to;
-    /// stand-ins only, like deploy's).
-    #[arg(long, value_name = "HOST:PORT")]
-    pub registry: Option<String>,
-    /// Allow `--registry http://HOST` for a host that is not this machine (the token is sent
-    /// in clear text).
-    #[arg(long, requires = "registry")]
-    pub insecure_registry: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// Which model runs in this process, and how.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aws::{describe, error_code, Aws};
 use crate::budget::BudgetSpec;
-use crate::interrupt::Phase;
+use crate::interrupt::{until_interrupted, Phase, Tracker};
 use crate::lambda::{Arch, UrlAuth};
 use crate::output::Progress;
 use ummatics_sentiment_function::telemetry::Telemetry;
@@ -288,6 +288,12 @@ impl StackState {
             // Settled statuses, and any newer than the SDK, by CloudFormation's naming.
             other => other.as_str().ends_with("_IN_PROGRESS"),
         }
+    }
+
+    /// Made by this tool (its `TAG_TOOL` tag): deploy updates it and destroy deletes it without
+    /// `--adopt`; a stack without the tag is someone else's.
+    pub fn is_ours(&self) -> bool {
+        self.tags.contains_key(TAG_TOOL)
     }
 
     /// Made only to hold a first create's change set: there is no stack behind it yet.
@@ -810,6 +816,25 @@ impl<'a> StackDeployer<'a> {
         Ok(())
     }
 
+    /// The confirmed change set applied, shown as a step: the stack as it ended, or an error
+    /// naming the failed resources when it did not reach the plan's goal (a create complete, or
+    /// an update complete). Deploy and rollback both end this way.
+    pub async fn apply(&self, plan: &Plan, tracker: &Tracker) -> Result<StackState> {
+        let step = self.progress.step(format!("stack {}", self.name));
+        tracker.set(Phase::Applying);
+        let (state, failures) = self.execute(plan).await?;
+        let goal = match plan.kind {
+            PlanKind::Create => StackStatus::CreateComplete,
+            _ => StackStatus::UpdateComplete,
+        };
+        if state.status != goal {
+            step.fail(state.status.as_str());
+            bail!(failure_message(&state.name, &state.status, &failures));
+        }
+        step.done(state.status.as_str());
+        Ok(state)
+    }
+
     /// Executes the plan's change set and streams stack events until a terminal state.
     /// Returns the failed resources when the stack did not reach its goal.
     pub async fn execute(&self, plan: &Plan) -> Result<(StackState, Vec<Failure>)> {
@@ -1070,6 +1095,30 @@ impl<'a> StackDeployer<'a> {
             }
         }
     }
+}
+
+/// Runs a command that changes the stack (`deploy`, `rollback`) to its end, or until Ctrl-C,
+/// SIGTERM or SIGHUP: then what its phase left is tidied
+/// ([`StackDeployer::tidy_after_interrupt`]), said, and the exit status is 130.
+pub async fn interruptible<Fut>(
+    aws_args: &crate::aws::AwsArgs,
+    command: &str,
+    work: impl FnOnce(Tracker) -> Fut,
+) -> Result<std::process::ExitCode>
+where
+    Fut: std::future::Future<Output = Result<std::process::ExitCode>>,
+{
+    let tracker = Tracker::default();
+    if let Some(result) = until_interrupted(work(tracker.clone())).await {
+        return result;
+    }
+    let aws = Aws::load(aws_args).await;
+    let progress = Progress::new();
+    let message = StackDeployer::new(&aws, &progress)
+        .tidy_after_interrupt(tracker.get(), command)
+        .await;
+    eprintln!("{message}");
+    Ok(std::process::ExitCode::from(crate::interrupt::EXIT_STATUS))
 }
 
 /// DescribeStacks for one name or id; `None` when it does not exist or was deleted.

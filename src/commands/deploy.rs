@@ -26,7 +26,7 @@ use crate::image::ecr::{self, Repository};
 use crate::image::oci::{self, OciImage};
 use crate::image::registry::{self, Registry};
 use crate::image::{Bootstrap, BuildContext};
-use crate::interrupt::{off_the_workers, until_interrupted, Phase, Tracker};
+use crate::interrupt::{off_the_workers, Phase, Tracker};
 use crate::lambda::{
     account_concurrency, delete_log_group, function_exists, function_info, log_group,
     log_group_tags, prices, reserved_concurrency, threads_for_memory, worst_case_compute_per_hour,
@@ -37,9 +37,8 @@ use crate::output::{confirm_async, emit, human_bytes, usd, usd_price, Progress};
 use crate::release::{self, FunctionRecord, FunctionSource, ModelRecord, Release, ReleaseLog};
 use crate::sizing;
 use crate::stack::{
-    budget_from_tags, dashboard, describe_stack, failure_message, print_plan, Dashboard,
-    DriftAlarms, GateRecord, Plan, PlanKind, StackDeployer, StackParams, StackState, StackStatus,
-    TAG_TOOL,
+    budget_from_tags, dashboard, describe_stack, print_plan, Dashboard, DriftAlarms, GateRecord,
+    Plan, PlanKind, StackDeployer, StackParams, StackState, StackStatus, TAG_TOOL,
 };
 
 /// What `deploy` was asked to do, checked: the command line turned into domain values in one
@@ -258,8 +257,8 @@ impl DeployPlan {
         let settings = StageSettings::resolve(&args.settings, config.as_ref())?;
         // How the image is made and pushed: a flag beats the file.
         if let Some(config) = &config {
-            if args.registry.is_none() {
-                args.registry = config.text(TextKey::Registry)?.map(|t| t.value);
+            if args.registry.registry.is_none() {
+                args.registry.registry = config.text(TextKey::Registry)?.map(|t| t.value);
             }
             if args.bootstrap.is_none() && !args.build_function {
                 args.bootstrap = config.text(TextKey::Bootstrap)?.map(|t| t.path);
@@ -297,10 +296,7 @@ impl DeployPlan {
                 base_image.name()
             );
         }
-        if let Some(registry) = &args.registry {
-            registry::endpoint_url(registry, args.insecure_registry)
-                .context("--registry is refused")?;
-        }
+        args.registry.check()?;
         let s = settings.clone();
         Ok(DeployPlan {
             model: s.model.value,
@@ -313,8 +309,8 @@ impl DeployPlan {
             builder,
             base_image,
             smoke_test: !args.no_smoke_test,
-            registry: args.registry,
-            insecure_registry: args.insecure_registry,
+            registry: args.registry.registry,
+            insecure_registry: args.registry.insecure_registry,
             adopt: args.adopt,
             new_stage: args.new_stage,
             function: FunctionSettings {
@@ -555,22 +551,10 @@ fn settings_heading(config: Option<&ConfigUsed>) -> String {
 
 /// Deploys, and on Ctrl-C (or SIGTERM) stops as the phase allows: see [`interrupted`].
 pub async fn run(plan: DeployPlan, global: &GlobalArgs) -> Result<ExitCode> {
-    let tracker = Tracker::default();
-    match until_interrupted(deploy(plan, global, &tracker)).await {
-        Some(result) => result,
-        None => interrupted(tracker.get(), global).await,
-    }
-}
-
-/// After Ctrl-C: what the phase left, made tidy (see [`StackDeployer::tidy_after_interrupt`]).
-async fn interrupted(phase: Phase, global: &GlobalArgs) -> Result<ExitCode> {
-    let aws = Aws::load(&global.aws).await;
-    let progress = Progress::new();
-    let message = StackDeployer::new(&aws, &progress)
-        .tidy_after_interrupt(phase, "deploy")
-        .await;
-    eprintln!("{message}");
-    Ok(ExitCode::from(crate::interrupt::EXIT_STATUS))
+    crate::stack::interruptible(&global.aws, "deploy", |tracker| async move {
+        deploy(plan, global, &tracker).await
+    })
+    .await
 }
 
 async fn deploy(plan: DeployPlan, global: &GlobalArgs, tracker: &Tracker) -> Result<ExitCode> {
@@ -669,7 +653,7 @@ async fn deploy(plan: DeployPlan, global: &GlobalArgs, tracker: &Tracker) -> Res
                     }
                 }
             }
-            apply_step(&deployer, stack_plan, tracker, &progress).await?
+            apply_step(&deployer, stack_plan, tracker).await?
         }
     };
     let release = match outcome {
@@ -892,13 +876,7 @@ async fn keep_step(plan: &DeployPlan, aws: &Aws, release: &Release, progress: &P
     let tag = release::keep_tag(release.number);
     let step = progress.step(format!("keep tag {tag}"));
     let tagged = async {
-        let login = ecr::login(aws).await?;
-        let registry = Registry::new(
-            plan.registry.as_deref().unwrap_or(&login.endpoint),
-            &login.username,
-            &login.password,
-            plan.insecure_registry,
-        )?;
+        let registry = ecr::registry(aws, plan.registry.as_deref(), plan.insecure_registry).await?;
         registry.add_tag(&aws.names.repository, digest, &tag).await
     };
     match tagged.await {
@@ -1271,7 +1249,7 @@ async fn account_step(aws: &Aws, progress: &Progress) -> Result<Identity> {
 /// claimed with `--adopt`, or when it is untagged beside a stack of ours (an earlier version
 /// made both, before repositories were tagged).
 fn ownership(plan: &DeployPlan, live: Option<&StackState>) -> Result<ecr::Claim> {
-    let ours = live.map(|stack| stack.tags.contains_key(TAG_TOOL));
+    let ours = live.map(StackState::is_ours);
     if ours == Some(false) && !plan.adopt {
         let name = live.map(|s| s.name.as_str()).unwrap_or_default();
         bail!(
@@ -1510,13 +1488,7 @@ async fn image_step(
     progress: &Progress,
 ) -> Result<Image> {
     let step = progress.step("image");
-    let login = ecr::login(aws).await?;
-    let registry = Registry::new(
-        plan.registry.as_deref().unwrap_or(&login.endpoint),
-        &login.username,
-        &login.password,
-        plan.insecure_registry,
-    )?;
+    let registry = ecr::registry(aws, plan.registry.as_deref(), plan.insecure_registry).await?;
     let repository = &aws.names.repository;
     // The reference that proves "already pushed": the OCI manifest's own digest (known before
     // any push), or the Docker path's context tag.
@@ -1740,20 +1712,12 @@ async fn apply_step(
     deployer: &StackDeployer<'_>,
     stack_plan: Plan,
     tracker: &Tracker,
-    progress: &Progress,
 ) -> Result<(Plan, Outcome)> {
-    let step = progress.step(format!("stack {}", deployer.name()));
-    tracker.set(Phase::Applying);
-    let (state, failures) = deployer.execute(&stack_plan).await?;
-    let (goal, outcome) = match stack_plan.kind {
-        PlanKind::Create => (StackStatus::CreateComplete, Outcome::Created),
-        _ => (StackStatus::UpdateComplete, Outcome::Updated),
+    deployer.apply(&stack_plan, tracker).await?;
+    let outcome = match stack_plan.kind {
+        PlanKind::Create => Outcome::Created,
+        _ => Outcome::Updated,
     };
-    if state.status != goal {
-        step.fail(state.status.as_str());
-        bail!(failure_message(&state.name, &state.status, &failures));
-    }
-    step.done(state.status.as_str());
     Ok((stack_plan, outcome))
 }
 

@@ -4,14 +4,14 @@
 use std::fmt;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde::Serialize;
 
 use crate::aws::Aws;
 use crate::budget;
 use crate::cli::{DestroyArgs, GlobalArgs};
 use crate::image::ecr;
-use crate::image::registry::{self, Registry};
+use crate::image::registry;
 use crate::interrupt::{until_interrupted, Phase, Tracker};
 use crate::lambda::{delete_log_group, log_group, log_group_tags};
 use crate::output::{ask_async, emit, Progress};
@@ -75,7 +75,7 @@ async fn survey(aws: &Aws, deployer: &StackDeployer<'_>, progress: &Progress) ->
     let stack_name = &aws.names.stack;
     let mut left = Vec::new();
     let stack = match deployer.describe().await? {
-        Some(stack) if !stack.tags.contains_key(TAG_TOOL) => {
+        Some(stack) if !stack.is_ours() => {
             left.push(format!(
                 "stack {} (no {TAG_TOOL} tag: this tool did not make it)",
                 stack.name
@@ -187,12 +187,9 @@ pub async fn run(args: DestroyArgs, global: &GlobalArgs) -> Result<ExitCode> {
 }
 
 async fn destroy(args: DestroyArgs, global: &GlobalArgs, tracker: &Tracker) -> Result<ExitCode> {
-    if let Some(registry) = &args.registry {
-        registry::endpoint_url(registry, args.insecure_registry)
-            .context("--registry is refused")?;
-    }
+    args.registry.check()?;
     let aws = Aws::load(&global.aws).await;
-    if args.registry.is_some() {
+    if args.registry.registry.is_some() {
         registry::refuse_on_aws(aws.endpoint().as_deref())?;
     }
     let progress = Progress::new();
@@ -205,23 +202,18 @@ async fn destroy(args: DestroyArgs, global: &GlobalArgs, tracker: &Tracker) -> R
         .as_ref()
         .and_then(|stack| stack.tags.get(TAG_REGISTRY))
         .cloned();
-    let registry_has_images = match args.registry.clone().or(recorded) {
+    let registry_has_images = match args.registry.registry.clone().or(recorded) {
         Some(host) => {
             let look = async {
-                let login = ecr::login(&aws).await?;
-                let registry = Registry::new(
-                    &host,
-                    &login.username,
-                    &login.password,
-                    args.insecure_registry,
-                )?;
+                let registry =
+                    ecr::registry(&aws, Some(&host), args.registry.insecure_registry).await?;
                 let tags = registry.tags(&aws.names.repository).await?;
                 anyhow::Ok((!tags.is_empty()).then_some(registry))
             };
             match look.await {
                 Ok(found) => found,
                 // Only the recorded one may be out of reach: say what is left there.
-                Err(e) if args.registry.is_none() => {
+                Err(e) if args.registry.registry.is_none() => {
                     found.left.push(format!(
                         "images of {} in {host}, the registry deploy pushed to (cannot reach it: \
                          {e:#}); delete them there, or run destroy again with --registry {host}",

@@ -12,7 +12,6 @@ use crate::budget::{self, BudgetState};
 use crate::cli::{GlobalArgs, InfoArgs};
 use crate::config::{Config, SettingFlags, SettingsTable, Source, StageSettings};
 use crate::image::ecr::{self, ImageInfo, Repository};
-use crate::image::registry::Registry;
 use crate::lambda::{function_info, FunctionInfo, UrlAuth};
 use crate::output::{emit, human_bytes, Progress};
 use crate::release::{FunctionRecord, ModelRecord, ReleaseLog};
@@ -494,8 +493,7 @@ pub async fn run(args: InfoArgs, global: &GlobalArgs) -> Result<ExitCode> {
 async fn registry_images(aws: &Aws, host: &str) -> RegistryImages {
     let repository = aws.names.repository.clone();
     let listed = async {
-        let login = ecr::login(aws).await?;
-        let registry = Registry::new(host, &login.username, &login.password, false)?;
+        let registry = ecr::registry(aws, Some(host), false).await?;
         let tagged = registry.tagged(&repository).await?;
         anyhow::Ok(
             tagged

@@ -10,13 +10,11 @@ use serde::Serialize;
 
 use crate::aws::Aws;
 use crate::cli::{GlobalArgs, RollbackArgs};
-use crate::interrupt::{until_interrupted, Phase, Tracker};
+use crate::interrupt::{Phase, Tracker};
 use crate::lambda::function_info;
 use crate::output::{confirm_async, emit, Progress};
 use crate::release::ReleaseLog;
-use crate::stack::{
-    budget_from_tags, failure_message, print_plan, Plan, PlanKind, StackDeployer, StackStatus,
-};
+use crate::stack::{budget_from_tags, print_plan, Plan, PlanKind, StackDeployer};
 
 /// What rollback did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -81,17 +79,10 @@ impl fmt::Display for RollbackReport {
 /// Rolls back; on Ctrl-C, a change set not yet executed is deleted (see
 /// [`StackDeployer::tidy_after_interrupt`]).
 pub async fn run(args: RollbackArgs, global: &GlobalArgs) -> Result<ExitCode> {
-    let tracker = Tracker::default();
-    if let Some(result) = until_interrupted(rollback(args, global, &tracker)).await {
-        return result;
-    }
-    let aws = Aws::load(&global.aws).await;
-    let progress = Progress::new();
-    let message = StackDeployer::new(&aws, &progress)
-        .tidy_after_interrupt(tracker.get(), "rollback")
-        .await;
-    eprintln!("{message}");
-    Ok(ExitCode::from(crate::interrupt::EXIT_STATUS))
+    crate::stack::interruptible(&global.aws, "rollback", |tracker| async move {
+        rollback(args, global, &tracker).await
+    })
+    .await
 }
 
 async fn rollback(args: RollbackArgs, global: &GlobalArgs, tracker: &Tracker) -> Result<ExitCode> {
@@ -202,14 +193,7 @@ async fn rollback(args: RollbackArgs, global: &GlobalArgs, tracker: &Tracker) ->
             bail!("cancelled: nothing was changed in the stack");
         }
     }
-    let step = progress.step(format!("stack {}", stack.name));
-    tracker.set(Phase::Applying);
-    let (state, failures) = deployer.execute(&plan).await?;
-    if state.status != StackStatus::UpdateComplete {
-        step.fail(state.status.as_str());
-        bail!(failure_message(&state.name, &state.status, &failures));
-    }
-    step.done(state.status.as_str());
+    deployer.apply(&plan, tracker).await?;
     report.outcome = RollbackOutcome::RolledBack;
     report.plan = Some(plan);
     report.url = url()

@@ -295,6 +295,22 @@ pub struct ImageInfo {
     pub bytes: Option<u64>,
 }
 
+/// The registry the stage's images go to — `host` (`--registry`, stand-ins only) or else the
+/// account's ECR endpoint — with the ECR login as its credential.
+pub async fn registry(
+    aws: &Aws,
+    host: Option<&str>,
+    insecure: bool,
+) -> Result<crate::image::registry::Registry> {
+    let login = login(aws).await?;
+    crate::image::registry::Registry::new(
+        host.unwrap_or(&login.endpoint),
+        &login.username,
+        &login.password,
+        insecure,
+    )
+}
+
 /// GetAuthorizationToken, decoded into user and password.
 pub async fn login(aws: &Aws) -> Result<Login> {
     let out = aws

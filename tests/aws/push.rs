@@ -863,6 +863,28 @@ fn pretend_image(seed: u64) -> ummatics_sentiment::image::oci::OciImage {
     .unwrap()
 }
 
+/// The bytes of an image's blobs (what a push that sends each once forwards).
+fn blob_bytes(image: &ummatics_sentiment::image::oci::OciImage) -> u64 {
+    image
+        .blobs()
+        .iter()
+        .map(|(_, b)| b.bytes.len() as u64)
+        .sum()
+}
+
+/// The image's manifest is in the registry under its tag, with its digest.
+async fn assert_landed(
+    registry: &Registry,
+    repository: &str,
+    image: &ummatics_sentiment::image::oci::OciImage,
+) {
+    let stored = registry
+        .manifest_digest(repository, &image.tag())
+        .await
+        .unwrap();
+    assert_eq!(stored.as_deref(), Some(image.digest()), "{repository}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manifest_refused_for_a_blob_just_uploaded_is_sent_again_after_checking_it() {
     use ummatics_sentiment::image::oci;
@@ -886,25 +908,14 @@ async fn a_manifest_refused_for_a_blob_just_uploaded_is_sent_again_after_checkin
         .await
         .expect("a manifest refused for a blob the registry has is sent again");
     assert_eq!(proxy.manifest_puts.load(Ordering::SeqCst), 3);
-    let sent: u64 = image
-        .blobs()
-        .iter()
-        .map(|(_, b)| b.bytes.len() as u64)
-        .sum();
+    let sent = blob_bytes(&image);
     assert_eq!(
         proxy.forwarded.load(Ordering::SeqCst),
         sent,
         "nothing was uploaded twice"
     );
     assert!(blobs.iter().all(|b| b.uploaded), "{blobs:?}");
-    assert_eq!(
-        direct
-            .manifest_digest(repository, &image.tag())
-            .await
-            .unwrap()
-            .as_deref(),
-        Some(image.digest())
-    );
+    assert_landed(&direct, repository, &image).await;
 
     // The registry lost a blob after its upload (deleted under the push): it is uploaded
     // again, and the manifest lands.
@@ -918,25 +929,14 @@ async fn a_manifest_refused_for_a_blob_just_uploaded_is_sent_again_after_checkin
         .await
         .expect("a blob lost after its upload is uploaded again");
     assert_eq!(proxy.manifest_puts.load(Ordering::SeqCst), 2);
-    let sent: u64 = image
-        .blobs()
-        .iter()
-        .map(|(_, b)| b.bytes.len() as u64)
-        .sum();
+    let sent = blob_bytes(&image);
     assert_eq!(
         proxy.forwarded.load(Ordering::SeqCst),
         sent + weights.bytes.len() as u64,
         "the lost blob, and only it, went twice"
     );
     assert!(direct.has_blob(repository, &weights.digest).await.unwrap());
-    assert_eq!(
-        direct
-            .manifest_digest(repository, &image.tag())
-            .await
-            .unwrap()
-            .as_deref(),
-        Some(image.digest())
-    );
+    assert_landed(&direct, repository, &image).await;
     assert!(blobs.iter().all(|b| b.uploaded), "{blobs:?}");
 
     // A registry that keeps refusing: the push stops after its attempts and says so.

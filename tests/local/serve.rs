@@ -402,19 +402,31 @@ fn boto3_backend_example_works_against_serve() {
         .env("SENTIMENT_LAMBDA_FUNCTION", FUNCTION)
         .output()
         .unwrap();
+    assert_scored_lines(&out, &["I love this!", "This is terrible"], false);
+    assert_eq!(serve.invocations(), vec![2]);
+}
+
+/// A backend example's run: it succeeded and printed one line per text, starting with the
+/// label the model gives (and, with `scores`, its score to three places).
+fn assert_scored_lines(out: &std::process::Output, texts: &[&str], scores: bool) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let expected = local(&["I love this!".to_string(), "This is terrible".to_string()]);
+    let texts: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{stdout}");
-    for (line, want) in lines.iter().zip(&expected) {
+    assert_eq!(lines.len(), texts.len(), "{stdout}");
+    for (line, want) in lines.iter().zip(local(&texts)) {
         assert!(line.starts_with(&want.sentiment), "{line} vs {want:?}");
+        if scores {
+            assert!(
+                line.contains(&format!("{:.3}", want.score)),
+                "{line} vs {want:?}"
+            );
+        }
     }
-    assert_eq!(serve.invocations(), vec![2]);
 }
 
 /// The Rust backend example, built from the client crate alone, scores through `serve`; with
@@ -447,21 +459,7 @@ fn rust_backend_example_works_against_serve_and_reports_what_failed() {
             .unwrap()
     };
     let out = run(&serve.endpoint);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let expected = local(&["I love this!".to_string(), "This is terrible".to_string()]);
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{stdout}");
-    for (line, want) in lines.iter().zip(&expected) {
-        assert!(
-            line.starts_with(&want.sentiment) && line.contains(&format!("{:.3}", want.score)),
-            "{line} vs {want:?}"
-        );
-    }
+    assert_scored_lines(&out, &["I love this!", "This is terrible"], true);
     assert_eq!(serve.invocations(), vec![2]);
 
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
