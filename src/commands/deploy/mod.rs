@@ -75,16 +75,8 @@ fn settings_heading(config: Option<&ConfigUsed>) -> String {
     }
 }
 
-/// Deploys, and on Ctrl-C (or SIGTERM) stops as the phase allows: see [`interrupted`].
-pub async fn run(plan: DeployPlan, global: &GlobalArgs) -> Result<ExitCode> {
-    crate::stack::interruptible(&global.aws, "deploy", |tracker| async move {
-        deploy(plan, global, &tracker).await
-    })
-    .await
-}
-
-async fn deploy(plan: DeployPlan, global: &GlobalArgs, tracker: &Tracker) -> Result<ExitCode> {
-    let progress = Progress::new();
+/// The settings and where each came from, and the warning a public URL deserves.
+fn show_settings(plan: &DeployPlan, progress: &Progress) {
     progress.line(settings_heading(plan.config.as_ref()));
     for line in SettingsTable(&plan.settings).to_string().lines() {
         progress.line(line);
@@ -96,6 +88,19 @@ async fn deploy(plan: DeployPlan, global: &GlobalArgs, tracker: &Tracker) -> Res
             worst_case_line(&plan.function)
         ));
     }
+}
+
+/// Deploys, and on Ctrl-C (or SIGTERM) stops as the phase allows: see [`interrupted`].
+pub async fn run(plan: DeployPlan, global: &GlobalArgs) -> Result<ExitCode> {
+    crate::stack::interruptible(&global.aws, "deploy", |tracker| async move {
+        deploy(plan, global, &tracker).await
+    })
+    .await
+}
+
+async fn deploy(plan: DeployPlan, global: &GlobalArgs, tracker: &Tracker) -> Result<ExitCode> {
+    let progress = Progress::new();
+    show_settings(&plan, &progress);
     let model = model_step(&plan, &progress).await?;
     let aws = Aws::load(&global.aws).await;
     if plan.registry.is_some() {
@@ -127,20 +132,17 @@ async fn deploy(plan: DeployPlan, global: &GlobalArgs, tracker: &Tracker) -> Res
     )
     .await?;
     let image_uri = image_uri(target.repository, &identity, &aws, &image);
-    let mut params = stack_params(&plan, &aws, image_uri.clone());
-    params.gate = gate.as_ref().map(|g| GateRecord {
-        data_sha256: g.data_sha256.clone(),
-        accuracy: format!("{:.6}", g.accuracy),
-    });
     // The budget as the stack's tags record it (its alert address cannot be read back).
     let recorded_budget = live_stack
         .as_ref()
         .and_then(|stack| budget_from_tags(&stack.tags));
-    params.budget = match &plan.budget {
-        BudgetChoice::Keep => recorded_budget.clone(),
-        BudgetChoice::Remove => None,
-        BudgetChoice::Set(spec) => Some(spec.clone()),
-    };
+    let params = stack_params(
+        &plan,
+        &aws,
+        image_uri.clone(),
+        gate.as_ref(),
+        recorded_budget.as_ref(),
+    );
     // This deploy as the next release, recorded in the template it sends.
     let log = release_log(&deployer, live_stack.as_ref(), &progress).await?;
     let release = Release {
@@ -158,20 +160,16 @@ async fn deploy(plan: DeployPlan, global: &GlobalArgs, tracker: &Tracker) -> Res
     .await?;
     // A budget asked for is made (or changed) before the stack's tags say it exists; a
     // failure leaves the stack as it was.
+    let budget_now = || {
+        let recorded = recorded_budget.as_ref();
+        budget_step(&plan, recorded, &aws, &identity.account, &progress)
+    };
     let mut budget = None;
     let (stack_plan, outcome) = match planned {
         Planned::Done(stack_plan, outcome) => (stack_plan, outcome),
         Planned::Confirmed(stack_plan) => {
             if let BudgetChoice::Set(_) = &plan.budget {
-                match budget_step(
-                    &plan,
-                    recorded_budget.as_ref(),
-                    &aws,
-                    &identity.account,
-                    &progress,
-                )
-                .await
-                {
+                match budget_now().await {
                     Ok(report) => budget = Some(report),
                     Err(e) => {
                         deployer.discard(&stack_plan).await?;
@@ -182,41 +180,12 @@ async fn deploy(plan: DeployPlan, global: &GlobalArgs, tracker: &Tracker) -> Res
             apply_step(&deployer, stack_plan, tracker).await?
         }
     };
-    let release = match outcome {
-        Outcome::Created | Outcome::Updated => {
-            keep_step(&plan, &aws, &release, &progress).await;
-            Some(ReleaseReport {
-                number: release.number,
-                new: true,
-            })
-        }
-        Outcome::Unchanged => {
-            // Also how a live image deployed before slot tags (or whose tagging failed) gets
-            // its tag: re-tagging is idempotent.
-            if let Some(live) = log.live() {
-                keep_step(&plan, &aws, live, &progress).await;
-            }
-            log.live.map(|number| ReleaseReport { number, new: false })
-        }
-        Outcome::DryRun => (stack_plan.kind != PlanKind::None).then_some(ReleaseReport {
-            number: release.number,
-            new: true,
-        }),
-    };
+    let release = release_step(&plan, &aws, outcome, &release, &log, &stack_plan, &progress).await;
     // Kept, removed (once the tags no longer name it), previewed, or set when the stack had
     // nothing to change.
     let budget = match budget {
         Some(report) => report,
-        None => {
-            budget_step(
-                &plan,
-                recorded_budget.as_ref(),
-                &aws,
-                &identity.account,
-                &progress,
-            )
-            .await?
-        }
+        None => budget_now().await?,
     };
 
     let mut report = DeployReport {
@@ -317,8 +286,15 @@ fn worst_case_line(f: &FunctionSettings) -> String {
     }
 }
 
-/// The stack's parameters and tags for this plan and image.
-fn stack_params(plan: &DeployPlan, aws: &Aws, image_uri: String) -> StackParams {
+/// The template's parameters: the plan's function settings, the image, what the gate scored
+/// and the budget asked for (`--budget`, or the one the stack's tags record).
+fn stack_params(
+    plan: &DeployPlan,
+    aws: &Aws,
+    image_uri: String,
+    gate: Option<&GateReport>,
+    recorded_budget: Option<&BudgetSpec>,
+) -> StackParams {
     let f = &plan.function;
     StackParams {
         function_name: aws.names.function.clone(),
@@ -335,8 +311,15 @@ fn stack_params(plan: &DeployPlan, aws: &Aws, image_uri: String) -> StackParams 
         telemetry: f.telemetry,
         alarms: f.alarms,
         registry: plan.registry.clone(),
-        gate: None,
-        budget: None,
+        gate: gate.map(|g| GateRecord {
+            data_sha256: g.data_sha256.clone(),
+            accuracy: format!("{:.6}", g.accuracy),
+        }),
+        budget: match &plan.budget {
+            BudgetChoice::Keep => recorded_budget.cloned(),
+            BudgetChoice::Remove => None,
+            BudgetChoice::Set(spec) => Some(spec.clone()),
+        },
     }
 }
 

@@ -4,6 +4,38 @@
 
 use super::*;
 
+/// The release this deploy made (its image given its slot tag), the live one it left (tagged
+/// again: how an image from before slot tags gets one), or the one a dry run would make.
+pub(super) async fn release_step(
+    plan: &DeployPlan,
+    aws: &Aws,
+    outcome: Outcome,
+    release: &Release,
+    log: &ReleaseLog,
+    stack_plan: &Plan,
+    progress: &Progress,
+) -> Option<ReleaseReport> {
+    match outcome {
+        Outcome::Created | Outcome::Updated => {
+            keep_step(plan, aws, release, progress).await;
+            Some(ReleaseReport {
+                number: release.number,
+                new: true,
+            })
+        }
+        Outcome::Unchanged => {
+            if let Some(live) = log.live() {
+                keep_step(plan, aws, live, progress).await;
+            }
+            log.live.map(|number| ReleaseReport { number, new: false })
+        }
+        Outcome::DryRun => (stack_plan.kind != PlanKind::None).then_some(ReleaseReport {
+            number: release.number,
+            new: true,
+        }),
+    }
+}
+
 /// After a new release: its image gets the release's slot tag (`keep-N`), so the lifecycle
 /// policy keeps it while the release is kept. A failure here is a warning: the release is
 /// live either way, only its image is not yet protected from expiry.
