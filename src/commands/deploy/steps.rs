@@ -190,7 +190,7 @@ pub(super) async fn gate_step(
         .filter(|record| record.data_sha256 == data_sha256)
         .and_then(|record| record.accuracy.parse::<f64>().ok());
     let files = model.clone();
-    let scored = tokio::task::spawn_blocking(move || -> Result<(usize, f64)> {
+    let scored = off_the_workers(move || -> Result<(usize, f64)> {
         // The files as the function reads them: a model directory.
         let dir = tempfile::tempdir().context("cannot make a temporary directory")?;
         for model_file in &files.files {
@@ -205,7 +205,7 @@ pub(super) async fn gate_step(
             .collect();
         Ok((examples.len(), accuracy(&examples, &predicted)))
     })
-    .await?;
+    .await;
     let (examples, accuracy) = match scored {
         Ok(scored) => scored,
         Err(e) => {
@@ -305,28 +305,20 @@ pub(super) async fn bootstrap_step(
 ) -> Result<(Bootstrap, FunctionRecord)> {
     let arch = plan.function.arch;
     let has_libc = plan.base_image.has_libc();
-    let read = |path: PathBuf| {
-        off_the_workers(move || {
-            let bootstrap = Bootstrap::read(&path, arch, has_libc)?;
-            let sha256 = bootstrap.sha256();
-            Ok((bootstrap, sha256))
-        })
-    };
-    let ((bootstrap, sha256), source) = match &plan.bootstrap {
-        BootstrapSource::Carried(carried) => {
-            let bootstrap = carried.bootstrap.clone();
-            let digested = off_the_workers(move || {
-                let sha256 = bootstrap.sha256();
-                Ok((bootstrap, sha256))
-            });
-            (digested.await?, FunctionSource::Carried)
-        }
+    let read = |path: PathBuf| off_the_workers(move || Bootstrap::read(&path, arch, has_libc));
+    let (bootstrap, source) = match &plan.bootstrap {
+        BootstrapSource::Carried(carried) => (carried.bootstrap.clone(), FunctionSource::Carried),
         BootstrapSource::Prebuilt(path) => (read(path.clone()).await?, FunctionSource::Prebuilt),
         BootstrapSource::Build { verbose } => {
             let built = bootstrap::build(arch, progress, *verbose).await?;
             (read(built.path).await?, FunctionSource::Built)
         }
     };
+    let (bootstrap, sha256) = off_the_workers(move || {
+        let sha256 = bootstrap.sha256();
+        Ok((bootstrap, sha256))
+    })
+    .await?;
     let record = FunctionRecord {
         source,
         version: bootstrap.build.as_ref().map(|b| b.version.clone()),
