@@ -7,29 +7,12 @@
 
 use std::fmt;
 
-use anyhow::{anyhow, Context, Result};
-use aws_sdk_budgets::types::{
-    Budget, BudgetType, ComparisonOperator, Dimension, Expression, ExpressionDimensionValues,
-    Notification, NotificationType, NotificationWithSubscribers, Spend, Subscriber,
-    SubscriptionType, ThresholdType, TimeUnit,
-};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::aws::{describe, error_code, Aws};
-
-/// The services the function's use is billed under (Cost Explorer's SERVICE dimension): the
-/// function itself, its images, and its logs, alarm and dashboard.
-pub const SERVICES: [&str; 3] = [
-    "AWS Lambda",
-    "Amazon EC2 Container Registry (ECR)",
-    "AmazonCloudWatch",
-];
-
-/// When the e-mails go: (kind, percent of the limit).
-pub const ALERTS: [(NotificationType, f64); 2] = [
-    (NotificationType::Forecasted, 80.0),
-    (NotificationType::Actual, 100.0),
-];
+use crate::aws::budgets::{self, Limit};
+pub use crate::aws::budgets::{BudgetState, ALERTS, SERVICES};
+use crate::aws::Aws;
 
 /// The most a budget may be set to here: a guard against a typo of a few zeros.
 pub const MAX_USD: f64 = 1_000_000.0;
@@ -54,6 +37,14 @@ impl BudgetSpec {
     /// The limit as Budgets stores it (a decimal string with two places).
     pub fn amount(&self) -> String {
         format!("{}.{:02}", self.limit_cents / 100, self.limit_cents % 100)
+    }
+
+    /// The limit and address as Budgets takes them (`amount`: [`BudgetSpec::amount`]).
+    pub fn limit<'a>(&'a self, amount: &'a str) -> Limit<'a> {
+        Limit {
+            amount,
+            email: &self.email,
+        }
     }
 
     /// Whether a budget's limit is this one (to the cent).
@@ -92,30 +83,6 @@ pub fn parse_usd(raw: &str) -> Result<f64, String> {
     Ok(value)
 }
 
-/// A budget as Budgets describes it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BudgetState {
-    pub name: String,
-    pub limit_usd: f64,
-    /// Spent this month so far (Budgets updates it a few times a day).
-    pub actual_usd: Option<f64>,
-    /// Budgets' forecast for the month.
-    pub forecast_usd: Option<f64>,
-}
-
-impl fmt::Display for BudgetState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "${:.2}/month", self.limit_usd)?;
-        if let Some(spent) = self.actual_usd {
-            write!(f, "; ${spent:.2} spent this month")?;
-        }
-        if let Some(forecast) = self.forecast_usd.filter(|&x| x > 0.0) {
-            write!(f, " (forecast ${forecast:.2})")?;
-        }
-        Ok(())
-    }
-}
-
 /// What a deploy did to the budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -145,11 +112,11 @@ pub async fn move_from_old_name(
     recorded: &BudgetSpec,
 ) -> Result<bool> {
     let name = name_for(stack, &aws.region());
-    if describe_budget(aws, account, stack).await?.is_none() {
+    if budgets::describe(aws, account, stack).await?.is_none() {
         return Ok(false);
     }
-    create_budget(aws, account, &name, recorded).await?;
-    delete_budget(aws, account, stack).await?;
+    budgets::create(aws, account, &name, recorded.limit(&recorded.amount())).await?;
+    budgets::delete(aws, account, stack).await?;
     Ok(true)
 }
 
@@ -160,193 +127,155 @@ pub fn name_for(stack: &str, region: &str) -> String {
     format!("{stack}-{region}")
 }
 
-fn spend_usd(spend: Option<&Spend>) -> Option<f64> {
-    spend.and_then(|s| s.amount().parse().ok())
+/// What deploy does with the stage's budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BudgetChoice {
+    /// Not asked for: a budget an earlier deploy made stays as it is.
+    Keep,
+    /// `--budget 0`.
+    Remove,
+    Set(BudgetSpec),
 }
 
-/// The budget, if it exists.
-pub async fn describe_budget(aws: &Aws, account: &str, name: &str) -> Result<Option<BudgetState>> {
-    match aws
-        .budgets()
-        .describe_budget()
-        .account_id(account)
-        .budget_name(name)
-        .send()
-        .await
-    {
-        Ok(out) => {
-            let Some(budget) = out.budget() else {
-                return Ok(None);
-            };
-            let spent = budget.calculated_spend();
-            Ok(Some(BudgetState {
-                name: budget.budget_name().to_string(),
-                limit_usd: spend_usd(budget.budget_limit()).unwrap_or_default(),
-                actual_usd: spend_usd(spent.and_then(|s| s.actual_spend())),
-                forecast_usd: spend_usd(spent.and_then(|s| s.forecasted_spend())),
-            }))
+/// What happened to the budget, for the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct BudgetReport {
+    pub name: String,
+    pub action: BudgetAction,
+    /// The limit and address (`None` once removed, or kept without a record of them).
+    pub spec: Option<BudgetSpec>,
+    /// What Budgets says now: limit, spend this month (none in a dry run or once removed).
+    pub state: Option<BudgetState>,
+}
+
+impl fmt::Display for BudgetReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let action = match self.action {
+            BudgetAction::Created => "created",
+            BudgetAction::Updated => "updated",
+            BudgetAction::Unchanged => "unchanged",
+            BudgetAction::Kept => "kept from an earlier deploy; --budget 0 removes it",
+            BudgetAction::Removed => "removed",
+            BudgetAction::WouldCreate => "would be created",
+            BudgetAction::WouldUpdate => "would be updated",
+            BudgetAction::WouldRemove => "would be removed",
+        };
+        match (&self.spec, &self.state) {
+            (Some(spec), _) => write!(
+                f,
+                "${}/month, alerts to {} ({action})",
+                spec.amount(),
+                spec.email
+            )?,
+            (None, Some(state)) => write!(f, "${:.2}/month ({action})", state.limit_usd)?,
+            (None, None) => write!(f, "{} ({action})", self.name)?,
         }
-        Err(e) if error_code(&e) == Some("NotFoundException") => Ok(None),
-        Err(e) => Err(anyhow!(describe(&e)))
-            .with_context(|| format!("cannot read budget {name} (Budgets DescribeBudget)")),
+        if let Some(spent) = self.state.as_ref().and_then(|s| s.actual_usd) {
+            write!(f, "; ${spent:.2} spent this month")?;
+        }
+        Ok(())
     }
 }
 
-fn budget_of(name: &str, spec: &BudgetSpec) -> Result<Budget> {
-    let service = ExpressionDimensionValues::builder()
-        .key(Dimension::Service)
-        .set_values(Some(SERVICES.iter().map(|s| s.to_string()).collect()))
-        .build()
-        .context("cannot build the budget's service filter")?;
-    Budget::builder()
-        .budget_name(name)
-        .budget_type(BudgetType::Cost)
-        .time_unit(TimeUnit::Monthly)
-        .budget_limit(
-            Spend::builder()
-                .amount(spec.amount())
-                .unit("USD")
-                .build()
-                .context("cannot build the budget's limit")?,
-        )
-        .filter_expression(Expression::builder().dimensions(service).build())
-        .build()
-        .context("cannot build the budget")
+/// What [`reconcile`] did: the report (`None` when there is no budget and none was asked
+/// for), and what to tell the user on the way.
+#[derive(Debug)]
+pub struct Reconciled {
+    pub report: Option<BudgetReport>,
+    pub notes: Vec<String>,
 }
 
-fn notification_of(kind: NotificationType, percent: f64) -> Result<Notification> {
-    Notification::builder()
-        .notification_type(kind)
-        .comparison_operator(ComparisonOperator::GreaterThan)
-        .threshold(percent)
-        .threshold_type(ThresholdType::Percentage)
-        .build()
-        .context("cannot build the budget's notification")
-}
-
-fn subscriber_of(email: &str) -> Result<Subscriber> {
-    Subscriber::builder()
-        .subscription_type(SubscriptionType::Email)
-        .address(email)
-        .build()
-        .context("cannot build the budget's subscriber")
-}
-
-/// Creates the budget with its two e-mail alerts.
-pub async fn create_budget(aws: &Aws, account: &str, name: &str, spec: &BudgetSpec) -> Result<()> {
-    let subscriber = subscriber_of(&spec.email)?;
-    let mut request = aws
-        .budgets()
-        .create_budget()
-        .account_id(account)
-        .budget(budget_of(name, spec)?);
-    for (kind, percent) in ALERTS {
-        request = request.notifications_with_subscribers(
-            NotificationWithSubscribers::builder()
-                .notification(notification_of(kind, percent)?)
-                .subscribers(subscriber.clone())
-                .build()
-                .context("cannot build the budget's notification")?,
-        );
-    }
-    request
-        .send()
-        .await
-        .map_err(|e| anyhow!(describe(&e)))
-        .with_context(|| format!("cannot create budget {name} (Budgets CreateBudget)"))?;
-    Ok(())
-}
-
-/// Changes the budget in place (Budgets UpdateBudget keeps its alerts and history); when the
-/// alerts' address changes, each alert is made again for the new one (`old_email`: what the
-/// stack's tags recorded, `None` when unknown).
-pub async fn update_budget(
+/// The stage's budget brought to what `choice` asks: made, changed in place, kept or removed
+/// (or, with `dry_run`, what would be). `recorded` is what the stack's tags said before this
+/// deploy: the alert address cannot be read back from Budgets, so an unchanged budget is one
+/// whose limit matches and whose recorded address is the one asked for.
+pub async fn reconcile(
     aws: &Aws,
     account: &str,
-    name: &str,
-    spec: &BudgetSpec,
-    old_email: Option<&str>,
-) -> Result<()> {
-    aws.budgets()
-        .update_budget()
-        .account_id(account)
-        .new_budget(budget_of(name, spec)?)
-        .send()
-        .await
-        .map_err(|e| anyhow!(describe(&e)))
-        .with_context(|| format!("cannot update budget {name} (Budgets UpdateBudget)"))?;
-    if old_email == Some(spec.email.as_str()) {
-        return Ok(());
-    }
-    let subscriber = subscriber_of(&spec.email)?;
-    for (kind, percent) in ALERTS {
-        let notification = notification_of(kind, percent)?;
-        match aws
-            .budgets()
-            .delete_notification()
-            .account_id(account)
-            .budget_name(name)
-            .notification(notification.clone())
-            .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if error_code(&e) == Some("NotFoundException") => {}
-            Err(e) => {
-                return Err(anyhow!(describe(&e))).with_context(|| {
-                    format!("cannot replace an alert of budget {name} (Budgets DeleteNotification)")
-                })
+    choice: &BudgetChoice,
+    recorded: Option<&BudgetSpec>,
+    dry_run: bool,
+) -> Result<Reconciled> {
+    let name = name_for(&aws.names.stack, &aws.region());
+    let mut notes = Vec::new();
+    let mut existing = budgets::describe(aws, account, &name).await?;
+    // None under this name, though the tags record one: an earlier version's, under the old name.
+    if let (None, Some(recorded), false) = (&existing, recorded, dry_run) {
+        match move_from_old_name(aws, account, &aws.names.stack, recorded).await {
+            Ok(true) => {
+                notes.push(format!(
+                    "budget {} (its name before names carried the region) is now {name}",
+                    aws.names.stack
+                ));
+                existing = budgets::describe(aws, account, &name).await?;
             }
+            Ok(false) => {}
+            Err(e) => notes.push(format!("warning: {e:#}")),
         }
-        aws.budgets()
-            .create_notification()
-            .account_id(account)
-            .budget_name(name)
-            .notification(notification)
-            .subscribers(subscriber.clone())
-            .send()
-            .await
-            .map_err(|e| anyhow!(describe(&e)))
-            .with_context(|| {
-                format!("cannot set an alert of budget {name} (Budgets CreateNotification)")
-            })?;
     }
-    Ok(())
+    let Some((action, spec)) = decide(choice, recorded, existing.as_ref(), dry_run) else {
+        return Ok(Reconciled {
+            report: None,
+            notes,
+        });
+    };
+    match (action, &spec) {
+        (BudgetAction::Removed, _) => {
+            budgets::delete(aws, account, &name).await?;
+        }
+        (BudgetAction::Updated, Some(spec)) => {
+            let old_email = recorded.map(|r| r.email.as_str());
+            budgets::update(aws, account, &name, spec.limit(&spec.amount()), old_email).await?;
+        }
+        (BudgetAction::Created, Some(spec)) => {
+            budgets::create(aws, account, &name, spec.limit(&spec.amount())).await?;
+        }
+        _ => {}
+    }
+    let state = match action {
+        BudgetAction::Removed | BudgetAction::WouldCreate => None,
+        BudgetAction::Created | BudgetAction::Updated => {
+            budgets::describe(aws, account, &name).await?
+        }
+        _ => existing,
+    };
+    Ok(Reconciled {
+        report: Some(BudgetReport {
+            name,
+            action,
+            spec,
+            state,
+        }),
+        notes,
+    })
 }
 
-/// Deletes the budget; `false` when there was none.
-pub async fn delete_budget(aws: &Aws, account: &str, name: &str) -> Result<bool> {
-    match aws
-        .budgets()
-        .delete_budget()
-        .account_id(account)
-        .budget_name(name)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(e) if error_code(&e) == Some("NotFoundException") => Ok(false),
-        Err(e) => Err(anyhow!(describe(&e)))
-            .with_context(|| format!("cannot delete budget {name} (Budgets DeleteBudget)")),
-    }
-}
-
-/// The notifications a budget has: (kind, percent), to check the alerts are in place.
-pub async fn alerts(aws: &Aws, account: &str, name: &str) -> Result<Vec<(String, f64)>> {
-    let out = aws
-        .budgets()
-        .describe_notifications_for_budget()
-        .account_id(account)
-        .budget_name(name)
-        .send()
-        .await
-        .map_err(|e| anyhow!(describe(&e)))
-        .with_context(|| format!("cannot read the alerts of budget {name}"))?;
-    Ok(out
-        .notifications()
-        .iter()
-        .map(|n| (n.notification_type().as_str().to_string(), n.threshold()))
-        .collect())
+/// What to do, from what is asked, recorded and there: `None` when there is no budget and
+/// none is asked for.
+pub fn decide(
+    choice: &BudgetChoice,
+    recorded: Option<&BudgetSpec>,
+    existing: Option<&BudgetState>,
+    dry_run: bool,
+) -> Option<(BudgetAction, Option<BudgetSpec>)> {
+    Some(match (choice, existing) {
+        (BudgetChoice::Keep | BudgetChoice::Remove, None) => return None,
+        (BudgetChoice::Keep, Some(_)) => (BudgetAction::Kept, recorded.cloned()),
+        (BudgetChoice::Remove, Some(_)) if dry_run => (BudgetAction::WouldRemove, None),
+        (BudgetChoice::Remove, Some(_)) => (BudgetAction::Removed, None),
+        (BudgetChoice::Set(spec), existing) => {
+            let same =
+                existing.is_some_and(|b| spec.same_limit(b.limit_usd)) && recorded == Some(spec);
+            let action = match (same, existing.is_some(), dry_run) {
+                (true, _, _) => BudgetAction::Unchanged,
+                (false, true, true) => BudgetAction::WouldUpdate,
+                (false, false, true) => BudgetAction::WouldCreate,
+                (false, true, false) => BudgetAction::Updated,
+                (false, false, false) => BudgetAction::Created,
+            };
+            (action, Some(spec.clone()))
+        }
+    })
 }
 
 #[cfg(test)]

@@ -5,12 +5,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use aws_sdk_cloudformation::types::{
-    Capability, ChangeSetStatus, ChangeSetType, ExecutionStatus, Parameter, Tag,
-};
 use serde::{Deserialize, Serialize};
 
-use crate::aws::{describe, error_code, Aws};
+use crate::aws::cloudformation::{self, ChangeSet, ChangeSetEntry, ChangeSetKind, StackEvent};
+pub use crate::aws::cloudformation::{describe_stack, ResourceChange, StackState, StackStatus};
+use crate::aws::{Aws, AwsError, ErrorKind};
 use crate::budget::BudgetSpec;
 use crate::interrupt::{until_interrupted, Phase, Tracker};
 use crate::lambda::{Arch, UrlAuth};
@@ -199,18 +198,6 @@ impl StackParams {
         }
         tags
     }
-
-    fn to_parameters(&self) -> Vec<Parameter> {
-        self.to_map()
-            .into_iter()
-            .map(|(k, v)| {
-                Parameter::builder()
-                    .parameter_key(k)
-                    .parameter_value(v)
-                    .build()
-            })
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -238,93 +225,22 @@ impl StackParams {
     }
 }
 
-/// CloudFormation's stack status: the SDK's enum (a status newer than the SDK arrives as its
-/// `Unknown` variant and prints as CloudFormation sent it).
-pub use aws_sdk_cloudformation::types::StackStatus;
-
-/// A stack as CloudFormation describes it.
-#[derive(Debug, Clone, Serialize)]
-pub struct StackState {
-    pub name: String,
-    pub id: String,
-    #[serde(serialize_with = "status_text")]
-    pub status: StackStatus,
-    pub status_reason: Option<String>,
-    pub created: Option<String>,
-    pub last_updated: Option<String>,
-    pub parameters: BTreeMap<String, String>,
-    pub outputs: BTreeMap<String, String>,
-    pub tags: BTreeMap<String, String>,
-}
-
-/// A status in `--output json` as CloudFormation spells it.
-fn status_text<S: serde::Serializer>(status: &StackStatus, to: S) -> Result<S::Ok, S::Error> {
-    to.serialize_str(status.as_str())
-}
-
 impl StackState {
-    /// A create that failed and rolled back: the stack cannot be updated, only deleted.
-    pub fn is_failed_create(&self) -> bool {
-        matches!(
-            self.status,
-            StackStatus::RollbackComplete | StackStatus::RollbackFailed | StackStatus::CreateFailed
-        )
-    }
-
-    /// CloudFormation is working on it.
-    pub fn is_busy(&self) -> bool {
-        use StackStatus::*;
-        match &self.status {
-            ReviewInProgress => false,
-            CreateInProgress
-            | DeleteInProgress
-            | ImportInProgress
-            | ImportRollbackInProgress
-            | RollbackInProgress
-            | UpdateCompleteCleanupInProgress
-            | UpdateInProgress
-            | UpdateRollbackCompleteCleanupInProgress
-            | UpdateRollbackInProgress => true,
-            // Settled statuses, and any newer than the SDK, by CloudFormation's naming.
-            other => other.as_str().ends_with("_IN_PROGRESS"),
-        }
-    }
-
     /// Made by this tool (its `TAG_TOOL` tag): deploy updates it and destroy deletes it without
     /// `--adopt`; a stack without the tag is someone else's.
     pub fn is_ours(&self) -> bool {
         self.tags.contains_key(TAG_TOOL)
-    }
-
-    /// Made only to hold a first create's change set: there is no stack behind it yet.
-    pub fn is_review(&self) -> bool {
-        self.status == StackStatus::ReviewInProgress
     }
 }
 
 /// The stack's CloudWatch dashboard, read from its resources (stacks deployed by versions
 /// before the dashboard have none).
 pub async fn dashboard(aws: &Aws, stack: &str) -> Result<Option<Dashboard>> {
-    let out = aws
-        .cloudformation()
-        .describe_stack_resources()
-        .stack_name(stack)
-        .send()
-        .await
-        .map_err(|e| anyhow!(describe(&e)))
-        .with_context(|| format!("cannot list the resources of stack {stack}"))?;
-    Ok(out
-        .stack_resources()
-        .iter()
-        .find(|r| {
-            r.resource_type() == Some("AWS::CloudWatch::Dashboard")
-                && r.physical_resource_id().is_some_and(|id| !id.is_empty())
-        })
-        .and_then(|r| r.physical_resource_id())
-        .map(|name| Dashboard {
-            url: dashboard_url(&aws.region(), name),
-            name: name.to_string(),
-        }))
+    let name = cloudformation::resource_id(aws, stack, "AWS::CloudWatch::Dashboard").await?;
+    Ok(name.map(|name| Dashboard {
+        url: dashboard_url(&aws.region(), &name),
+        name,
+    }))
 }
 
 /// A CloudWatch dashboard and its console link.
@@ -338,29 +254,6 @@ pub struct Dashboard {
 /// name needs no escaping).
 pub fn dashboard_url(region: &str, name: &str) -> String {
     format!("https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#dashboards/dashboard/{name}")
-}
-
-/// One resource change a change set would make.
-#[derive(Debug, Clone, Serialize)]
-pub struct ResourceChange {
-    pub action: String,
-    pub logical_id: String,
-    pub resource_type: String,
-    pub replacement: Option<String>,
-}
-
-impl ResourceChange {
-    fn from_sdk(r: &aws_sdk_cloudformation::types::ResourceChange) -> ResourceChange {
-        ResourceChange {
-            action: r
-                .action()
-                .map(|a| a.as_str().to_string())
-                .unwrap_or_default(),
-            logical_id: r.logical_resource_id().unwrap_or_default().to_string(),
-            resource_type: r.resource_type().unwrap_or_default().to_string(),
-            replacement: r.replacement().map(|x| x.as_str().to_string()),
-        }
-    }
 }
 
 /// One parameter whose value changes.
@@ -394,51 +287,6 @@ impl Plan {
             resources: Vec::new(),
             change_set: None,
             stack_id: None,
-        }
-    }
-}
-
-/// A change set on the stack as ListChangeSets gives it: enough to tell which of two first
-/// deploys racing for one stack name goes on.
-#[derive(Debug)]
-struct ChangeSetEntry {
-    name: String,
-    stack_id: String,
-    /// Milliseconds since the epoch, as CloudFormation stamped it.
-    created: i64,
-    /// CloudFormation executes (or has executed) it.
-    executed: bool,
-    /// Made, or being made, and not yet executed: it may still be.
-    waiting: bool,
-}
-
-impl ChangeSetEntry {
-    fn from_summary(c: &aws_sdk_cloudformation::types::ChangeSetSummary) -> ChangeSetEntry {
-        ChangeSetEntry {
-            name: c.change_set_name().unwrap_or_default().to_string(),
-            stack_id: c.stack_id().unwrap_or_default().to_string(),
-            created: c
-                .creation_time()
-                .map_or(i64::MAX, |t| t.to_millis().unwrap_or(i64::MAX)),
-            executed: matches!(
-                c.execution_status(),
-                Some(
-                    ExecutionStatus::ExecuteInProgress
-                        | ExecutionStatus::ExecuteComplete
-                        | ExecutionStatus::ExecuteFailed
-                )
-            ),
-            waiting: matches!(
-                c.status(),
-                Some(
-                    ChangeSetStatus::CreatePending
-                        | ChangeSetStatus::CreateInProgress
-                        | ChangeSetStatus::CreateComplete
-                )
-            ) && matches!(
-                c.execution_status(),
-                None | Some(ExecutionStatus::Available | ExecutionStatus::Unavailable)
-            ),
         }
     }
 }
@@ -635,114 +483,62 @@ impl<'a> StackDeployer<'a> {
         template: &str,
         change_set: &str,
     ) -> Result<Option<String>> {
-        let out = self
-            .aws
-            .cloudformation()
-            .create_change_set()
-            .stack_name(&self.name)
-            .change_set_name(change_set)
-            .change_set_type(match kind {
-                PlanKind::Update => ChangeSetType::Update,
-                _ => ChangeSetType::Create,
-            })
-            .template_body(template)
-            .set_parameters(Some(params.to_parameters()))
-            .set_tags(Some(
-                params
-                    .tags()
-                    .into_iter()
-                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                    .collect(),
-            ))
-            .capabilities(Capability::CapabilityIam)
-            .description("ummatics-sentiment deploy")
-            .send()
+        let kind = match kind {
+            PlanKind::Update => ChangeSetKind::Update,
+            _ => ChangeSetKind::Create,
+        };
+        let request = cloudformation::NewChangeSet {
+            stack: &self.name,
+            name: change_set,
+            kind,
+            template,
+            parameters: &params.to_map(),
+            tags: &params.tags(),
+        };
+        cloudformation::create_change_set(self.aws, request)
             .await
             .map_err(|e| {
                 // AWS refuses a CREATE change set for a stack name that exists: two first
                 // deploys raced, and the other one made the stack.
-                let text = describe(&e);
-                if kind != PlanKind::Update
-                    && (error_code(&e) == Some("AlreadyExistsException")
-                        || text.contains("already exists"))
-                {
+                if kind == ChangeSetKind::Create && e.kind == ErrorKind::AlreadyExists {
                     anyhow!(
-                        "another deploy is creating stack {} at the same time ({text}): wait \
+                        "another deploy is creating stack {} at the same time ({e}): wait \
                          for it to finish, then deploy again (it updates what that one made)",
                         self.name
                     )
                 } else {
-                    anyhow!(text)
+                    anyhow!(e)
                 }
             })
-            .with_context(|| format!("cannot create a change set for stack {}", self.name))?;
-        Ok(out.stack_id().map(str::to_string))
+            .with_context(|| format!("cannot create a change set for stack {}", self.name))
     }
 
     /// Waits until CloudFormation has computed the change set: its resource changes, or `None`
     /// when there is nothing to change (the change set is then deleted).
     async fn wait_for_change_set(&self, change_set: &str) -> Result<Option<Vec<ResourceChange>>> {
         loop {
-            let out = self
-                .aws
-                .cloudformation()
-                .describe_change_set()
-                .stack_name(&self.name)
-                .change_set_name(change_set)
-                .send()
-                .await
-                .map_err(|e| anyhow!(describe(&e)))
-                .context("cannot read the change set")?;
-            match out.status() {
-                Some(ChangeSetStatus::CreateComplete) => {
-                    return Ok(Some(
-                        out.changes()
-                            .iter()
-                            .filter_map(|c| c.resource_change())
-                            .map(ResourceChange::from_sdk)
-                            .collect(),
-                    ));
-                }
-                Some(ChangeSetStatus::Failed) => {
-                    let reason = out.status_reason().unwrap_or_default().to_string();
-                    // Real AWS says "The submitted information didn't contain changes…" (older:
-                    // "No updates are to be performed."): nothing to do is a success.
+            match cloudformation::change_set(self.aws, &self.name, change_set).await? {
+                ChangeSet::Ready(resources) => return Ok(Some(resources)),
+                ChangeSet::NoChanges => {
                     let _ = self.delete_change_set(change_set).await;
-                    if reason.contains("didn't contain changes") || reason.contains("No updates") {
-                        return Ok(None);
-                    }
+                    return Ok(None);
+                }
+                ChangeSet::Failed(reason) => {
+                    let _ = self.delete_change_set(change_set).await;
                     bail!("CloudFormation refused the change set: {reason}");
                 }
-                _ => tokio::time::sleep(POLL).await,
+                ChangeSet::Pending => tokio::time::sleep(POLL).await,
             }
         }
     }
 
     /// The template body the stack runs, as it was sent.
     pub async fn deployed_template(&self) -> Result<String> {
-        let out = self
-            .aws
-            .cloudformation()
-            .get_template()
-            .stack_name(&self.name)
-            .send()
-            .await
-            .map_err(|e| anyhow!(describe(&e)))
-            .with_context(|| format!("cannot read the template of stack {}", self.name))?;
-        Ok(out.template_body().unwrap_or_default().to_string())
+        cloudformation::template(self.aws, &self.name).await
     }
 
-    async fn delete_change_set(&self, change_set: &str) -> Result<()> {
-        self.aws
-            .cloudformation()
-            .delete_change_set()
-            .stack_name(&self.name)
-            .change_set_name(change_set)
-            .send()
-            .await
-            .map_err(|e| anyhow!(describe(&e)))
-            .context("cannot delete the change set")?;
-        Ok(())
+    async fn delete_change_set(&self, change_set: &str) -> Result<(), AwsError> {
+        cloudformation::delete_change_set(self.aws, &self.name, change_set).await
     }
 
     /// After an interruption: deletes change set `name` if it was made, and the stack if it
@@ -751,8 +547,8 @@ impl<'a> StackDeployer<'a> {
     pub async fn discard_change_set(&self, name: &str, creates_stack: bool) -> Result<bool> {
         let mut deleted = match self.delete_change_set(name).await {
             Ok(()) => true,
-            Err(e) if format!("{e:#}").contains("does not exist") => false,
-            Err(e) => return Err(e),
+            Err(e) if e.is_not_found() => false,
+            Err(e) => return Err(e).context("cannot delete the change set"),
         };
         if creates_stack {
             if let Some(stack) = self.describe().await? {
@@ -806,7 +602,9 @@ impl<'a> StackDeployer<'a> {
     /// (unless another run's change set waits on it).
     pub async fn discard(&self, plan: &Plan) -> Result<()> {
         if let Some(change_set) = &plan.change_set {
-            self.delete_change_set(change_set).await?;
+            self.delete_change_set(change_set)
+                .await
+                .context("cannot delete the change set")?;
             if plan.kind == PlanKind::Create {
                 if let Some(id) = &plan.stack_id {
                     self.release_review_stack(id).await?;
@@ -847,33 +645,24 @@ impl<'a> StackDeployer<'a> {
                 .await?;
         }
         let seen = self.event_ids().await?;
-        self.aws
-            .cloudformation()
-            .execute_change_set()
-            .stack_name(&self.name)
-            .change_set_name(change_set)
-            .send()
+        cloudformation::execute_change_set(self.aws, &self.name, change_set)
             .await
             .map_err(|e| {
                 // AWS: a change set made stale by another update is OBSOLETE
                 // (InvalidChangeSetStatus); a stack another run is updating is "in
-                // *_IN_PROGRESS state and can not be updated".
-                // A create change set is deleted when another run's create executes first
-                // (ChangeSetNotFound).
-                let text = describe(&e);
-                if error_code(&e) == Some("InvalidChangeSetStatus")
-                    || (plan.kind == PlanKind::Create
-                        && error_code(&e) == Some("ChangeSetNotFound"))
-                    || text.contains("IN_PROGRESS state")
+                // *_IN_PROGRESS state and can not be updated" (both a conflict). A create
+                // change set is deleted when another run's create executes first (not found).
+                if e.kind == ErrorKind::Conflict
+                    || (plan.kind == PlanKind::Create && e.is_not_found())
                 {
                     anyhow!(
                         "another deploy or rollback changed stack {} while this one waited \
-                         ({text}): nothing of this run was applied; run deploy again once it \
+                         ({e}): nothing of this run was applied; run deploy again once it \
                          is done",
                         self.name
                     )
                 } else {
-                    anyhow!(text)
+                    anyhow!(e)
                 }
             })
             .context("cannot execute the change set")?;
@@ -929,25 +718,7 @@ impl<'a> StackDeployer<'a> {
     /// The change sets on live stacks of this name (AWS keeps one stack per name; a stand-in
     /// may list every stack's change sets, deleted stacks' too).
     async fn live_change_sets(&self) -> Result<Vec<ChangeSetEntry>> {
-        let mut entries = Vec::new();
-        let mut pages = self
-            .aws
-            .cloudformation()
-            .list_change_sets()
-            .stack_name(&self.name)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page
-                .map_err(|e| anyhow!(describe(&e)))
-                .with_context(|| format!("cannot list the change sets of stack {}", self.name))?;
-            entries.extend(
-                page.summaries()
-                    .iter()
-                    .filter(|c| c.stack_name() == Some(self.name.as_str()))
-                    .map(ChangeSetEntry::from_summary),
-            );
-        }
+        let mut entries = cloudformation::change_sets(self.aws, &self.name).await?;
         let mut live = HashSet::new();
         let stacks: HashSet<String> = entries.iter().map(|e| e.stack_id.clone()).collect();
         for id in stacks {
@@ -979,27 +750,11 @@ impl<'a> StackDeployer<'a> {
 
     /// The ids of the events already there (so only new ones are shown).
     async fn event_ids(&self) -> Result<HashSet<String>> {
-        Ok(self
-            .events()
-            .await?
-            .into_iter()
-            .filter_map(|e| e.event_id().map(str::to_string))
-            .collect())
+        Ok(self.events().await?.into_iter().map(|e| e.id).collect())
     }
 
-    async fn events(&self) -> Result<Vec<aws_sdk_cloudformation::types::StackEvent>> {
-        match self
-            .aws
-            .cloudformation()
-            .describe_stack_events()
-            .stack_name(&self.name)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(out.stack_events().to_vec()),
-            Err(e) if describe(&e).contains("does not exist") => Ok(Vec::new()),
-            Err(e) => Err(anyhow!(describe(&e))).context("cannot read stack events"),
-        }
+    async fn events(&self) -> Result<Vec<StackEvent>> {
+        cloudformation::events(self.aws, &self.name).await
     }
 
     /// Prints the events not seen yet, oldest first; returns the resources among them that
@@ -1009,17 +764,16 @@ impl<'a> StackDeployer<'a> {
         let mut events = self.events().await?;
         events.reverse(); // oldest first
         for event in events {
-            let Some(id) = event.event_id() else { continue };
-            if !seen.insert(id.to_string()) {
+            if !seen.insert(event.id.clone()) {
                 continue;
             }
-            let status = event
-                .resource_status()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default();
-            let reason = event.resource_status_reason().unwrap_or_default();
-            let logical = event.logical_resource_id().unwrap_or_default();
-            let rtype = event.resource_type().unwrap_or_default();
+            let StackEvent {
+                logical_id: logical,
+                resource_type: rtype,
+                status,
+                reason,
+                ..
+            } = event;
             self.progress.line(format!(
                 "{logical:<22} {rtype:<28} {status}{}",
                 if reason.is_empty() {
@@ -1030,10 +784,10 @@ impl<'a> StackDeployer<'a> {
             ));
             if status.ends_with("_FAILED") && rtype != "AWS::CloudFormation::Stack" {
                 failures.push(Failure {
-                    logical_id: logical.to_string(),
-                    resource_type: rtype.to_string(),
+                    logical_id: logical,
+                    resource_type: rtype,
                     status,
-                    reason: reason.to_string(),
+                    reason,
                 });
             }
         }
@@ -1069,13 +823,8 @@ impl<'a> StackDeployer<'a> {
     /// until it is gone.
     async fn delete_id(&self, id: &str, show_events: bool) -> Result<()> {
         let mut seen = self.event_ids().await?;
-        self.aws
-            .cloudformation()
-            .delete_stack()
-            .stack_name(id)
-            .send()
+        cloudformation::delete_stack(self.aws, id)
             .await
-            .map_err(|e| anyhow!(describe(&e)))
             .with_context(|| format!("cannot delete stack {}", self.name))?;
         loop {
             match describe_stack(self.aws, id).await? {
@@ -1119,62 +868,6 @@ where
         .await;
     eprintln!("{message}");
     Ok(std::process::ExitCode::from(crate::interrupt::EXIT_STATUS))
-}
-
-/// DescribeStacks for one name or id; `None` when it does not exist or was deleted.
-pub async fn describe_stack(aws: &Aws, name: &str) -> Result<Option<StackState>> {
-    let out = match aws
-        .cloudformation()
-        .describe_stacks()
-        .stack_name(name)
-        .send()
-        .await
-    {
-        Ok(out) => out,
-        Err(e) if describe(&e).contains("does not exist") => return Ok(None),
-        Err(e) => {
-            return Err(anyhow!(describe(&e)))
-                .with_context(|| format!("cannot describe stack {name}"))
-        }
-    };
-    let Some(stack) = out.stacks().first() else {
-        return Ok(None);
-    };
-    let status = stack
-        .stack_status()
-        .cloned()
-        .context("CloudFormation described a stack without its status")?;
-    if status == StackStatus::DeleteComplete {
-        return Ok(None);
-    }
-    Ok(Some(StackState {
-        name: stack.stack_name().unwrap_or(name).to_string(),
-        id: stack.stack_id().unwrap_or(name).to_string(),
-        status,
-        status_reason: stack.stack_status_reason().map(str::to_string),
-        created: stack.creation_time().map(|t| t.to_string()),
-        last_updated: stack.last_updated_time().map(|t| t.to_string()),
-        parameters: stack
-            .parameters()
-            .iter()
-            .filter_map(|p| {
-                Some((
-                    p.parameter_key()?.to_string(),
-                    p.parameter_value()?.to_string(),
-                ))
-            })
-            .collect(),
-        outputs: stack
-            .outputs()
-            .iter()
-            .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
-            .collect(),
-        tags: stack
-            .tags()
-            .iter()
-            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-            .collect(),
-    }))
 }
 
 /// The plan, as people read it.

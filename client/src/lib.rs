@@ -31,7 +31,7 @@ use ummatics_sentiment_protocol::{
     oversize, Response, SentimentResult, MAX_PAYLOAD_BYTES, MAX_TEXTS_PER_REQUEST,
 };
 
-use crate::sdk_error::{describe, error_code};
+use crate::sdk_error::{AwsError, ErrorKind};
 
 /// `{"texts":[` + `]}`.
 const ENVELOPE_BYTES: usize = r#"{"texts":[]}"#.len();
@@ -258,21 +258,13 @@ impl Retry {
         }
     }
 
-    /// An SDK error's code (`None`: no answer at all — a timeout or a dropped connection).
-    pub fn for_sdk_error(code: Option<&str>) -> Retry {
-        match code {
-            None => Retry::Transient,
-            Some(code)
-                if code.contains("TooManyRequests")
-                    || code.contains("Throttl")
-                    || code.contains("ServiceException")
-                    || code.contains("ResourceNotReady")
-                    || code.starts_with("EC2")
-                    || code.starts_with("ENI") =>
-            {
-                Retry::Transient
-            }
-            Some(_) => Retry::Once,
+    /// For a failed call: transient failures (throttles, the service's own, no answer) up
+    /// to the attempts; no credentials never; any other refusal once more.
+    pub fn for_error(error: &AwsError) -> Retry {
+        match error.kind {
+            _ if error.retryable() => Retry::Transient,
+            ErrorKind::Credentials => Retry::Never,
+            _ => Retry::Once,
         }
     }
 }
@@ -425,21 +417,20 @@ impl BatchInvoker {
         let out = match request.send().await {
             Ok(out) => out,
             Err(e) => {
-                let text = describe(&e);
-                if error_code(&e) == Some("ResourceNotFoundException") {
-                    return Attempt::NoFunction;
-                }
-                if crate::sdk_error::is_credentials_error(&e) {
+                let error = AwsError::from_sdk(&e);
+                let retry = Retry::for_error(&error);
+                return match error.kind {
+                    ErrorKind::NotFound => Attempt::NoFunction,
                     // No credentials stay no credentials: never tried again.
-                    return Attempt::Failed(
+                    ErrorKind::Credentials => Attempt::Failed(
                         format!(
-                            "{text}: no usable AWS credentials (aws login, aws sso login or \
+                            "{error}: no usable AWS credentials (aws login, aws sso login or \
                              aws configure; `ummatics-sentiment doctor` says which)"
                         ),
-                        Retry::Never,
-                    );
-                }
-                return Attempt::Failed(text, Retry::for_sdk_error(error_code(&e)));
+                        retry,
+                    ),
+                    _ => Attempt::Failed(error.message, retry),
+                };
             }
         };
         let billed = out.log_result().and_then(billed_ms_from_log_tail);
@@ -547,19 +538,21 @@ mod tests {
 
     #[test]
     fn failures_that_would_recur_are_retried_at_most_once() {
-        assert_eq!(Retry::for_sdk_error(None), Retry::Transient);
-        assert_eq!(
-            Retry::for_sdk_error(Some("TooManyRequestsException")),
-            Retry::Transient
-        );
-        assert_eq!(
-            Retry::for_sdk_error(Some("ServiceException")),
-            Retry::Transient
-        );
-        assert_eq!(
-            Retry::for_sdk_error(Some("RequestTooLargeException")),
-            Retry::Once
-        );
+        use crate::sdk_error::{AwsError, ErrorKind};
+        let error = |kind| AwsError {
+            kind,
+            code: None,
+            message: String::new(),
+        };
+        for (kind, retry) in [
+            (ErrorKind::Transport, Retry::Transient),
+            (ErrorKind::Throttled, Retry::Transient),
+            (ErrorKind::ServiceFailure, Retry::Transient),
+            (ErrorKind::Refused, Retry::Once),
+            (ErrorKind::Credentials, Retry::Never),
+        ] {
+            assert_eq!(Retry::for_error(&error(kind)), retry, "{kind:?}");
+        }
         assert_eq!(Retry::Transient.attempts(4), 4);
         assert_eq!(Retry::Once.attempts(4), 2);
         assert_eq!(Retry::Once.attempts(1), 1);

@@ -5,6 +5,10 @@
 //! (`ummatics_sentiment_client::retry`).
 
 pub mod actions;
+pub mod budgets;
+pub mod cloudformation;
+pub mod ecr;
+pub mod error;
 pub mod regions;
 
 use std::fmt;
@@ -13,6 +17,7 @@ use anyhow::Result;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+pub use error::{AwsError, ErrorKind};
 use serde::Serialize;
 use ummatics_sentiment_client::sdk_error::{credentials_error, with_causes};
 pub use ummatics_sentiment_client::sdk_error::{describe, error_code, is_credentials_error};

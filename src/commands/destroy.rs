@@ -123,7 +123,7 @@ async fn survey(aws: &Aws, deployer: &StackDeployer<'_>, progress: &Progress) ->
     let account = aws.caller_identity().await?.account;
     let budget_name = budget::name_for(stack_name, &aws.region());
     // Without Budgets permissions the rest is still destroyed; the budget is named, not hidden.
-    let budget = match budget::describe_budget(aws, &account, &budget_name).await {
+    let budget = match crate::aws::budgets::describe(aws, &account, &budget_name).await {
         Ok(Some(budget)) => {
             let recorded = stack
                 .as_ref()
@@ -143,7 +143,7 @@ async fn survey(aws: &Aws, deployer: &StackDeployer<'_>, progress: &Progress) ->
                 .as_ref()
                 .is_some_and(|s| budget_from_tags(&s.tags).is_some()) =>
         {
-            budget::describe_budget(aws, &account, stack_name)
+            crate::aws::budgets::describe(aws, &account, stack_name)
                 .await
                 .ok()
                 .flatten()
@@ -251,7 +251,7 @@ async fn destroy(args: DestroyArgs, global: &GlobalArgs, tracker: &Tracker) -> R
         // Its own name: the region's, or (made by an earlier version) the stack's.
         let budget_name = budget.name.clone();
         let step = progress.step(format!("budget {budget_name}"));
-        if budget::delete_budget(&aws, account, &budget_name).await? {
+        if crate::aws::budgets::delete(&aws, account, &budget_name).await? {
             step.done("deleted");
             report.removed.push(format!(
                 "budget {budget_name} (${:.2}/month)",

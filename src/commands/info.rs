@@ -434,7 +434,9 @@ pub async fn run(args: InfoArgs, global: &GlobalArgs) -> Result<ExitCode> {
     };
     let repository = ecr::repository(&aws, &aws.names.repository).await?;
     let images = match &repository {
-        Some(_) => ecr::images(&aws, &aws.names.repository).await?,
+        Some(_) => ecr::images(&aws, &aws.names.repository)
+            .await?
+            .unwrap_or_default(),
         None => Vec::new(),
     };
     let registry = match stack.as_ref().and_then(|s| s.tags.get(TAG_REGISTRY)) {
@@ -447,14 +449,14 @@ pub async fn run(args: InfoArgs, global: &GlobalArgs) -> Result<ExitCode> {
     let read_budget = async {
         let account = aws.caller_identity().await?.account;
         anyhow::Ok(
-            match budget::describe_budget(&aws, &account, &name).await? {
+            match crate::aws::budgets::describe(&aws, &account, &name).await? {
                 Some(state) => Some(StageBudget {
                     state,
                     email: stack
                         .as_ref()
                         .and_then(|s| budget_from_tags(&s.tags))
                         .map(|spec| spec.email),
-                    alerts: budget::alerts(&aws, &account, &name).await?,
+                    alerts: crate::aws::budgets::alerts(&aws, &account, &name).await?,
                 }),
                 None => None,
             },

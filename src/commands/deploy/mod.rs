@@ -17,7 +17,7 @@ use ummatics_sentiment_function::{Classifier, ClassifierOptions};
 
 use crate::aws::{Aws, Identity};
 use crate::bootstrap::{self, Runner};
-use crate::budget::{self, BudgetAction, BudgetSpec, BudgetState};
+use crate::budget::{self, BudgetChoice, BudgetReport, BudgetSpec, Reconciled};
 use crate::carried::{Carried, CarriedFunction};
 use crate::cli::{BuilderChoice, DeployArgs, GlobalArgs};
 use crate::config::{Config, SettingsTable, StageSettings, TextKey, FILE_NAME, PUBLIC_URL_CAP};

@@ -33,16 +33,6 @@ pub struct DeployPlan {
     pub budget: BudgetChoice,
 }
 
-/// What deploy does with the stage's budget.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BudgetChoice {
-    /// Not asked for: a budget an earlier deploy made stays as it is.
-    Keep,
-    /// `--budget 0`.
-    Remove,
-    Set(BudgetSpec),
-}
-
 /// The accuracy gate: a labelled file and the accuracy it requires.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gate {

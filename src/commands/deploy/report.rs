@@ -10,46 +10,6 @@ pub struct ReleaseReport {
     pub new: bool,
 }
 
-/// What happened to the budget, for the report.
-#[derive(Debug, Clone, Serialize)]
-pub struct BudgetReport {
-    pub name: String,
-    pub action: BudgetAction,
-    /// The limit and address (`None` once removed, or kept without a record of them).
-    pub spec: Option<BudgetSpec>,
-    /// What Budgets says now: limit, spend this month (none in a dry run or once removed).
-    pub state: Option<BudgetState>,
-}
-
-impl fmt::Display for BudgetReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let action = match self.action {
-            BudgetAction::Created => "created",
-            BudgetAction::Updated => "updated",
-            BudgetAction::Unchanged => "unchanged",
-            BudgetAction::Kept => "kept from an earlier deploy; --budget 0 removes it",
-            BudgetAction::Removed => "removed",
-            BudgetAction::WouldCreate => "would be created",
-            BudgetAction::WouldUpdate => "would be updated",
-            BudgetAction::WouldRemove => "would be removed",
-        };
-        match (&self.spec, &self.state) {
-            (Some(spec), _) => write!(
-                f,
-                "${}/month, alerts to {} ({action})",
-                spec.amount(),
-                spec.email
-            )?,
-            (None, Some(state)) => write!(f, "${:.2}/month ({action})", state.limit_usd)?,
-            (None, None) => write!(f, "{} ({action})", self.name)?,
-        }
-        if let Some(spent) = self.state.as_ref().and_then(|s| s.actual_usd) {
-            write!(f, "; ${spent:.2} spent this month")?;
-        }
-        Ok(())
-    }
-}
-
 /// What the gate measured, for the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct GateReport {

@@ -79,87 +79,35 @@ pub(super) async fn budget_step(
     account: &str,
     progress: &Progress,
 ) -> Result<Option<BudgetReport>> {
-    let name = budget::name_for(&aws.names.stack, &aws.region());
     let dry_run = plan.mode == Mode::DryRun;
     if plan.budget == BudgetChoice::Keep && recorded.is_none() && dry_run {
         return Ok(None);
     }
+    let name = budget::name_for(&aws.names.stack, &aws.region());
     let step = progress.step(format!("budget {name}"));
-    let mut existing = match budget::describe_budget(aws, account, &name).await {
-        Ok(existing) => existing,
+    let reconciled = budget::reconcile(aws, account, &plan.budget, recorded, dry_run).await;
+    match reconciled {
+        Ok(Reconciled { report, notes }) => {
+            for note in notes {
+                progress.line(note);
+            }
+            match &report {
+                Some(report) => step.done(report.to_string()),
+                None => step.done("none set (--budget USD makes one)"),
+            }
+            Ok(report)
+        }
         // Not asked for: a missing Budgets permission must not fail the deploy.
         Err(e) if plan.budget == BudgetChoice::Keep => {
-            step.fail("cannot read it");
+            step.fail("cannot change it");
             progress.line(format!("warning: {e:#}"));
-            return Ok(None);
+            Ok(None)
         }
         Err(e) => {
-            step.fail("cannot read it");
-            return Err(e);
-        }
-    };
-    // None under this name, though the tags record one: an earlier version's, under the old name.
-    if let (None, Some(recorded), false) = (&existing, recorded, dry_run) {
-        match budget::move_from_old_name(aws, account, &aws.names.stack, recorded).await {
-            Ok(true) => {
-                progress.line(format!(
-                    "budget {} (its name before names carried the region) is now {name}",
-                    aws.names.stack
-                ));
-                existing = budget::describe_budget(aws, account, &name).await?;
-            }
-            Ok(false) => {}
-            Err(e) => progress.line(format!("warning: {e:#}")),
+            step.fail("cannot change it");
+            Err(e)
         }
     }
-    let (action, spec) = match (&plan.budget, &existing) {
-        (BudgetChoice::Keep | BudgetChoice::Remove, None) => {
-            step.done("none set (--budget USD makes one)");
-            return Ok(None);
-        }
-        (BudgetChoice::Keep, Some(_)) => (BudgetAction::Kept, recorded.cloned()),
-        (BudgetChoice::Remove, Some(_)) if dry_run => (BudgetAction::WouldRemove, None),
-        (BudgetChoice::Remove, Some(_)) => {
-            budget::delete_budget(aws, account, &name).await?;
-            (BudgetAction::Removed, None)
-        }
-        (BudgetChoice::Set(spec), existing) => {
-            let same = existing
-                .as_ref()
-                .is_some_and(|b| spec.same_limit(b.limit_usd))
-                && recorded == Some(spec);
-            let action = match (same, existing.is_some(), dry_run) {
-                (true, _, _) => BudgetAction::Unchanged,
-                (false, true, true) => BudgetAction::WouldUpdate,
-                (false, false, true) => BudgetAction::WouldCreate,
-                (false, true, false) => {
-                    let old_email = recorded.map(|r| r.email.as_str());
-                    budget::update_budget(aws, account, &name, spec, old_email).await?;
-                    BudgetAction::Updated
-                }
-                (false, false, false) => {
-                    budget::create_budget(aws, account, &name, spec).await?;
-                    BudgetAction::Created
-                }
-            };
-            (action, Some(spec.clone()))
-        }
-    };
-    let state = match action {
-        BudgetAction::Removed | BudgetAction::WouldCreate => None,
-        BudgetAction::Created | BudgetAction::Updated => {
-            budget::describe_budget(aws, account, &name).await?
-        }
-        _ => existing,
-    };
-    let report = BudgetReport {
-        name,
-        action,
-        spec,
-        state,
-    };
-    step.done(report.to_string());
-    Ok(Some(report))
 }
 
 /// Step 1b, with `--gate`: the model as it will ship, scored in this process on the gate file;
