@@ -1,15 +1,13 @@
 //! Facts about AWS Lambda that every layer above may use, and nothing above it: instruction
-//! sets, CPU per memory size, prices, log group names, the REPORT line, and reading a deployed
-//! function's configuration. Depends only on [`crate::aws`].
+//! sets, CPU per memory size, prices, limits, log group names, the REPORT line, what a public
+//! URL's policy needs and how much concurrency can be reserved. No AWS calls: those are
+//! `crate::aws::lambda`'s and `crate::aws::logs`'s, one layer up.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::Result;
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
-
-use crate::aws::{describe, error_code, Aws};
 
 /// The memory sizes Lambda accepts, in MB.
 pub const MEMORY_MB: std::ops::RangeInclusive<u32> = 128..=10240;
@@ -116,13 +114,6 @@ impl Arch {
             Arch::Arm64 => "arm64",
         }
     }
-    /// Dollars per GB-second of duration.
-    pub fn price_per_gb_s(self) -> f64 {
-        match self {
-            Arch::X86_64 => prices::X86_64_PER_GB_S,
-            Arch::Arm64 => prices::ARM64_PER_GB_S,
-        }
-    }
 }
 
 /// Who may call a function URL.
@@ -156,21 +147,6 @@ pub fn threads_for_memory(memory_mb: u32) -> u32 {
     memory_mb.div_ceil(MB_PER_VCPU).clamp(1, MAX_VCPUS)
 }
 
-/// AWS Lambda prices, us-east-1, the first pricing tier (first 6 billion GB-s a month).
-/// Source: https://aws.amazon.com/lambda/pricing/ — read 2026-11-29.
-pub mod prices {
-    pub const AS_OF: &str = "2026-11-29";
-    pub const SOURCE: &str = "https://aws.amazon.com/lambda/pricing/ (us-east-1, tier 1)";
-    /// Dollars per GB-second of duration.
-    pub const X86_64_PER_GB_S: f64 = 0.000_016_666_7;
-    pub const ARM64_PER_GB_S: f64 = 0.000_013_333_4;
-    /// Dollars per request.
-    pub const PER_REQUEST: f64 = 0.20 / 1_000_000.0;
-    /// The monthly free tier (shared by both architectures).
-    pub const FREE_GB_S_PER_MONTH: f64 = 400_000.0;
-    pub const FREE_REQUESTS_PER_MONTH: f64 = 1_000_000.0;
-}
-
 /// The largest container image Lambda runs, uncompressed, all layers ("10 GB"; read as 10^9
 /// bytes per GB, the stricter reading). [Lambda quotas]
 pub const IMAGE_LIMIT_BYTES: u64 = 10_000_000_000;
@@ -192,149 +168,9 @@ pub fn log_group(function: &str) -> String {
     format!("/aws/lambda/{function}")
 }
 
-/// The log group's tags, or `None` when there is no such group.
-pub async fn log_group_tags(aws: &Aws, name: &str) -> Result<Option<BTreeMap<String, String>>> {
-    let out = aws
-        .logs()
-        .describe_log_groups()
-        .log_group_name_prefix(name)
-        .send()
-        .await
-        .map_err(|e| anyhow!(describe(&e)))
-        .context("cannot list log groups")?;
-    let Some(arn) = out
-        .log_groups()
-        .iter()
-        .find(|g| g.log_group_name() == Some(name))
-        .map(|g| {
-            g.arn()
-                .unwrap_or_default()
-                .trim_end_matches(":*")
-                .to_string()
-        })
-    else {
-        return Ok(None);
-    };
-    let tags = aws
-        .logs()
-        .list_tags_for_resource()
-        .resource_arn(arn)
-        .send()
-        .await
-        .map_err(|e| anyhow!(describe(&e)))
-        .with_context(|| format!("cannot read the tags of log group {name}"))?;
-    Ok(Some(
-        tags.tags()
-            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default(),
-    ))
-}
-
-/// Deletes a log group; `false` when there was none.
-pub async fn delete_log_group(aws: &Aws, name: &str) -> Result<bool> {
-    match aws
-        .logs()
-        .delete_log_group()
-        .log_group_name(name)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(false),
-        Err(e) => {
-            Err(anyhow!(describe(&e))).with_context(|| format!("cannot delete log group {name}"))
-        }
-    }
-}
-
 /// The fields of a Lambda `REPORT` log line (parsed where the client reads an invoke's log
 /// tail).
 pub use ummatics_sentiment_client::report::Report;
-
-/// The INIT phases Lambda billed in a window: since August 2025 every function's INIT is
-/// billed (container images' always was), and the `Duration` metric leaves it out. Read from
-/// the REPORT lines' `Init Duration`, one per cold start.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct BilledInit {
-    pub cold_starts: u64,
-    pub init_ms: f64,
-    /// More REPORT lines than were read ([`MAX_INIT_PAGES`] pages): the figures are a floor.
-    pub truncated: bool,
-}
-
-/// Pages of REPORT lines `billed_init` reads at most (10 000 events each).
-pub const MAX_INIT_PAGES: usize = 50;
-
-/// The cold starts of `function` between `start_ms` and `end_ms` (FilterLogEvents on its log
-/// group for `"Init Duration"`); a function with no log group has had none.
-pub async fn billed_init(
-    aws: &Aws,
-    function: &str,
-    start_ms: i64,
-    end_ms: i64,
-) -> Result<BilledInit> {
-    let group = log_group(function);
-    let mut total = BilledInit::default();
-    let mut token: Option<String> = None;
-    for _ in 0..MAX_INIT_PAGES {
-        let page = match aws
-            .logs()
-            .filter_log_events()
-            .log_group_name(&group)
-            .start_time(start_ms)
-            .end_time(end_ms)
-            .filter_pattern("\"Init Duration\"")
-            .set_next_token(token.take())
-            .send()
-            .await
-        {
-            Ok(page) => page,
-            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => return Ok(total),
-            Err(e) => {
-                return Err(anyhow!(describe(&e)))
-                    .with_context(|| format!("cannot read the REPORT lines of {group}"))
-            }
-        };
-        for event in page.events() {
-            if let Some(init) = event
-                .message()
-                .and_then(Report::parse)
-                .and_then(|r| r.init_ms)
-            {
-                total.cold_starts += 1;
-                total.init_ms += init;
-            }
-        }
-        match page.next_token() {
-            Some(next) => token = Some(next.to_string()),
-            None => return Ok(total),
-        }
-    }
-    total.truncated = true;
-    Ok(total)
-}
-
-/// A deployed function's configuration.
-#[derive(Debug, Clone, Serialize)]
-pub struct FunctionInfo {
-    pub name: String,
-    pub arn: String,
-    pub memory_mb: i32,
-    pub timeout_s: i32,
-    pub architecture: String,
-    pub image_uri: Option<String>,
-    pub image_digest: Option<String>,
-    pub last_modified: Option<String>,
-    pub state: Option<String>,
-    pub url: Option<String>,
-    /// Who may call the URL (`None`: no URL).
-    pub url_auth: Option<UrlAuth>,
-    /// The function's reserved concurrency: the most instances that run at once (`None`: no
-    /// cap, the account's unreserved pool).
-    pub reserved_concurrency: Option<i32>,
-    /// For a public URL: whether the resource policy grants what AWS requires.
-    pub public_access: Option<PublicAccess>,
-}
 
 /// The statements a public (`NONE`) function URL needs in the function's resource policy:
 /// since October 2025 both `lambda:InvokeFunctionUrl` and `lambda:InvokeFunction` (the latter
@@ -402,13 +238,6 @@ impl PublicAccess {
     }
 }
 
-impl FunctionInfo {
-    pub fn arch(&self) -> Arch {
-        Arch::from_lambda_name(&self.architecture)
-    }
-}
-
-/// Function `name`'s configuration and URL, or `None` when there is no such function.
 /// Lambda keeps this much of an account's concurrency unreserved in each region: a
 /// reservation that would leave less is refused ("Configuring reserved concurrency").
 pub const MIN_UNRESERVED: i64 = 100;
@@ -423,43 +252,6 @@ pub struct AccountConcurrency {
     pub total: i64,
     /// What no function has reserved.
     pub unreserved: i64,
-}
-
-pub async fn account_concurrency(aws: &Aws) -> Result<AccountConcurrency> {
-    let out = aws
-        .lambda()
-        .get_account_settings()
-        .send()
-        .await
-        .map_err(|e| anyhow!(describe(&e)))
-        .context("cannot read the account's Lambda quotas (Lambda GetAccountSettings)")?;
-    let limit = out
-        .account_limit()
-        .context("GetAccountSettings returned no AccountLimit")?;
-    let total = i64::from(limit.concurrent_executions());
-    Ok(AccountConcurrency {
-        total,
-        unreserved: limit
-            .unreserved_concurrent_executions()
-            .map_or(total, i64::from),
-    })
-}
-
-/// The function's own reservation now (Lambda GetFunctionConcurrency); none for a function
-/// that does not exist.
-pub async fn reserved_concurrency(aws: &Aws, name: &str) -> Result<Option<i64>> {
-    match aws
-        .lambda()
-        .get_function_concurrency()
-        .function_name(name)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(out.reserved_concurrent_executions().map(i64::from)),
-        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(None),
-        Err(e) => Err(anyhow!(describe(&e)))
-            .with_context(|| format!("cannot read the concurrency of {name}")),
-    }
 }
 
 impl AccountConcurrency {
@@ -505,121 +297,6 @@ impl AccountConcurrency {
             )
         })
     }
-}
-
-/// Whether a function of this name exists (Lambda GetFunction).
-pub async fn function_exists(aws: &Aws, name: &str) -> Result<bool> {
-    match aws.lambda().get_function().function_name(name).send().await {
-        Ok(_) => Ok(true),
-        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(false),
-        Err(e) => Err(anyhow!(describe(&e)))
-            .with_context(|| format!("cannot read function {name} (Lambda GetFunction)")),
-    }
-}
-
-pub async fn function_info(aws: &Aws, name: &str) -> Result<Option<FunctionInfo>> {
-    let out = match aws.lambda().get_function().function_name(name).send().await {
-        Ok(out) => out,
-        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => return Ok(None),
-        Err(e) => {
-            return Err(anyhow!(describe(&e)))
-                .with_context(|| format!("cannot read function {name}"))
-        }
-    };
-    let config = out
-        .configuration()
-        .context("GetFunction returned no configuration")?;
-    let reserved_concurrency = out
-        .concurrency()
-        .and_then(|c| c.reserved_concurrent_executions());
-    let image_uri = out.code().and_then(|c| c.image_uri()).map(str::to_string);
-    let url = function_url(aws, name).await?;
-    let public_access = match &url {
-        Some(FunctionUrl {
-            auth: UrlAuth::None,
-            ..
-        }) => Some(public_access(aws, name).await?),
-        _ => None,
-    };
-    let image_digest = image_uri
-        .as_deref()
-        .and_then(|u| u.split_once('@'))
-        .map(|(_, d)| d.to_string());
-    Ok(Some(FunctionInfo {
-        name: config.function_name().unwrap_or_default().to_string(),
-        arn: config.function_arn().unwrap_or_default().to_string(),
-        memory_mb: config.memory_size().unwrap_or_default(),
-        timeout_s: config.timeout().unwrap_or_default(),
-        architecture: config
-            .architectures()
-            .first()
-            .map(|a| a.as_str().to_string())
-            .unwrap_or_else(|| "x86_64".into()),
-        image_uri,
-        image_digest,
-        last_modified: config.last_modified().map(str::to_string),
-        state: config.state().map(|s| s.as_str().to_string()),
-        url_auth: url.as_ref().map(|u| u.auth),
-        url: url.map(|u| u.url),
-        reserved_concurrency,
-        public_access,
-    }))
-}
-
-/// A function URL and who may call it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FunctionUrl {
-    pub url: String,
-    pub auth: UrlAuth,
-}
-
-/// The function URL, read from Lambda (not a stack output: moto cannot serve that); none →
-/// `None`.
-pub async fn function_url(aws: &Aws, function: &str) -> Result<Option<FunctionUrl>> {
-    match aws
-        .lambda()
-        .get_function_url_config()
-        .function_name(function)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(Some(FunctionUrl {
-            url: out.function_url().to_string(),
-            auth: match out.auth_type() {
-                aws_sdk_lambda::types::FunctionUrlAuthType::None => UrlAuth::None,
-                _ => UrlAuth::AwsIam,
-            },
-        })),
-        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(None),
-        Err(e) => Err(anyhow!(describe(&e))).context("cannot read the function URL"),
-    }
-}
-
-/// What the function's resource policy grants the public (no policy: nothing).
-pub async fn public_access(aws: &Aws, function: &str) -> Result<PublicAccess> {
-    let policy = match aws
-        .lambda()
-        .get_policy()
-        .function_name(function)
-        .send()
-        .await
-    {
-        Ok(out) => out.policy().unwrap_or("{}").to_string(),
-        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => "{}".to_string(),
-        Err(e) => {
-            return Err(anyhow!(describe(&e)))
-                .with_context(|| format!("cannot read the resource policy of {function}"))
-        }
-    };
-    let policy: serde_json::Value = serde_json::from_str(&policy)
-        .with_context(|| format!("the resource policy of {function} is not JSON"))?;
-    Ok(PublicAccess::from_policy(&policy))
-}
-
-/// The most a public function URL can cost in an hour of compute: every one of `cap`
-/// instances busy for the whole hour at `memory_mb` (requests are billed on top, per million).
-pub fn worst_case_compute_per_hour(cap: u32, memory_mb: u32, arch: Arch) -> f64 {
-    f64::from(cap) * 3600.0 * f64::from(memory_mb) / 1024.0 * arch.price_per_gb_s()
 }
 
 #[cfg(test)]
@@ -737,13 +414,6 @@ mod tests {
             "Action": "lambda:InvokeFunction"}]});
         assert!(!PublicAccess::from_policy(&open).invoke_function);
         assert!(!PublicAccess::from_policy(&json!({})).invoke_function_url);
-    }
-
-    #[test]
-    fn worst_case_cost_is_every_capped_instance_busy_all_hour() {
-        // 10 × 3600 s × 2 GB × $0.0000166667 = $1.20.
-        let cost = worst_case_compute_per_hour(10, 2048, Arch::X86_64);
-        assert!((cost - 1.2).abs() < 0.001, "{cost}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod interrupt;
 pub mod lambda;
 pub mod models;
 pub mod output;
+pub mod pricing;
 pub mod process;
 pub mod release;
 pub mod sizing;

@@ -13,8 +13,9 @@
 
 use serde::Serialize;
 
-use crate::lambda::{prices, threads_for_memory, Arch, MB_PER_VCPU};
+use crate::lambda::{threads_for_memory, Arch, MB_PER_VCPU};
 use crate::models::{Embedded, ModelSpec};
+use crate::pricing::{self, prices};
 
 /// Texts per estimate.
 pub const TEXTS: f64 = 10_000.0;
@@ -133,13 +134,12 @@ pub fn gb_seconds_per_10k(m: &Measured, memory_mb: u32) -> f64 {
 
 pub fn estimate(m: &Measured, memory_mb: u32, arch: Arch) -> Estimate {
     let gb_s = gb_seconds_per_10k(m, memory_mb);
-    let per_gb_s = arch.price_per_gb_s();
+    let per_gb_s = pricing::per_gb_s(arch);
     let warm_ms = 50.0 * seconds_per_text(m, memory_mb) * 1000.0;
     // Measured on one full vCPU; a smaller share of one stretches it alike.
     let share = (f64::from(memory_mb) / f64::from(MB_PER_VCPU)).min(1.0);
     let cold_ms = (m.init_ms + m.first_call_ms) / share;
-    let call_usd =
-        |ms: f64| ms / 1000.0 * f64::from(memory_mb) / 1024.0 * per_gb_s + prices::PER_REQUEST;
+    let call_usd = |ms: f64| pricing::call_usd(ms, memory_mb, arch);
     Estimate {
         memory_mb,
         gb_seconds_per_10k_texts: gb_s,

@@ -7,8 +7,11 @@
 pub mod actions;
 pub mod budgets;
 pub mod cloudformation;
+pub mod cloudwatch;
 pub mod ecr;
 pub mod error;
+pub mod lambda;
+pub mod logs;
 pub mod regions;
 
 use std::fmt;
@@ -194,28 +197,28 @@ impl Aws {
             .unwrap_or_else(|| DEFAULT_REGION.to_string())
     }
 
-    pub fn sts(&self) -> aws_sdk_sts::Client {
+    pub(in crate::aws) fn sts(&self) -> aws_sdk_sts::Client {
         aws_sdk_sts::Client::new(&self.config)
     }
-    pub fn ecr(&self) -> aws_sdk_ecr::Client {
+    pub(in crate::aws) fn ecr(&self) -> aws_sdk_ecr::Client {
         aws_sdk_ecr::Client::new(&self.config)
     }
-    pub fn cloudformation(&self) -> aws_sdk_cloudformation::Client {
+    pub(in crate::aws) fn cloudformation(&self) -> aws_sdk_cloudformation::Client {
         aws_sdk_cloudformation::Client::new(&self.config)
     }
-    pub fn lambda(&self) -> aws_sdk_lambda::Client {
+    pub(in crate::aws) fn lambda(&self) -> aws_sdk_lambda::Client {
         aws_sdk_lambda::Client::new(&self.config)
     }
-    pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+    pub(in crate::aws) fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
         aws_sdk_cloudwatchlogs::Client::new(&self.config)
     }
-    pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+    pub(in crate::aws) fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
         aws_sdk_cloudwatch::Client::new(&self.config)
     }
-    pub fn budgets(&self) -> aws_sdk_budgets::Client {
+    pub(in crate::aws) fn budgets(&self) -> aws_sdk_budgets::Client {
         aws_sdk_budgets::Client::new(&self.config)
     }
-    pub fn iam(&self) -> aws_sdk_iam::Client {
+    pub(in crate::aws) fn iam(&self) -> aws_sdk_iam::Client {
         aws_sdk_iam::Client::new(&self.config)
     }
 

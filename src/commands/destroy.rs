@@ -7,13 +7,14 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
+use crate::aws::logs::{delete_log_group, log_group_tags};
 use crate::aws::Aws;
 use crate::budget;
 use crate::cli::{DestroyArgs, GlobalArgs};
 use crate::image::ecr;
 use crate::image::registry;
 use crate::interrupt::{until_interrupted, Phase, Tracker};
-use crate::lambda::{delete_log_group, log_group, log_group_tags};
+use crate::lambda::log_group;
 use crate::output::{ask_async, emit, Progress};
 use crate::stack::{budget_from_tags, StackDeployer, StackState, TAG_REGISTRY, TAG_TOOL};
 

@@ -206,7 +206,7 @@ async fn run_remote(args: EvalArgs, function: String, global: &GlobalArgs) -> Re
     )?
     .examples(&labels)?;
     let aws = crate::aws::Aws::load(&global.aws).await;
-    let invoker = crate::client::BatchInvoker::new(aws.lambda(), &function, Default::default());
+    let invoker = crate::aws::lambda::invoker(&aws, &function, Default::default());
     let texts: Vec<String> = examples.iter().map(|e| e.text.clone()).collect();
     let started = Instant::now();
     let outcome = invoker.classify(&texts, |_| {}).await?;

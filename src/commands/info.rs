@@ -7,12 +7,13 @@ use anyhow::Result;
 use serde::Serialize;
 use ummatics_sentiment_function::build_info::BuildId;
 
+use crate::aws::lambda::{function_info, FunctionInfo};
 use crate::aws::Aws;
 use crate::budget::{self, BudgetState};
 use crate::cli::{GlobalArgs, InfoArgs};
 use crate::config::{Config, SettingFlags, SettingsTable, Source, StageSettings};
 use crate::image::ecr::{self, ImageInfo, Repository};
-use crate::lambda::{function_info, FunctionInfo, UrlAuth};
+use crate::lambda::UrlAuth;
 use crate::output::{emit, human_bytes, Progress};
 use crate::release::{FunctionRecord, ModelRecord, ReleaseLog};
 use crate::stack::{

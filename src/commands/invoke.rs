@@ -593,7 +593,7 @@ pub async fn run(args: InvokeArgs, global: &GlobalArgs) -> Result<ExitCode> {
             ..InvokerOptions::default()
         };
         let budget = RetryBudget::growing(options.retry_budget);
-        let invoker = BatchInvoker::new(aws.lambda(), &function, options);
+        let invoker = crate::aws::lambda::invoker(&aws, &function, options);
         (
             Engine::Remote(Arc::new((invoker, budget))),
             args.concurrency as usize,
@@ -735,27 +735,15 @@ async fn raw_payload(args: &InvokeArgs, payload: &str, global: &GlobalArgs) -> R
     } else {
         let aws = Aws::load(&global.aws).await;
         let function = args.function.name(&aws.names);
-        let out = aws
-            .lambda()
-            .invoke()
-            .function_name(&function)
-            .payload(aws_sdk_lambda::primitives::Blob::new(serde_json::to_vec(
-                &event,
-            )?))
-            .send()
-            .await;
-        let out = match out {
-            Err(e) if crate::aws::error_code(&e) == Some("ResourceNotFoundException") => {
-                bail!(no_function_message(&function, &aws.region()))
-            }
-            other => other
-                .map_err(|e| anyhow::anyhow!(crate::aws::describe(&e)))
-                .with_context(|| format!("cannot invoke {function}"))?,
-        };
-        let body = out.payload().map(|b| b.as_ref()).unwrap_or_default();
+        let out =
+            match crate::aws::lambda::invoke(&aws, &function, serde_json::to_vec(&event)?).await {
+                Err(e) if e.is_not_found() => bail!(no_function_message(&function, &aws.region())),
+                other => other.with_context(|| format!("cannot invoke {function}"))?,
+            };
+        let body = &out.payload;
         let answer = serde_json::from_slice(body)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into()));
-        (answer, out.function_error().map(str::to_string))
+        (answer, out.function_error)
     };
     crate::output::stdout_line(&answer)?;
     Ok(raw_exit_code(&answer, function_error.as_deref()))

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
-use crate::aws::{describe, error_code, Aws};
+use crate::aws::{logs, Aws, ErrorKind};
 use crate::cli::{GlobalArgs, LogsArgs};
 use crate::lambda::{log_group, Report};
 use crate::output::{stdout_line, OutputFormat};
@@ -107,46 +107,37 @@ pub async fn run(args: LogsArgs, global: &GlobalArgs) -> Result<ExitCode> {
         let mut token: Option<String> = None;
         let mut throttled = false;
         loop {
-            let mut request = aws
-                .logs()
-                .filter_log_events()
-                .log_group_name(&group)
-                .start_time(start_ms.max(newest - overlap_ms))
-                .set_next_token(token.clone());
-            if let Some(pattern) = &args.filter {
-                request = request.filter_pattern(pattern);
-            }
-            match request.send().await {
+            let from = start_ms.max(newest - overlap_ms);
+            let filter = args.filter.as_deref();
+            match logs::events_page(&aws, &group, from, filter, token.take()).await {
                 Ok(page) => {
-                    events.extend(page.events().iter().cloned());
-                    token = page.next_token().map(str::to_string);
+                    events.extend(page.events);
+                    token = page.next;
                     if token.is_none() {
                         break;
                     }
                 }
-                Err(e) if error_code(&e) == Some("ResourceNotFoundException") => bail!(
+                Err(e) if e.is_not_found() => bail!(
                     "log group {group} does not exist: the function is not deployed here, or has not logged yet"
                 ),
-                Err(e) if error_code(&e).is_some_and(|c| c.contains("Throttl")) && args.follow => {
+                Err(e) if e.kind == ErrorKind::Throttled && args.follow => {
                     throttled = true;
                     break;
                 }
-                Err(e) => return Err(anyhow!(describe(&e))).with_context(|| format!("cannot read {group}")),
+                Err(e) => return Err(e).with_context(|| format!("cannot read {group}")),
             }
         }
-        events.sort_by_key(|e| (e.timestamp().unwrap_or(0), e.ingestion_time().unwrap_or(0)));
+        events.sort_by_key(|e| (e.timestamp_ms, e.ingestion_ms));
         for event in events {
-            let Some(id) = event.event_id() else { continue };
-            let ts = event.timestamp().unwrap_or(0);
-            if seen.insert(id.to_string(), ts).is_some() {
+            let ts = event.timestamp_ms;
+            if seen.insert(event.id, ts).is_some() {
                 continue;
             }
-            let message = event.message().unwrap_or_default().to_string();
             let line = LogLine {
                 timestamp_ms: ts,
-                stream: event.log_stream_name().unwrap_or_default().to_string(),
-                report: Report::parse(&message),
-                message,
+                stream: event.stream,
+                report: Report::parse(&event.message),
+                message: event.message,
             };
             print(&line, global.output)?;
             printed += 1;

@@ -8,91 +8,16 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{anyhow, bail, Context, Result};
-use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use serde::Serialize;
 
-use crate::aws::{describe, Aws};
+use crate::aws::lambda::function_info;
+use crate::aws::logs::billed_init;
+use crate::aws::{cloudwatch, Aws};
 use crate::cli::{GlobalArgs, MetricsArgs};
-use crate::lambda::{billed_init, function_info, prices, Arch, BilledInit};
-use crate::output::{emit, render, table, usd, usd_price, usd_sum};
+use crate::output::{emit, render, table};
+use crate::pricing::{cost, Cost};
 use crate::when::parse_since;
 use ummatics_sentiment_function::telemetry::{Metric as Telemetry, LOW_CONFIDENCE, NAMESPACE};
-
-/// What the window cost.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Cost {
-    pub memory_mb: u32,
-    pub architecture: String,
-    /// Billed GB-seconds: the invocations' `Duration` plus the cold starts' INIT.
-    pub gb_seconds: f64,
-    /// The part of `gb_seconds` that is INIT (cold starts); `None` when the REPORT lines could
-    /// not be read (then `gb_seconds` is `Duration` alone).
-    pub init_gb_seconds: Option<f64>,
-    /// The cold starts the INIT figures come from.
-    pub init: Option<BilledInit>,
-    /// Why the INIT figures are missing.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub init_error: Option<String>,
-    pub requests: f64,
-    pub compute_usd: f64,
-    pub requests_usd: f64,
-    /// Before the free tier.
-    pub total_usd: f64,
-    /// The same rate over 30 days, before the free tier.
-    pub projected_30d_usd: f64,
-    /// The 30-day projection after the monthly free tier.
-    pub projected_30d_after_free_tier_usd: f64,
-    pub free_tier_gb_seconds: f64,
-    pub free_tier_requests: f64,
-    pub price_per_gb_s: f64,
-    pub price_per_request: f64,
-    pub prices_as_of: &'static str,
-    pub prices_source: &'static str,
-}
-
-/// Cost of `duration_ms_total` of execution, the billed INIT of cold starts (`Err`: why it is
-/// unknown) and `requests` invocations over `window`.
-pub fn cost(
-    duration_ms_total: f64,
-    init: Result<BilledInit, String>,
-    requests: f64,
-    memory_mb: u32,
-    arch: Arch,
-    window: Duration,
-) -> Cost {
-    let per_gb_s = arch.price_per_gb_s();
-    let gb_s = |ms: f64| ms / 1000.0 * f64::from(memory_mb) / 1024.0;
-    let init_gb_seconds = init.as_ref().ok().map(|i| gb_s(i.init_ms));
-    let gb_seconds = gb_s(duration_ms_total) + init_gb_seconds.unwrap_or(0.0);
-    let compute_usd = gb_seconds * per_gb_s;
-    let requests_usd = requests * prices::PER_REQUEST;
-    let scale = (30.0 * 86_400.0) / window.as_secs_f64().max(1.0);
-    let month_gb_s = gb_seconds * scale;
-    let month_requests = requests * scale;
-    let after_free = (month_gb_s - prices::FREE_GB_S_PER_MONTH).max(0.0) * per_gb_s
-        + (month_requests - prices::FREE_REQUESTS_PER_MONTH).max(0.0) * prices::PER_REQUEST;
-    Cost {
-        memory_mb,
-        architecture: arch.lambda_name().to_string(),
-        gb_seconds,
-        init_gb_seconds,
-        init_error: init.as_ref().err().cloned(),
-        init: init.ok(),
-        requests,
-        compute_usd,
-        requests_usd,
-        total_usd: compute_usd + requests_usd,
-        projected_30d_usd: (compute_usd + requests_usd) * scale,
-        projected_30d_after_free_tier_usd: after_free,
-        free_tier_gb_seconds: prices::FREE_GB_S_PER_MONTH,
-        free_tier_requests: prices::FREE_REQUESTS_PER_MONTH,
-        price_per_gb_s: per_gb_s,
-        price_per_request: prices::PER_REQUEST,
-        prices_as_of: prices::AS_OF,
-        prices_source: prices::SOURCE,
-    }
-}
 
 /// One metric over the window.
 #[derive(Debug, Clone, Serialize)]
@@ -285,52 +210,6 @@ impl fmt::Display for MetricsReport {
     }
 }
 
-impl fmt::Display for Cost {
-    /// Three lines: the window's cost and its parts (which add up as printed), the 30-day
-    /// projection, and the prices used.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let c = self;
-        let (total, parts) = usd_sum(&[c.compute_usd, c.requests_usd]);
-        writeln!(
-            f,
-            "cost       {:.1} GB-s ({} MB, {}) + {:.0} requests = {total} ({} compute + {} requests)",
-            c.gb_seconds, c.memory_mb, c.architecture, c.requests, parts[0], parts[1]
-        )?;
-        match (&c.init, c.init_gb_seconds) {
-            (Some(init), Some(gb_s)) => writeln!(
-                f,
-                "cold starts {}{}, {:.1} s of billed INIT = {:.1} GB-s ({}), included above",
-                if init.truncated { "at least " } else { "" },
-                init.cold_starts,
-                init.init_ms / 1000.0,
-                gb_s,
-                usd(gb_s * c.price_per_gb_s)
-            )?,
-            _ => writeln!(
-                f,
-                "cold starts unknown ({}): the cost above is Duration alone, without billed INIT",
-                c.init_error.as_deref().unwrap_or("not read")
-            )?,
-        }
-        writeln!(
-            f,
-            "30 days    {} at this rate; {} after the monthly free tier ({:.0} GB-s, {:.0} requests)",
-            usd(c.projected_30d_usd),
-            usd(c.projected_30d_after_free_tier_usd),
-            c.free_tier_gb_seconds,
-            c.free_tier_requests
-        )?;
-        write!(
-            f,
-            "prices     {} per GB-s, {} per 1M requests, as of {} ({})",
-            usd_price(c.price_per_gb_s),
-            usd(c.price_per_request * 1e6),
-            c.prices_as_of,
-            c.prices_source
-        )
-    }
-}
-
 /// 1 h periods up to a day, 1 d beyond (as the Serverless Framework does), or `--period`.
 pub fn choose_period(window: Duration, requested: Option<&str>) -> Result<i32> {
     if let Some(p) = requested {
@@ -390,10 +269,7 @@ pub async fn run(args: MetricsArgs, global: &GlobalArgs) -> Result<ExitCode> {
         period,
         slots,
     };
-    let lambda_metrics = [Dimension::builder()
-        .name("FunctionName")
-        .value(&function)
-        .build()];
+    let lambda_metrics = [("FunctionName", function.as_str())];
     let mut series = fetch(&aws, "AWS/Lambda", &lambda_metrics, &wanted, &span).await?;
     // Percentiles on their own: some endpoints (moto) cannot compute them; then "unavailable".
     match fetch(
@@ -472,37 +348,15 @@ struct Window {
 /// The function's telemetry: the models that answered (the `Model` values its records carry,
 /// from ListMetrics), then the per-period sums of each, added up.
 async fn answers(aws: &Aws, function: &str, window: &Window) -> Result<Answers> {
-    let function_dimension = aws_sdk_cloudwatch::types::DimensionFilter::builder()
-        .name("FunctionName")
-        .value(function)
-        .build();
-    let mut models = Vec::new();
-    let mut pages = aws
-        .cloudwatch()
-        .list_metrics()
-        .namespace(NAMESPACE)
-        .metric_name(Telemetry::Texts.name())
-        .dimensions(function_dimension)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page
-            .map_err(|e| anyhow!(describe(&e)))
-            .context("cannot list the function's telemetry metrics (ListMetrics)")?;
-        for metric in page.metrics() {
-            let model = metric
-                .dimensions()
-                .iter()
-                .find(|d| d.name() == Some("Model"))
-                .and_then(|d| d.value());
-            if let Some(model) = model {
-                if !models.iter().any(|m| m == model) {
-                    models.push(model.to_string());
-                }
-            }
-        }
-    }
-    models.sort();
+    let models = cloudwatch::dimension_values(
+        aws,
+        NAMESPACE,
+        Telemetry::Texts.name(),
+        ("FunctionName", function),
+        "Model",
+    )
+    .await
+    .context("cannot list the function's telemetry metrics")?;
     let wanted: Vec<(&str, &str)> = [
         Telemetry::Texts,
         Telemetry::Negative,
@@ -515,13 +369,7 @@ async fn answers(aws: &Aws, function: &str, window: &Window) -> Result<Answers> 
     .collect();
     let mut sums: [Vec<Option<f64>>; 5] = std::array::from_fn(|_| vec![None; window.slots]);
     for model in &models {
-        let dimensions = [
-            Dimension::builder()
-                .name("FunctionName")
-                .value(function)
-                .build(),
-            Dimension::builder().name("Model").value(model).build(),
-        ];
+        let dimensions = [("FunctionName", function), ("Model", model.as_str())];
         let series = fetch(aws, NAMESPACE, &dimensions, &wanted, window).await?;
         for (sum, s) in sums.iter_mut().zip(&series) {
             for (cell, value) in sum.iter_mut().zip(&s.values) {
@@ -534,10 +382,11 @@ async fn answers(aws: &Aws, function: &str, window: &Window) -> Result<Answers> 
     Ok(Answers::from_sums(models, &sums))
 }
 
+/// The wanted (metric, statistic) series over the window, one value per period.
 async fn fetch(
     aws: &Aws,
     namespace: &str,
-    dimensions: &[Dimension],
+    dimensions: &[(&str, &str)],
     wanted: &[(&str, &str)],
     window: &Window,
 ) -> Result<Vec<Series>> {
@@ -547,57 +396,16 @@ async fn fetch(
         period,
         slots,
     } = *window;
-    let queries: Vec<MetricDataQuery> = wanted
-        .iter()
-        .enumerate()
-        .map(|(i, (metric, stat))| {
-            MetricDataQuery::builder()
-                .id(format!("m{i}"))
-                .metric_stat(
-                    MetricStat::builder()
-                        .metric(
-                            Metric::builder()
-                                .namespace(namespace)
-                                .metric_name(*metric)
-                                .set_dimensions(Some(dimensions.to_vec()))
-                                .build(),
-                        )
-                        .period(period)
-                        .stat(*stat)
-                        .build(),
-                )
-                .build()
-        })
-        .collect();
-    let mut points: Vec<Vec<(i64, f64)>> = vec![Vec::new(); wanted.len()];
-    let mut pages = aws
-        .cloudwatch()
-        .get_metric_data()
-        .set_metric_data_queries(Some(queries))
-        .start_time(DateTime::from(start))
-        .end_time(DateTime::from(end))
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page
-            .map_err(|e| anyhow!(describe(&e)))
-            .context("cannot read CloudWatch metrics (GetMetricData)")?;
-        for result in page.metric_data_results() {
-            let Some(i) = result
-                .id()
-                .and_then(|id| id.strip_prefix('m'))
-                .and_then(|n| n.parse::<usize>().ok())
-            else {
-                continue;
-            };
-            if let Some(list) = points.get_mut(i) {
-                for (t, v) in result.timestamps().iter().zip(result.values()) {
-                    list.push((t.secs(), *v));
-                }
-            }
-        }
-    }
-    let start_secs = DateTime::from(start).secs();
+    let query = cloudwatch::Query {
+        namespace,
+        dimensions,
+        wanted,
+        start,
+        end,
+        period,
+    };
+    let points = cloudwatch::metric_data(aws, query).await?;
+    let start_secs = cloudwatch::epoch_secs(start);
     Ok(wanted
         .iter()
         .zip(points)
@@ -642,6 +450,8 @@ fn summary_of(values: &[Option<f64>], stat: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aws::logs::BilledInit;
+    use crate::lambda::Arch;
 
     #[test]
     fn a_function_with_no_datapoints_sums_to_plus_zero() {
@@ -669,89 +479,6 @@ mod tests {
             summary_of(&[Some(2.0), None, Some(4.0)], "Average"),
             Some(3.0)
         );
-    }
-
-    #[test]
-    fn cost_lines_are_money_for_people() {
-        // 12 calls of 500 ms at 1769 MB in an hour, two of them cold with 400 ms of INIT each.
-        let init = BilledInit {
-            cold_starts: 2,
-            init_ms: 800.0,
-            truncated: false,
-        };
-        let c = cost(
-            6_000.0,
-            Ok(init),
-            12.0,
-            1769,
-            Arch::X86_64,
-            Duration::from_secs(3600),
-        );
-        assert_eq!(
-            c.to_string(),
-            format!(
-                "cost       11.7 GB-s (1769 MB, x86_64) + 12 requests = $0.0001982 ($0.0001958 compute + $0.0000024 requests)\n\
-                 cold starts 2, 0.8 s of billed INIT = 1.4 GB-s ($0.000023), included above\n\
-                 30 days    $0.14 at this rate; $0 after the monthly free tier (400000 GB-s, 1000000 requests)\n\
-                 prices     $0.0000166667 per GB-s, $0.20 per 1M requests, as of {} ({})",
-                prices::AS_OF,
-                prices::SOURCE
-            )
-        );
-        // INIT unknown: said, and the cost is Duration's alone.
-        let c = cost(
-            6_000.0,
-            Err("cannot read the REPORT lines".into()),
-            12.0,
-            1769,
-            Arch::X86_64,
-            Duration::from_secs(3600),
-        );
-        assert!((c.gb_seconds - 6.0 * 1769.0 / 1024.0).abs() < 1e-9);
-        assert!(c.to_string().contains(
-            "cold starts unknown (cannot read the REPORT lines): the cost above is Duration alone"
-        ));
-    }
-
-    #[test]
-    fn cost_of_known_inputs() {
-        // 10,000 invokes of 250 ms at 2048 MB on x86_64 over one day.
-        let c = cost(
-            10_000.0 * 250.0,
-            Ok(BilledInit::default()),
-            10_000.0,
-            2048,
-            Arch::X86_64,
-            Duration::from_secs(86_400),
-        );
-        assert!((c.gb_seconds - 5_000.0).abs() < 1e-9); // 2,500 s × 2 GB
-        assert!((c.compute_usd - 5_000.0 * 0.000_016_666_7).abs() < 1e-12);
-        assert!((c.requests_usd - 0.002).abs() < 1e-12);
-        assert!((c.total_usd - (0.083_333_5 + 0.002)).abs() < 1e-9);
-        assert!((c.projected_30d_usd - c.total_usd * 30.0).abs() < 1e-9);
-        // 150,000 GB-s and 300,000 requests a month: inside the free tier.
-        assert_eq!(c.projected_30d_after_free_tier_usd, 0.0);
-        // arm64 is ~20 % cheaper per GB-s.
-        let a = cost(
-            10_000.0 * 250.0,
-            Ok(BilledInit::default()),
-            10_000.0,
-            2048,
-            Arch::Arm64,
-            Duration::from_secs(86_400),
-        );
-        assert!((a.compute_usd / c.compute_usd - 0.8).abs() < 1e-4);
-        // Past the free tier: 1,000,000 GB-s a month → 600,000 billable.
-        let big = cost(
-            1_000_000.0 * 1000.0,
-            Ok(BilledInit::default()),
-            0.0,
-            1024,
-            Arch::X86_64,
-            Duration::from_secs(30 * 86_400),
-        );
-        assert!((big.gb_seconds - 1_000_000.0).abs() < 1e-6);
-        assert!((big.projected_30d_after_free_tier_usd - 600_000.0 * 0.000_016_666_7).abs() < 1e-6);
     }
 
     #[test]

@@ -10,9 +10,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::aws::actions::deployer_policy;
+use crate::aws::lambda::function_info;
 use crate::aws::Aws;
 use crate::cli::{GlobalArgs, PolicyArgs};
-use crate::lambda::function_info;
 use crate::output::emit;
 
 #[derive(Debug, Clone, Serialize)]

@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
+use crate::aws::lambda::function_info;
 use crate::aws::Aws;
 use crate::cli::{GlobalArgs, RollbackArgs};
 use crate::interrupt::{Phase, Tracker};
-use crate::lambda::function_info;
 use crate::output::{confirm_async, emit, Progress};
 use crate::release::ReleaseLog;
 use crate::stack::{budget_from_tags, print_plan, Plan, PlanKind, StackDeployer};

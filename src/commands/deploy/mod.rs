@@ -15,6 +15,10 @@ use sha2::{Digest, Sha256};
 use ummatics_sentiment_function::telemetry::Telemetry;
 use ummatics_sentiment_function::{Classifier, ClassifierOptions};
 
+use crate::aws::lambda::{
+    account_concurrency, function_exists, function_info, reserved_concurrency,
+};
+use crate::aws::logs::{delete_log_group, log_group_tags};
 use crate::aws::{Aws, Identity};
 use crate::bootstrap::{self, Runner};
 use crate::budget::{self, BudgetChoice, BudgetReport, BudgetSpec, Reconciled};
@@ -28,13 +32,10 @@ use crate::image::oci::{self, OciImage};
 use crate::image::registry::{self, Registry};
 use crate::image::{Bootstrap, BuildContext};
 use crate::interrupt::{off_the_workers, Phase, Tracker};
-use crate::lambda::{
-    account_concurrency, delete_log_group, function_exists, function_info, log_group,
-    log_group_tags, prices, reserved_concurrency, threads_for_memory, worst_case_compute_per_hour,
-    Arch, UrlAuth,
-};
+use crate::lambda::{log_group, threads_for_memory, Arch, UrlAuth};
 use crate::models::{ModelFiles, ModelSpec};
 use crate::output::{confirm_async, emit, human_bytes, usd, usd_price, Progress};
+use crate::pricing::{self, prices, worst_case_compute_per_hour};
 use crate::release::{self, FunctionRecord, FunctionSource, ModelRecord, Release, ReleaseLog};
 use crate::sizing;
 use crate::stack::{
@@ -279,7 +280,7 @@ fn worst_case_line(f: &FunctionSettings) -> String {
             usd(usd_h),
             f.memory_mb,
             f64::from(f.memory_mb) / 1024.0,
-            usd_price(f.arch.price_per_gb_s()),
+            usd_price(pricing::per_gb_s(f.arch)),
             usd_price(prices::PER_REQUEST * 1_000_000.0),
         ),
         _ => "No concurrency cap: the account's whole concurrency is the limit".to_string(),
