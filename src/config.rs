@@ -567,16 +567,7 @@ impl StageSettings {
                 flags.model.clone(),
                 file!(model),
                 ModelSpec::Embedded(Embedded::DEFAULT),
-                |raw, at| {
-                    // A directory is relative to the file, a built-in name or Hub id is not.
-                    let relative = at.path(raw);
-                    let spelled = if relative.is_dir() {
-                        relative.to_string_lossy().into_owned()
-                    } else {
-                        raw.clone()
-                    };
-                    ModelSpec::from_str(&spelled).map_err(|e| at.error("model", e))
-                },
+                |raw, at| model_setting(raw, at),
             )?,
             memory_mb: layer(flags.memory, file!(memory), DEFAULT_MEMORY_MB, |&v, at| {
                 in_range(v, MEMORY_MB, "Lambda's memory in MB").map_err(|e| at.error("memory", e))
@@ -695,51 +686,58 @@ impl StageSettings {
                 },
             )?,
         };
+        settings.check_together(flags)?;
+        Ok(settings)
+    }
+
+    /// What no one setting can check alone: an alarm on telemetry that is off, a budget with
+    /// no address for its alerts (or an address with no budget), a minimum accuracy with no
+    /// gate. The addresses given as flags are checked here too (a file's were, in `resolve`).
+    fn check_together(&self, flags: &SettingFlags) -> Result<()> {
         if let Some(email) = &flags.alarm_email {
             check_email(email).map_err(|e| anyhow!("--alarm-email {e}"))?;
         }
         if let Some(email) = &flags.budget_email {
             check_email(email).map_err(|e| anyhow!("--budget-email {e}"))?;
         }
-        if settings.telemetry.value == Telemetry::Off {
+        if self.telemetry.value == Telemetry::Off {
             for (name, alarm) in [
-                ("alarm-negative-share", &settings.alarm_negative_share),
-                ("alarm-low-confidence", &settings.alarm_low_confidence),
+                ("alarm-negative-share", &self.alarm_negative_share),
+                ("alarm-low-confidence", &self.alarm_low_confidence),
             ] {
                 if alarm.value.is_some() {
                     bail!(
                         "{name} ({}) watches the telemetry metrics, and telemetry is off ({}): \
                          turn telemetry on or drop the alarm",
                         alarm.source,
-                        settings.telemetry.source
+                        self.telemetry.source
                     );
                 }
             }
         }
-        let budgeted = settings.budget_usd.value.is_some_and(|usd| usd > 0.0);
-        if budgeted && settings.budget_email.value.is_none() && settings.alarm_email.value.is_none()
-        {
+        let budgeted = self.budget_usd.value.is_some_and(|usd| usd > 0.0);
+        if budgeted && self.budget_email.value.is_none() && self.alarm_email.value.is_none() {
             bail!(
                 "budget ({}) e-mails its alerts, and no address is given: add --budget-email \
                  ADDRESS (or `budget-email = \"ADDRESS\"` in the file)",
-                settings.budget_usd.source
+                self.budget_usd.source
             );
         }
-        if !budgeted && settings.budget_email.value.is_some() {
+        if !budgeted && self.budget_email.value.is_some() {
             bail!(
                 "budget-email ({}) is where --budget's alerts go, and no budget is given: add \
                  --budget USD (or `budget = 5` in the file)",
-                settings.budget_email.source
+                self.budget_email.source
             );
         }
-        if settings.gate.value.is_none() && settings.min_accuracy.source != Source::Default {
+        if self.gate.value.is_none() && self.min_accuracy.source != Source::Default {
             bail!(
                 "min-accuracy ({}) is the accuracy --gate requires, and no gate file is given: \
                  add --gate FILE (or `gate = \"FILE\"` in the file)",
-                settings.min_accuracy.source
+                self.min_accuracy.source
             );
         }
-        Ok(settings)
+        Ok(())
     }
 
     /// Each setting's name, value as people read it, and source, in the file's key order.
@@ -836,6 +834,17 @@ fn share(value: Option<f64>) -> String {
         || "none".to_string(),
         |v| format!("{:.0} % of an hour's texts", v * 100.0),
     )
+}
+
+/// The file's `model`: a directory is relative to the file, a built-in name or Hub id is not.
+fn model_setting(raw: &str, at: &FileValue<'_>) -> Result<ModelSpec> {
+    let relative = at.path(raw);
+    let spelled = if relative.is_dir() {
+        relative.to_string_lossy().into_owned()
+    } else {
+        raw.to_string()
+    };
+    ModelSpec::from_str(&spelled).map_err(|e| at.error("model", e))
 }
 
 /// A fraction setting of the file (`0.6`, `"60%"`).

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
-use ummatics_sentiment_function::{Classifier, Prediction};
+use ummatics_sentiment_function::{Classifier, ClassifierOptions, Prediction};
 
 use crate::input::{read_records, Column, DataFormat};
+use crate::models::ModelFiles;
 
 /// One labelled text and the line it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,6 +265,25 @@ pub fn accuracy(examples: &[Example], predicted: &[usize]) -> f64 {
         .filter(|(e, &p)| e.label == p)
         .count();
     ratio(correct, examples.len())
+}
+
+/// A model as it will ship (its files, as a deploy carries them) scored on a labelled file:
+/// (examples, accuracy). The files are written to a temporary directory and loaded as the
+/// function loads them, so the score is the shipped model's. Blocking: run it off the async
+/// workers.
+pub fn score_files(files: &ModelFiles, file: LabelledFile) -> Result<(usize, f64)> {
+    let dir = tempfile::tempdir().context("cannot make a temporary directory")?;
+    for model_file in &files.files {
+        std::fs::write(dir.path().join(&model_file.name), &model_file.bytes)
+            .with_context(|| format!("cannot write {}", model_file.name))?;
+    }
+    let classifier = Classifier::load(dir.path(), &ClassifierOptions::default())?;
+    let examples = file.examples(classifier.labels())?;
+    let predicted: Vec<usize> = predict_all(&classifier, &examples)?
+        .iter()
+        .map(|p| p.label)
+        .collect();
+    Ok((examples.len(), accuracy(&examples, &predicted)))
 }
 
 #[cfg(test)]

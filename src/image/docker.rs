@@ -10,9 +10,10 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use serde::Serialize;
 
+use super::registry::Registry;
 use super::BuildContext;
 use crate::lambda::Arch;
-use crate::output::{human_bytes, Progress};
+use crate::output::{human_bytes, Progress, Step};
 
 /// What to tell a user whose engine does not answer.
 pub fn unreachable_hint() -> String {
@@ -99,6 +100,73 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// The Docker path's build: the image built as `local` (REGISTRY/REPOSITORY:TAG) and, with
+    /// `self_test`, its `bootstrap --self-test` run inside it (a failure removes the image and
+    /// says so: nothing is pushed). Returns whether the self-test ran.
+    pub async fn build_tested(
+        &self,
+        context: &BuildContext,
+        local: &str,
+        base_image: &str,
+        arch: Arch,
+        self_test: bool,
+        step: &Step,
+    ) -> Result<bool> {
+        step.set(format!("building {local} ({})", context_summary(context)));
+        self.build(context, local, base_image, arch).await?;
+        if !self_test {
+            return Ok(false);
+        }
+        step.set("smoke test: bootstrap --self-test inside the image");
+        let (code, output) = self.run(local, &["--self-test"]).await?;
+        if code != 0 {
+            self.remove_image(local).await;
+            bail!(
+                "the image's self-test failed (exit {code}), nothing was pushed:\n{}",
+                output.trim_end()
+            );
+        }
+        Ok(true)
+    }
+
+    /// Pushes the image built as `registry`'s `repository:tag` with the registry's login, and
+    /// returns the digest of its `arch` manifest as the registry holds it (what the engine
+    /// pushed may be an index: newer Docker puts an attestation beside the image). The local
+    /// image is removed afterwards.
+    pub async fn push_to(
+        &self,
+        registry: &Registry,
+        repository: &str,
+        tag: &str,
+        arch: Arch,
+        progress: &Progress,
+    ) -> Result<String> {
+        let local = format!("{}:{tag}", registry.image(repository));
+        let push = self
+            .push(
+                &registry.image(repository),
+                tag,
+                registry.username(),
+                registry.password(),
+                progress,
+            )
+            .await?;
+        let digest = registry
+            .image_manifest_for(repository, tag, arch)
+            .await
+            .context("reading back the image just pushed")?;
+        if push.digest.as_deref().is_some_and(|d| d != digest) {
+            progress.line(format!(
+                "the engine pushed an index ({}); the function runs its {} image {digest}",
+                push.digest.as_deref().unwrap_or_default(),
+                arch.oci_name()
+            ));
+        }
+        self.remove_image(&local).await;
+        progress.line(format!("{tag} pushed ({push})"));
+        Ok(digest)
     }
 
     /// Pushes `repository:tag` with the given credentials, reporting layers as they go.

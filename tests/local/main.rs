@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod architecture;
 mod cli_bench;
 mod cli_eval;
 mod cli_help;

@@ -13,7 +13,6 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use ummatics_sentiment_function::telemetry::Telemetry;
-use ummatics_sentiment_function::{Classifier, ClassifierOptions};
 
 use crate::aws::lambda::{
     account_concurrency, function_exists, function_info, reserved_concurrency,
@@ -25,11 +24,11 @@ use crate::budget::{self, BudgetChoice, BudgetReport, BudgetSpec, Reconciled};
 use crate::carried::{Carried, CarriedFunction};
 use crate::cli::{BuilderChoice, DeployArgs, GlobalArgs};
 use crate::config::{Config, SettingsTable, StageSettings, TextKey, FILE_NAME, PUBLIC_URL_CAP};
-use crate::evaluation::{accuracy, predict_all, LabelledFile};
+use crate::evaluation::{score_files, LabelledFile};
 use crate::image::docker::{context_summary, Engine};
 use crate::image::ecr::{self, Repository};
 use crate::image::oci::{self, OciImage};
-use crate::image::registry::{self, Registry};
+use crate::image::registry;
 use crate::image::{Bootstrap, BuildContext};
 use crate::interrupt::{off_the_workers, Phase, Tracker};
 use crate::lambda::{log_group, threads_for_memory, Arch, UrlAuth};

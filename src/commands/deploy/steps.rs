@@ -110,7 +110,7 @@ pub(super) async fn budget_step(
     }
 }
 
-/// Step 1b, with `--gate`: the model as it will ship, scored in this process on the gate file;
+/// The gate, with `--gate`: the model as it will ship, scored in this process on the gate file;
 /// refused (nothing built, pushed or changed) below the threshold or below the live release's
 /// score on the same file.
 pub(super) async fn gate_step(
@@ -138,22 +138,7 @@ pub(super) async fn gate_step(
         .filter(|record| record.data_sha256 == data_sha256)
         .and_then(|record| record.accuracy.parse::<f64>().ok());
     let files = model.clone();
-    let scored = off_the_workers(move || -> Result<(usize, f64)> {
-        // The files as the function reads them: a model directory.
-        let dir = tempfile::tempdir().context("cannot make a temporary directory")?;
-        for model_file in &files.files {
-            std::fs::write(dir.path().join(&model_file.name), &model_file.bytes)
-                .with_context(|| format!("cannot write {}", model_file.name))?;
-        }
-        let classifier = Classifier::load(dir.path(), &ClassifierOptions::default())?;
-        let examples = file.examples(classifier.labels())?;
-        let predicted: Vec<usize> = predict_all(&classifier, &examples)?
-            .iter()
-            .map(|p| p.label)
-            .collect();
-        Ok((examples.len(), accuracy(&examples, &predicted)))
-    })
-    .await;
+    let scored = off_the_workers(move || score_files(&files, file)).await;
     let (examples, accuracy) = match scored {
         Ok(scored) => scored,
         Err(e) => {
@@ -207,7 +192,7 @@ pub(super) async fn gate_step(
     Ok(report)
 }
 
-/// Step 1: the model's files.
+/// The model's files.
 pub(super) async fn model_step(plan: &DeployPlan, progress: &Progress) -> Result<ModelFiles> {
     let step = progress.step("model");
     match plan.model.files().await {
@@ -246,7 +231,7 @@ pub(super) async fn model_step(plan: &DeployPlan, progress: &Progress) -> Result
     }
 }
 
-/// Step 2: the function binary — carried, prebuilt or built now — and the record of it.
+/// The function binary — carried, prebuilt or built now — and the record of it.
 pub(super) async fn bootstrap_step(
     plan: &DeployPlan,
     progress: &Progress,
@@ -299,7 +284,7 @@ impl Builder {
     }
 }
 
-/// Step 3: the Docker engine when asked for or when one answers, else no daemon at all.
+/// The builder: the Docker engine when asked for or when one answers, else no daemon at all.
 pub(super) async fn builder_step(
     plan: &DeployPlan,
     bootstrap: &Bootstrap,
@@ -351,7 +336,7 @@ pub(super) async fn builder_step(
     Ok(Builder::Oci(image))
 }
 
-/// Step 4: whose account this goes to.
+/// The account: whose account this goes to.
 pub(super) async fn account_step(aws: &Aws, progress: &Progress) -> Result<Identity> {
     let step = progress.step("AWS account");
     let identity = aws.caller_identity().await?;
@@ -502,7 +487,7 @@ pub(super) async fn log_group_step(
     Ok(())
 }
 
-/// Step 5: the ECR repository, taken only when it is this stack's or `claim` allows. A
+/// The ECR repository, taken only when it is this stack's or `claim` allows. A
 /// missing one is made only when the image is ready to go (built, smoke-tested, the registry
 /// answering): a failed build or an unreachable registry leaves nothing in ECR.
 pub(super) async fn repository_step<'a>(
@@ -591,7 +576,7 @@ pub(super) struct Image {
     pub(super) smoke_test: SmokeTest,
 }
 
-/// Step 6: the image — nothing to do when the registry already has it; else smoke-tested,
+/// The image — nothing to do when the registry already has it; else smoke-tested,
 /// then pushed.
 pub(super) async fn image_step(
     plan: &DeployPlan,
@@ -650,10 +635,22 @@ pub(super) async fn image_step(
     }
     match builder {
         Builder::Docker(engine, context) => {
-            docker_push(
-                plan, engine, context, &registry, target, &mut image, &step, progress,
-            )
-            .await?
+            let local = format!("{}:{}", registry.image(repository), image.tag);
+            let arch = plan.function.arch;
+            let self_test = plan.smoke_test && arch == Arch::host();
+            let base = plan.base_image.name();
+            if engine
+                .build_tested(context, &local, base, arch, self_test, &step)
+                .await?
+            {
+                image.smoke_test = SmokeTest::Passed;
+            }
+            target.ready(progress).await?;
+            step.set(format!("pushing to {}", registry.host()));
+            let digest = engine
+                .push_to(&registry, repository, &image.tag, arch, progress)
+                .await?;
+            image.digest = Some(digest);
         }
         Builder::Oci(oci) => {
             if plan.smoke_test {
@@ -672,66 +669,6 @@ pub(super) async fn image_step(
         image.digest.as_deref().unwrap_or_default()
     ));
     Ok(image)
-}
-
-/// The Docker path: build in the engine, run the self-test in the image, push, tidy up.
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn docker_push(
-    plan: &DeployPlan,
-    engine: &Engine,
-    context: &BuildContext,
-    registry: &Registry,
-    target: &mut PushTarget<'_>,
-    image: &mut Image,
-    step: &crate::output::Step,
-    progress: &Progress,
-) -> Result<()> {
-    let repository = &target.aws.names.repository;
-    let local = format!("{}:{}", registry.image(repository), image.tag);
-    step.set(format!("building {local} ({})", context_summary(context)));
-    engine
-        .build(context, &local, plan.base_image.name(), plan.function.arch)
-        .await?;
-    if plan.smoke_test && plan.function.arch == Arch::host() {
-        step.set("smoke test: bootstrap --self-test inside the image");
-        let (code, output) = engine.run(&local, &["--self-test"]).await?;
-        if code != 0 {
-            engine.remove_image(&local).await;
-            bail!(
-                "the image's self-test failed (exit {code}), nothing was pushed:\n{}",
-                output.trim_end()
-            );
-        }
-        image.smoke_test = SmokeTest::Passed;
-    }
-    target.ready(progress).await?;
-    step.set(format!("pushing to {}", registry.host()));
-    let push = engine
-        .push(
-            &registry.image(repository),
-            &image.tag,
-            registry.username(),
-            registry.password(),
-            progress,
-        )
-        .await?;
-    // What the engine pushed may be an index (newer Docker: the image beside an
-    // attestation); the stack gets the single-architecture manifest inside it.
-    let digest = registry
-        .image_manifest_for(repository, &image.tag, plan.function.arch)
-        .await
-        .context("reading back the image just pushed")?;
-    if push.digest.as_deref().is_some_and(|d| d != digest) {
-        progress.line(format!(
-            "the engine pushed an index ({}); the function runs its {} image {digest}",
-            push.digest.as_deref().unwrap_or_default(),
-            plan.function.arch.oci_name()
-        ));
-    }
-    engine.remove_image(&local).await;
-    progress.line(format!("{} pushed ({push})", image.tag));
-    image.digest = Some(digest);
-    Ok(())
 }
 
 /// The daemonless path's smoke test: the artifact run natively or under an emulator.
@@ -757,7 +694,7 @@ pub(super) async fn smoke_test_artifact(
     })
 }
 
-/// Step 7: the stack — made ready (a failed first create is deleted), planned as a change
+/// The stack — made ready (a failed first create is deleted), planned as a change
 /// set, shown, confirmed and applied.
 pub(super) async fn stack_step(
     plan: &DeployPlan,
@@ -822,7 +759,7 @@ pub(super) enum Planned {
     Confirmed(Plan),
 }
 
-/// Step 7b: the confirmed change set executed.
+/// Applying: the confirmed change set executed.
 pub(super) async fn apply_step(
     deployer: &StackDeployer<'_>,
     stack_plan: Plan,
