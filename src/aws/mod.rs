@@ -1,8 +1,12 @@
-//! The only place that builds AWS SDK configuration and clients: the standard credential chain,
-//! `--profile`, `--region` (default us-east-1), `--endpoint-url` (else the SDK's own
-//! `AWS_ENDPOINT_URL_<SERVICE>` and `AWS_ENDPOINT_URL` variables), and the SDK's retries for
-//! every call, capped as the project's one retry policy says
-//! (`ummatics_sentiment_client::retry`).
+//! Every AWS call, and the only place that builds AWS SDK configuration and clients: one
+//! module per service (`cloudformation`, `lambda`, `logs`, `cloudwatch`, `budgets`, `ecr`; STS
+//! and IAM here), each call returning the typed [`AwsError`] (or an `anyhow` error carrying it)
+//! and plain types of this crate (CloudFormation's `StackStatus` enum is the one SDK type let
+//! out). Configuration: the standard credential chain, `--profile`, `--region` (default
+//! us-east-1), `--endpoint-url` (else the SDK's own `AWS_ENDPOINT_URL_<SERVICE>` and
+//! `AWS_ENDPOINT_URL` variables), and the SDK's retries for every call, capped as the
+//! project's one retry policy says (`ummatics_sentiment_client::retry`). Beneath it are only
+//! the Lambda facts of `crate::lambda`.
 
 pub mod actions;
 pub mod budgets;
@@ -22,8 +26,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 pub use error::{AwsError, ErrorKind};
 use serde::Serialize;
-use ummatics_sentiment_client::sdk_error::{credentials_error, with_causes};
-pub use ummatics_sentiment_client::sdk_error::{describe, error_code, is_credentials_error};
+use ummatics_sentiment_client::sdk_error::{credentials_error, describe, with_causes};
 
 /// The flags that choose the AWS account, region and endpoint, and the deployment's names;
 /// flattened into every command's global flags.
@@ -435,7 +438,7 @@ impl Aws {
                 .set_resource_arns(resource.map(|r| vec![r]))
                 .send()
                 .await
-                .map_err(|e| anyhow::anyhow!(describe(&e)))
+                .map_err(AwsError::from)
                 .context("IAM SimulatePrincipalPolicy")?;
             for result in out.evaluation_results() {
                 if result.eval_decision()

@@ -166,3 +166,83 @@ fn no_function_is_over_150_lines() {
         long.join("\n")
     );
 }
+
+/// The CLI's top-level modules (`aws`, `stack`, `commands`, …) and which others each imports
+/// outside its tests.
+fn module_imports() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let mut edges: std::collections::BTreeMap<_, std::collections::BTreeSet<_>> =
+        Default::default();
+    for file in files {
+        let rel = file
+            .strip_prefix(root.join("src"))
+            .unwrap()
+            .display()
+            .to_string();
+        let module = rel.split(['/', '.']).next().unwrap().to_string();
+        if module == "main" || module == "lib" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            for (at, _) in line.match_indices("crate::") {
+                let other: String = line[at + "crate::".len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                if !other.is_empty() && other != module {
+                    edges.entry(module.clone()).or_default().insert(other);
+                }
+            }
+        }
+    }
+    edges
+}
+
+#[test]
+fn no_import_cycle_between_modules() {
+    let edges = module_imports();
+    // Depth-first: a module met again while still on the path closes a cycle.
+    fn visit(
+        module: &str,
+        edges: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut std::collections::BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|m| m == module) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(module.to_string());
+            return Some(cycle);
+        }
+        if !done.insert(module.to_string()) {
+            return None;
+        }
+        path.push(module.to_string());
+        for next in edges.get(module).into_iter().flatten() {
+            if let Some(cycle) = visit(next, edges, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        None
+    }
+    let mut done = std::collections::BTreeSet::new();
+    for module in edges.keys() {
+        let cycle = visit(module, &edges, &mut Vec::new(), &mut done);
+        assert!(
+            cycle.is_none(),
+            "import cycle: {}",
+            cycle.unwrap().join(" → ")
+        );
+    }
+    // The AWS layer is beneath the stack, the budget and the images.
+    for above in ["stack", "budget", "image", "pricing"] {
+        assert!(
+            edges[above].contains("aws"),
+            "{above} should call AWS through crate::aws"
+        );
+    }
+}
