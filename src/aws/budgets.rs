@@ -12,7 +12,7 @@ use aws_sdk_budgets::types::{
 };
 use serde::Serialize;
 
-use super::{Aws, AwsError};
+use super::{Aws, AwsError, Found};
 
 /// A budget's limit and who its alerts e-mail.
 #[derive(Debug, Clone, Copy)]
@@ -66,30 +66,24 @@ fn spend_usd(spend: Option<&Spend>) -> Option<f64> {
 
 /// The budget, if it exists.
 pub async fn describe(aws: &Aws, account: &str, name: &str) -> Result<Option<BudgetState>> {
-    match aws
+    let out = aws
         .budgets()
         .describe_budget()
         .account_id(account)
         .budget_name(name)
         .send()
         .await
-    {
-        Ok(out) => {
-            let Some(budget) = out.budget() else {
-                return Ok(None);
-            };
-            let spent = budget.calculated_spend();
-            Ok(Some(BudgetState {
-                name: budget.budget_name().to_string(),
-                limit_usd: spend_usd(budget.budget_limit()).unwrap_or_default(),
-                actual_usd: spend_usd(spent.and_then(|s| s.actual_spend())),
-                forecast_usd: spend_usd(spent.and_then(|s| s.forecasted_spend())),
-            }))
+        .found()
+        .with_context(|| format!("cannot read budget {name} (Budgets DescribeBudget)"))?;
+    Ok(out.as_ref().and_then(|out| out.budget()).map(|budget| {
+        let spent = budget.calculated_spend();
+        BudgetState {
+            name: budget.budget_name().to_string(),
+            limit_usd: spend_usd(budget.budget_limit()).unwrap_or_default(),
+            actual_usd: spend_usd(spent.and_then(|s| s.actual_spend())),
+            forecast_usd: spend_usd(spent.and_then(|s| s.forecasted_spend())),
         }
-        Err(e) if AwsError::from_sdk(&e).is_not_found() => Ok(None),
-        Err(e) => Err(AwsError::from(e))
-            .with_context(|| format!("cannot read budget {name} (Budgets DescribeBudget)")),
-    }
+    }))
 }
 
 fn budget_of(name: &str, limit: Limit<'_>) -> Result<Budget> {
@@ -181,23 +175,17 @@ pub async fn update(
     let subscriber = subscriber_of(limit.email)?;
     for (kind, percent) in ALERTS {
         let notification = notification_of(kind, percent)?;
-        match aws
-            .budgets()
+        aws.budgets()
             .delete_notification()
             .account_id(account)
             .budget_name(name)
             .notification(notification.clone())
             .send()
             .await
-        {
-            Ok(_) => {}
-            Err(e) if AwsError::from_sdk(&e).is_not_found() => {}
-            Err(e) => {
-                return Err(AwsError::from(e)).with_context(|| {
-                    format!("cannot replace an alert of budget {name} (Budgets DeleteNotification)")
-                })
-            }
-        }
+            .found()
+            .with_context(|| {
+                format!("cannot replace an alert of budget {name} (Budgets DeleteNotification)")
+            })?;
         aws.budgets()
             .create_notification()
             .account_id(account)
@@ -216,19 +204,16 @@ pub async fn update(
 
 /// Deletes the budget; `false` when there was none.
 pub async fn delete(aws: &Aws, account: &str, name: &str) -> Result<bool> {
-    match aws
+    let deleted = aws
         .budgets()
         .delete_budget()
         .account_id(account)
         .budget_name(name)
         .send()
         .await
-    {
-        Ok(_) => Ok(true),
-        Err(e) if AwsError::from_sdk(&e).is_not_found() => Ok(false),
-        Err(e) => Err(AwsError::from(e))
-            .with_context(|| format!("cannot delete budget {name} (Budgets DeleteBudget)")),
-    }
+        .found()
+        .with_context(|| format!("cannot delete budget {name} (Budgets DeleteBudget)"))?;
+    Ok(deleted.is_some())
 }
 
 /// The notifications a budget has: (kind, percent), to check the alerts are in place.

@@ -11,7 +11,7 @@ use aws_sdk_cloudformation::types::{
 };
 use serde::Serialize;
 
-use super::{Aws, AwsError};
+use super::{Aws, AwsError, Found};
 
 /// CloudFormation's stack status: the SDK's enum (a status newer than the SDK arrives as its
 /// `Unknown` variant and prints as CloudFormation sent it).
@@ -382,17 +382,16 @@ pub async fn resource_id(aws: &Aws, stack: &str, resource_type: &str) -> Result<
 
 /// DescribeStacks for one name or id; `None` when it does not exist or was deleted.
 pub async fn describe_stack(aws: &Aws, name: &str) -> Result<Option<StackState>> {
-    let out = match aws
+    let out = aws
         .cloudformation()
         .describe_stacks()
         .stack_name(name)
         .send()
         .await
-        .map_err(AwsError::from)
-    {
-        Ok(out) => out,
-        Err(e) if e.is_not_found() => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("cannot describe stack {name}")),
+        .found()
+        .with_context(|| format!("cannot describe stack {name}"))?;
+    let Some(out) = out else {
+        return Ok(None);
     };
     let Some(stack) = out.stacks().first() else {
         return Ok(None);

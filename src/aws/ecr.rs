@@ -9,7 +9,7 @@ use aws_sdk_ecr::types::{ImageScanningConfiguration, Tag};
 use base64::Engine;
 use serde::Serialize;
 
-use super::{Aws, AwsError, ErrorKind};
+use super::{Aws, AwsError, ErrorKind, Found};
 
 /// An ECR repository.
 #[derive(Debug, Clone, Serialize)]
@@ -39,22 +39,20 @@ pub struct ImageInfo {
 
 /// DescribeRepositories for one name: the repository, if it exists.
 pub async fn repository(aws: &Aws, name: &str) -> Result<Option<Repository>> {
-    match aws
+    let out = aws
         .ecr()
         .describe_repositories()
         .repository_names(name)
         .send()
         .await
-        .map_err(AwsError::from)
-    {
-        Ok(out) => Ok(out.repositories().first().map(|r| Repository {
-            name: r.repository_name().unwrap_or(name).to_string(),
-            uri: r.repository_uri().unwrap_or_default().to_string(),
-            arn: r.repository_arn().unwrap_or_default().to_string(),
-        })),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot look up ECR repository {name}")),
-    }
+        .found()
+        .with_context(|| format!("cannot look up ECR repository {name}"))?;
+    let found = out.as_ref().and_then(|out| out.repositories().first());
+    Ok(found.map(|r| Repository {
+        name: r.repository_name().unwrap_or(name).to_string(),
+        uri: r.repository_uri().unwrap_or_default().to_string(),
+        arn: r.repository_arn().unwrap_or_default().to_string(),
+    }))
 }
 
 /// The repository's tags.
@@ -150,19 +148,16 @@ pub async fn delete_repository(aws: &Aws, name: &str) -> Result<Option<usize>> {
     let Some(images) = images(aws, name).await? else {
         return Ok(None);
     };
-    match aws
+    let deleted = aws
         .ecr()
         .delete_repository()
         .repository_name(name)
         .force(true)
         .send()
         .await
-        .map_err(AwsError::from)
-    {
-        Ok(_) => Ok(Some(images.len())),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot delete ECR repository {name}")),
-    }
+        .found()
+        .with_context(|| format!("cannot delete ECR repository {name}"))?;
+    Ok(deleted.map(|_| images.len()))
 }
 
 /// Every image of the repository, newest first, all pages read (`DescribeImages` answers at

@@ -8,7 +8,9 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::FunctionUrlAuthType;
 use serde::Serialize;
 
-use super::{Aws, AwsError};
+use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
+
+use super::{Aws, AwsError, Found};
 use crate::lambda::{AccountConcurrency, Arch, PublicAccess, UrlAuth};
 
 /// A deployed function's configuration.
@@ -63,51 +65,37 @@ pub async fn account_concurrency(aws: &Aws) -> Result<AccountConcurrency> {
 /// The function's own reservation now (Lambda GetFunctionConcurrency); none for a function
 /// that does not exist.
 pub async fn reserved_concurrency(aws: &Aws, name: &str) -> Result<Option<i64>> {
-    match aws
+    let out = aws
         .lambda()
         .get_function_concurrency()
         .function_name(name)
         .send()
         .await
-        .map_err(AwsError::from)
-    {
-        Ok(out) => Ok(out.reserved_concurrent_executions().map(i64::from)),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read the concurrency of {name}")),
-    }
+        .found()
+        .with_context(|| format!("cannot read the concurrency of {name}"))?;
+    Ok(out.and_then(|out| out.reserved_concurrent_executions().map(i64::from)))
+}
+
+/// Lambda GetFunction; `None` when there is no such function.
+async fn get_function(aws: &Aws, name: &str) -> Result<Option<GetFunctionOutput>> {
+    aws.lambda()
+        .get_function()
+        .function_name(name)
+        .send()
+        .await
+        .found()
+        .with_context(|| format!("cannot read function {name} (Lambda GetFunction)"))
 }
 
 /// Whether a function of this name exists (Lambda GetFunction).
 pub async fn function_exists(aws: &Aws, name: &str) -> Result<bool> {
-    match aws
-        .lambda()
-        .get_function()
-        .function_name(name)
-        .send()
-        .await
-        .map_err(AwsError::from)
-    {
-        Ok(_) => Ok(true),
-        Err(e) if e.is_not_found() => Ok(false),
-        Err(e) => {
-            Err(e).with_context(|| format!("cannot read function {name} (Lambda GetFunction)"))
-        }
-    }
+    Ok(get_function(aws, name).await?.is_some())
 }
 
 /// Function `name`'s configuration and URL, or `None` when there is no such function.
 pub async fn function_info(aws: &Aws, name: &str) -> Result<Option<FunctionInfo>> {
-    let out = match aws
-        .lambda()
-        .get_function()
-        .function_name(name)
-        .send()
-        .await
-        .map_err(AwsError::from)
-    {
-        Ok(out) => out,
-        Err(e) if e.is_not_found() => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("cannot read function {name}")),
+    let Some(out) = get_function(aws, name).await? else {
+        return Ok(None);
     };
     let config = out
         .configuration()
@@ -159,43 +147,35 @@ pub struct FunctionUrl {
 /// The function URL, read from Lambda (not a stack output: moto cannot serve that); none →
 /// `None`.
 pub async fn function_url(aws: &Aws, function: &str) -> Result<Option<FunctionUrl>> {
-    match aws
+    let out = aws
         .lambda()
         .get_function_url_config()
         .function_name(function)
         .send()
         .await
-        .map_err(AwsError::from)
-    {
-        Ok(out) => Ok(Some(FunctionUrl {
-            url: out.function_url().to_string(),
-            auth: match out.auth_type() {
-                FunctionUrlAuthType::None => UrlAuth::None,
-                _ => UrlAuth::AwsIam,
-            },
-        })),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e).context("cannot read the function URL"),
-    }
+        .found()
+        .context("cannot read the function URL")?;
+    Ok(out.map(|out| FunctionUrl {
+        url: out.function_url().to_string(),
+        auth: match out.auth_type() {
+            FunctionUrlAuthType::None => UrlAuth::None,
+            _ => UrlAuth::AwsIam,
+        },
+    }))
 }
 
 /// What the function's resource policy grants the public (no policy: nothing).
 pub async fn public_access(aws: &Aws, function: &str) -> Result<PublicAccess> {
-    let policy = match aws
+    let out = aws
         .lambda()
         .get_policy()
         .function_name(function)
         .send()
         .await
-        .map_err(AwsError::from)
-    {
-        Ok(out) => out.policy().unwrap_or("{}").to_string(),
-        Err(e) if e.is_not_found() => "{}".to_string(),
-        Err(e) => {
-            return Err(e).with_context(|| format!("cannot read the resource policy of {function}"))
-        }
-    };
-    let policy: serde_json::Value = serde_json::from_str(&policy)
+        .found()
+        .with_context(|| format!("cannot read the resource policy of {function}"))?;
+    let policy = out.as_ref().and_then(|out| out.policy()).unwrap_or("{}");
+    let policy: serde_json::Value = serde_json::from_str(policy)
         .with_context(|| format!("the resource policy of {function} is not JSON"))?;
     Ok(PublicAccess::from_policy(&policy))
 }

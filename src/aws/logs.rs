@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::{Aws, AwsError};
+use super::{Aws, AwsError, Found};
 use crate::lambda::{log_group, Report};
 
 /// The log group's tags, or `None` when there is no such group.
@@ -49,18 +49,15 @@ pub async fn log_group_tags(aws: &Aws, name: &str) -> Result<Option<BTreeMap<Str
 
 /// Deletes a log group; `false` when there was none.
 pub async fn delete_log_group(aws: &Aws, name: &str) -> Result<bool> {
-    match aws
+    let deleted = aws
         .logs()
         .delete_log_group()
         .log_group_name(name)
         .send()
         .await
-        .map_err(AwsError::from)
-    {
-        Ok(_) => Ok(true),
-        Err(e) if e.is_not_found() => Ok(false),
-        Err(e) => Err(e).with_context(|| format!("cannot delete log group {name}")),
-    }
+        .found()
+        .with_context(|| format!("cannot delete log group {name}"))?;
+    Ok(deleted.is_some())
 }
 
 /// The INIT phases Lambda billed in a window: since August 2025 every function's INIT is

@@ -24,7 +24,7 @@ use anyhow::Result;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-pub use error::{AwsError, ErrorKind};
+pub use error::{AwsError, ErrorKind, Found};
 use serde::Serialize;
 use ummatics_sentiment_client::sdk_error::{credentials_error, describe, with_causes};
 
