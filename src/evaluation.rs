@@ -277,7 +277,10 @@ pub fn score_files(files: &ModelFiles, file: LabelledFile) -> Result<(usize, f64
         std::fs::write(dir.path().join(&model_file.name), &model_file.bytes)
             .with_context(|| format!("cannot write {}", model_file.name))?;
     }
-    let classifier = Classifier::load(dir.path(), &ClassifierOptions::default())?;
+    let options = ClassifierOptions::default();
+    let classifier = ummatics_sentiment_function::startup::while_loading(|| {
+        Classifier::load(dir.path(), &options)
+    })?;
     let examples = file.examples(classifier.labels())?;
     let predicted: Vec<usize> = predict_all(&classifier, &examples)?
         .iter()

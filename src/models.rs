@@ -152,8 +152,13 @@ impl ModelSpec {
         }
     }
 
-    /// Loads the classifier this spec names.
+    /// Loads the classifier this spec names (freed memory kept for reuse while it loads:
+    /// `startup::while_loading`).
     pub fn load(&self, options: &ClassifierOptions) -> Result<Classifier> {
+        ummatics_sentiment_function::startup::while_loading(|| self.load_now(options))
+    }
+
+    fn load_now(&self, options: &ClassifierOptions) -> Result<Classifier> {
         match self {
             ModelSpec::Embedded(embedded) => {
                 let [(_, onnx), (_, config), (_, tokenizer)] = embedded.files();

@@ -50,7 +50,7 @@ fn self_test(args: &[String]) -> i32 {
     };
     let started = std::time::Instant::now();
     let result = ClassifierOptions::from_env()
-        .and_then(|options| Classifier::load(&dir, &options))
+        .and_then(|options| startup::while_loading(|| Classifier::load(&dir, &options)))
         .and_then(|classifier| runtime::self_test(&classifier));
     match result {
         Ok(lines) => {

@@ -36,7 +36,7 @@ pub fn model_dir() -> PathBuf {
 /// Loads the classifier the way the function does at init.
 pub fn load_from_env() -> Result<Classifier> {
     let options = ClassifierOptions::from_env()?;
-    Classifier::load(model_dir(), &options)
+    crate::startup::while_loading(|| Classifier::load(model_dir(), &options))
 }
 
 /// Reports a failed init through the Runtime API (`/runtime/init/error`), so Lambda shows the

@@ -1,7 +1,8 @@
 //! `deploy`: an orchestrator of named steps ([`steps`]) on a checked plan ([`plan`]) — model →
-//! gate (with `--gate`) → bootstrap → builder (the Docker engine, or an OCI image written
-//! directly with no daemon) → AWS account → ECR repository → image (smoke test, push) →
-//! CloudFormation change set → report ([`report`]). Each step shows live progress; a redeploy
+//! stage → gate (with `--gate`) → bootstrap → builder (the Docker engine, or an OCI image
+//! written directly with no daemon) → AWS account → ownership, quotas, function and log group
+//! checks → ECR repository → image (smoke test, push) → CloudFormation change set (planned,
+//! confirmed, applied) → budget → release → report ([`report`]). Each step shows live progress; a redeploy
 //! of the same inputs pushes nothing and updates nothing.
 
 use std::fmt;
