@@ -55,6 +55,9 @@ fn template_resources(body: &str) -> &str {
 /// How often stack state is polled while CloudFormation works.
 const POLL: Duration = Duration::from_secs(2);
 
+/// Polls a stack executed out of REVIEW_IN_PROGRESS may take to start (a minute).
+const START_POLLS: u32 = 30;
+
 /// The stack tag that marks what this tool made (value: the tool's name).
 pub const TAG_TOOL: &str = "ummatics-sentiment:tool";
 /// The stack tag naming the registry the images were pushed to, when deploy was given
@@ -666,7 +669,7 @@ impl<'a> StackDeployer<'a> {
                 }
             })
             .context("cannot execute the change set")?;
-        self.follow(seen).await
+        self.follow(seen, plan.stack_id.as_deref()).await
     }
 
     /// Before a create change set is executed: when two first deploys race, AWS lets both
@@ -795,15 +798,29 @@ impl<'a> StackDeployer<'a> {
     }
 
     /// Prints new events until the stack is in a terminal state (or gone).
-    async fn follow(&self, mut seen: HashSet<String>) -> Result<(StackState, Vec<Failure>)> {
+    ///
+    /// `stack_id`: the stack the executed change set belongs to (followed by id: a name may
+    /// stand for another stack while first deploys race). A create's stack still
+    /// REVIEW_IN_PROGRESS has not started yet (ExecuteChangeSet returns before CloudFormation
+    /// begins): waited for, up to [`START_POLLS`] polls.
+    async fn follow(
+        &self,
+        mut seen: HashSet<String>,
+        stack_id: Option<&str>,
+    ) -> Result<(StackState, Vec<Failure>)> {
         let mut failures = Vec::new();
+        let mut not_started = 0;
         loop {
             failures.extend(self.show_new_events(&mut seen).await?);
-            match self.describe().await? {
+            match describe_stack(self.aws, stack_id.unwrap_or(&self.name)).await? {
                 None => bail!(
                     "stack {} disappeared while it was being deployed",
                     self.name
                 ),
+                Some(stack) if stack.is_review() && not_started < START_POLLS => {
+                    not_started += 1;
+                    tokio::time::sleep(POLL).await
+                }
                 Some(stack) if !stack.is_busy() => return Ok((stack, failures)),
                 Some(_) => tokio::time::sleep(POLL).await,
             }
