@@ -370,10 +370,7 @@ pub async fn self_test(bootstrap: &Bootstrap, model: &ModelFiles, runner: &Runne
     let dir = tempfile::tempdir().context("cannot make a temporary directory")?;
     let model_dir = dir.path().join("model");
     std::fs::create_dir(&model_dir).context("cannot make a temporary directory")?;
-    for file in &model.files {
-        std::fs::write(model_dir.join(&file.name), &file.bytes)
-            .with_context(|| format!("cannot write {}", file.name))?;
-    }
+    model.write_to(&model_dir)?;
     // The very bytes that go into the image (a carried function has no file of its own).
     let program = dir.path().join("bootstrap");
     {

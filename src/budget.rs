@@ -10,8 +10,8 @@ use std::fmt;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+pub use crate::aws::budgets::BudgetState;
 use crate::aws::budgets::{self, Limit};
-pub use crate::aws::budgets::{BudgetState, ALERTS, SERVICES};
 use crate::aws::Aws;
 
 /// The most a budget may be set to here: a guard against a typo of a few zeros.
@@ -39,10 +39,10 @@ impl BudgetSpec {
         format!("{}.{:02}", self.limit_cents / 100, self.limit_cents % 100)
     }
 
-    /// The limit and address as Budgets takes them (`amount`: [`BudgetSpec::amount`]).
-    pub fn limit<'a>(&'a self, amount: &'a str) -> Limit<'a> {
+    /// The limit and address as Budgets takes them.
+    pub fn limit(&self) -> Limit<'_> {
         Limit {
-            amount,
+            amount: self.amount(),
             email: &self.email,
         }
     }
@@ -115,7 +115,7 @@ pub async fn move_from_old_name(
     if budgets::describe(aws, account, stack).await?.is_none() {
         return Ok(false);
     }
-    budgets::create(aws, account, &name, recorded.limit(&recorded.amount())).await?;
+    budgets::create(aws, account, &name, &recorded.limit()).await?;
     budgets::delete(aws, account, stack).await?;
     Ok(true)
 }
@@ -225,10 +225,10 @@ pub async fn reconcile(
         }
         (BudgetAction::Updated, Some(spec)) => {
             let old_email = recorded.map(|r| r.email.as_str());
-            budgets::update(aws, account, &name, spec.limit(&spec.amount()), old_email).await?;
+            budgets::update(aws, account, &name, &spec.limit(), old_email).await?;
         }
         (BudgetAction::Created, Some(spec)) => {
-            budgets::create(aws, account, &name, spec.limit(&spec.amount())).await?;
+            budgets::create(aws, account, &name, &spec.limit()).await?;
         }
         _ => {}
     }

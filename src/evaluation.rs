@@ -273,10 +273,7 @@ pub fn accuracy(examples: &[Example], predicted: &[usize]) -> f64 {
 /// workers.
 pub fn score_files(files: &ModelFiles, file: LabelledFile) -> Result<(usize, f64)> {
     let dir = tempfile::tempdir().context("cannot make a temporary directory")?;
-    for model_file in &files.files {
-        std::fs::write(dir.path().join(&model_file.name), &model_file.bytes)
-            .with_context(|| format!("cannot write {}", model_file.name))?;
-    }
+    files.write_to(dir.path())?;
     let options = ClassifierOptions::default();
     let classifier = ummatics_sentiment_function::startup::while_loading(|| {
         Classifier::load(dir.path(), &options)

@@ -179,11 +179,7 @@ impl ModelSpec {
         let ModelSpec::Hub(_) = &self else {
             return Ok(self);
         };
-        let files = self.files().await?;
-        for file in &files.files {
-            std::fs::write(dir.join(&file.name), &file.bytes)
-                .with_context(|| format!("cannot write {}", dir.join(&file.name).display()))?;
-        }
+        self.files().await?.write_to(dir)?;
         Ok(ModelSpec::Dir(dir.to_path_buf()))
     }
 
@@ -272,6 +268,16 @@ impl ModelFiles {
                 self.source,
                 missing.join(", ")
             );
+        }
+        Ok(())
+    }
+
+    /// Writes the files into `dir` (which exists), as a model directory the function reads.
+    pub fn write_to(&self, dir: &Path) -> Result<()> {
+        for file in &self.files {
+            let path = dir.join(&file.name);
+            std::fs::write(&path, &file.bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
         }
         Ok(())
     }

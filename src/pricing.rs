@@ -48,7 +48,7 @@ pub fn call_usd(ms: f64, memory_mb: u32, arch: Arch) -> f64 {
 /// The most a public function URL can cost in an hour of compute: every one of `cap`
 /// instances busy for the whole hour at `memory_mb` (requests are billed on top, per million).
 pub fn worst_case_compute_per_hour(cap: u32, memory_mb: u32, arch: Arch) -> f64 {
-    f64::from(cap) * 3600.0 * f64::from(memory_mb) / 1024.0 * per_gb_s(arch)
+    f64::from(cap) * gb_seconds(3_600_000.0, memory_mb) * per_gb_s(arch)
 }
 
 /// What the window cost.

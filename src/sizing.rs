@@ -131,7 +131,7 @@ impl std::fmt::Display for Estimate {
 }
 
 pub fn gb_seconds_per_10k(m: &Measured, memory_mb: u32) -> f64 {
-    memory_mb as f64 / 1024.0 * TEXTS * seconds_per_text(m, memory_mb)
+    pricing::gb_seconds(TEXTS * seconds_per_text(m, memory_mb) * 1000.0, memory_mb)
 }
 
 pub fn estimate(m: &Measured, memory_mb: u32, arch: Arch) -> Estimate {

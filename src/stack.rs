@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aws::cloudformation::{self, ChangeSet, ChangeSetEntry, ChangeSetKind, StackEvent};
 pub use crate::aws::cloudformation::{describe_stack, ResourceChange, StackState, StackStatus};
-use crate::aws::{Aws, AwsError, ErrorKind};
+use crate::aws::{Aws, AwsError, ErrorKind, Found};
 use crate::budget::BudgetSpec;
 use crate::interrupt::{until_interrupted, Phase, Tracker};
 use crate::lambda::{Arch, UrlAuth};
@@ -548,11 +548,12 @@ impl<'a> StackDeployer<'a> {
     /// only existed to hold it (REVIEW_IN_PROGRESS, no other run's change set waiting on it).
     /// Returns whether anything was deleted.
     pub async fn discard_change_set(&self, name: &str, creates_stack: bool) -> Result<bool> {
-        let mut deleted = match self.delete_change_set(name).await {
-            Ok(()) => true,
-            Err(e) if e.is_not_found() => false,
-            Err(e) => return Err(e).context("cannot delete the change set"),
-        };
+        let mut deleted = self
+            .delete_change_set(name)
+            .await
+            .found()
+            .context("cannot delete the change set")?
+            .is_some();
         if creates_stack {
             if let Some(stack) = self.describe().await? {
                 deleted |= self.release_review_stack(&stack.id).await?;

@@ -95,7 +95,8 @@ pub enum ErrorKind {
     /// Throttled (`Throttling…`, `TooManyRequests…`, `RequestLimitExceeded`, `SlowDown`).
     Throttled,
     /// The service failed on its side (`ServiceException`, `InternalFailure`,
-    /// `ServiceUnavailable`, Lambda's `ResourceNotReady`/`EC2…`/`ENI…`): transient.
+    /// `ServiceUnavailable`, Lambda's `ResourceNotReady`/`EC2…`/`ENI…`), or answered with no
+    /// code the SDK could read (a proxy's 502 page): transient.
     ServiceFailure,
     /// No answer: a refused or dropped connection, a timeout, an answer that could not be read.
     Transport,
@@ -161,7 +162,7 @@ impl AwsError {
 /// A service's answer (`code`, `message`) as an [`ErrorKind`].
 pub fn classify(code: Option<&str>, message: &str) -> ErrorKind {
     let Some(code) = code else {
-        return ErrorKind::Refused;
+        return ErrorKind::ServiceFailure;
     };
     let has = |part: &str| code.contains(part);
     if has("NotFound") || code == "NoSuchEntity" || code == "NoSuchKey" {
@@ -268,6 +269,7 @@ mod tests {
         ] {
             assert_eq!(classify(Some(code), message), kind, "{code}: {message}");
         }
-        assert_eq!(classify(None, ""), Refused);
+        // An answer without a code (an HTML error page) is retried, as before the kinds.
+        assert_eq!(classify(None, ""), ServiceFailure);
     }
 }

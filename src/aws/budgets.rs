@@ -15,10 +15,10 @@ use serde::Serialize;
 use super::{Aws, AwsError, Found};
 
 /// A budget's limit and who its alerts e-mail.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limit<'a> {
     /// US dollars with two places, as Budgets stores it (`12.50`).
-    pub amount: &'a str,
+    pub amount: String,
     pub email: &'a str,
 }
 
@@ -86,7 +86,7 @@ pub async fn describe(aws: &Aws, account: &str, name: &str) -> Result<Option<Bud
     }))
 }
 
-fn budget_of(name: &str, limit: Limit<'_>) -> Result<Budget> {
+fn budget_of(name: &str, limit: &Limit<'_>) -> Result<Budget> {
     let service = ExpressionDimensionValues::builder()
         .key(Dimension::Service)
         .set_values(Some(SERVICES.iter().map(|s| s.to_string()).collect()))
@@ -98,7 +98,7 @@ fn budget_of(name: &str, limit: Limit<'_>) -> Result<Budget> {
         .time_unit(TimeUnit::Monthly)
         .budget_limit(
             Spend::builder()
-                .amount(limit.amount)
+                .amount(&limit.amount)
                 .unit("USD")
                 .build()
                 .context("cannot build the budget's limit")?,
@@ -127,7 +127,7 @@ fn subscriber_of(email: &str) -> Result<Subscriber> {
 }
 
 /// Creates the budget with its two e-mail alerts.
-pub async fn create(aws: &Aws, account: &str, name: &str, limit: Limit<'_>) -> Result<()> {
+pub async fn create(aws: &Aws, account: &str, name: &str, limit: &Limit<'_>) -> Result<()> {
     let subscriber = subscriber_of(limit.email)?;
     let mut request = aws
         .budgets()
@@ -158,7 +158,7 @@ pub async fn update(
     aws: &Aws,
     account: &str,
     name: &str,
-    limit: Limit<'_>,
+    limit: &Limit<'_>,
     old_email: Option<&str>,
 ) -> Result<()> {
     aws.budgets()

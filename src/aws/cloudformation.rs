@@ -320,33 +320,33 @@ pub async fn change_sets(aws: &Aws, stack: &str) -> Result<Vec<ChangeSetEntry>> 
 
 /// DescribeStackEvents, newest first; none when the stack does not exist.
 pub async fn events(aws: &Aws, stack: &str) -> Result<Vec<StackEvent>> {
-    match aws
+    let out = aws
         .cloudformation()
         .describe_stack_events()
         .stack_name(stack)
         .send()
         .await
-        .map_err(AwsError::from)
-    {
-        Ok(out) => Ok(out
-            .stack_events()
-            .iter()
-            .filter_map(|e| {
-                Some(StackEvent {
-                    id: e.event_id()?.to_string(),
-                    logical_id: e.logical_resource_id().unwrap_or_default().to_string(),
-                    resource_type: e.resource_type().unwrap_or_default().to_string(),
-                    status: e
-                        .resource_status()
-                        .map(|s| s.as_str().to_string())
-                        .unwrap_or_default(),
-                    reason: e.resource_status_reason().unwrap_or_default().to_string(),
-                })
+        .found()
+        .context("cannot read stack events")?;
+    let events = out
+        .as_ref()
+        .map(|out| out.stack_events())
+        .unwrap_or_default();
+    Ok(events
+        .iter()
+        .filter_map(|e| {
+            Some(StackEvent {
+                id: e.event_id()?.to_string(),
+                logical_id: e.logical_resource_id().unwrap_or_default().to_string(),
+                resource_type: e.resource_type().unwrap_or_default().to_string(),
+                status: e
+                    .resource_status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                reason: e.resource_status_reason().unwrap_or_default().to_string(),
             })
-            .collect()),
-        Err(e) if e.is_not_found() => Ok(Vec::new()),
-        Err(e) => Err(e).context("cannot read stack events"),
-    }
+        })
+        .collect())
 }
 
 /// DeleteStack for a name or id (it returns at once; the stack goes on being deleted).

@@ -171,19 +171,18 @@ pub async fn images(aws: &Aws, name: &str) -> Result<Option<Vec<ImageInfo>>> {
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        match page.map_err(AwsError::from) {
-            Ok(page) => images.extend(page.image_details().iter().map(|d| ImageInfo {
-                digest: d.image_digest().unwrap_or_default().to_string(),
-                tags: d.image_tags().to_vec(),
-                pushed_at: d.image_pushed_at().map(|t| t.to_string()),
-                bytes: d.image_size_in_bytes().map(|n| n as u64),
-            })),
-            Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("cannot list the images of ECR repository {name}"))
-            }
-        }
+        let Some(page) = page
+            .found()
+            .with_context(|| format!("cannot list the images of ECR repository {name}"))?
+        else {
+            return Ok(None);
+        };
+        images.extend(page.image_details().iter().map(|d| ImageInfo {
+            digest: d.image_digest().unwrap_or_default().to_string(),
+            tags: d.image_tags().to_vec(),
+            pushed_at: d.image_pushed_at().map(|t| t.to_string()),
+            bytes: d.image_size_in_bytes().map(|n| n as u64),
+        }));
     }
     images.sort_by(|a, b| b.pushed_at.cmp(&a.pushed_at));
     Ok(Some(images))

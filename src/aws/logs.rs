@@ -86,36 +86,22 @@ pub async fn billed_init(
     let mut total = BilledInit::default();
     let mut token: Option<String> = None;
     for _ in 0..MAX_INIT_PAGES {
-        let page = match aws
-            .logs()
-            .filter_log_events()
-            .log_group_name(&group)
-            .start_time(start_ms)
-            .end_time(end_ms)
-            .filter_pattern("\"Init Duration\"")
-            .set_next_token(token.take())
-            .send()
+        let window = (start_ms, Some(end_ms));
+        let page = events_page(aws, &group, window, Some("\"Init Duration\""), token.take())
             .await
-            .map_err(AwsError::from)
-        {
-            Ok(page) => page,
-            Err(e) if e.is_not_found() => return Ok(total),
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot read the REPORT lines of {group}"))
-            }
+            .found()
+            .with_context(|| format!("cannot read the REPORT lines of {group}"))?;
+        let Some(page) = page else {
+            return Ok(total);
         };
-        for event in page.events() {
-            if let Some(init) = event
-                .message()
-                .and_then(Report::parse)
-                .and_then(|r| r.init_ms)
-            {
+        for event in &page.events {
+            if let Some(init) = Report::parse(&event.message).and_then(|r| r.init_ms) {
                 total.cold_starts += 1;
                 total.init_ms += init;
             }
         }
-        match page.next_token() {
-            Some(next) => token = Some(next.to_string()),
+        match page.next {
+            Some(next) => token = Some(next),
             None => return Ok(total),
         }
     }
@@ -140,13 +126,13 @@ pub struct LogPage {
     pub next: Option<String>,
 }
 
-/// FilterLogEvents on `group` from `start_ms`, with CloudWatch's filter pattern if any.
-/// Typed: a missing group is [`AwsError::is_not_found`], a throttle
+/// FilterLogEvents on `group` over `(start_ms, end_ms)` (no end: up to now), with CloudWatch's
+/// filter pattern if any. Typed: a missing group is [`AwsError::is_not_found`], a throttle
 /// [`super::ErrorKind::Throttled`].
 pub async fn events_page(
     aws: &Aws,
     group: &str,
-    start_ms: i64,
+    (start_ms, end_ms): (i64, Option<i64>),
     pattern: Option<&str>,
     token: Option<String>,
 ) -> Result<LogPage, AwsError> {
@@ -155,6 +141,7 @@ pub async fn events_page(
         .filter_log_events()
         .log_group_name(group)
         .start_time(start_ms)
+        .set_end_time(end_ms)
         .set_filter_pattern(pattern.map(str::to_string))
         .set_next_token(token)
         .send()

@@ -109,7 +109,7 @@ pub async fn run(args: LogsArgs, global: &GlobalArgs) -> Result<ExitCode> {
         loop {
             let from = start_ms.max(newest - overlap_ms);
             let filter = args.filter.as_deref();
-            match logs::events_page(&aws, &group, from, filter, token.take()).await {
+            match logs::events_page(&aws, &group, (from, None), filter, token.take()).await {
                 Ok(page) => {
                     events.extend(page.events);
                     token = page.next;
