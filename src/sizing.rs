@@ -56,19 +56,21 @@ pub const SST2_MINI: Measured = Measured {
     measured_on: "2026-11-29, AMD EPYC (x86_64, AVX2), BENCHMARKS.md",
 };
 
-/// The bundled default `sst2-minilm` (6 layers, 384 wide, compact weights expanded to f32),
-/// release build: 1 thread is the median of `bench/compare.sh`'s three interleaved runs
-/// (BENCHMARKS.md); 2 threads and the peak RSS (the larger of the two) come from one `bench`
-/// run of two passes, where 1 thread gave 97.0 texts/s — the lower figure is kept. The peak RSS
-/// is the load's since loads keep what they free (`startup::while_loading`): 251 MiB, the
-/// static `bootstrap --self-test`'s VmHWM on 2026-12-07 (the warm peak is 230 MiB).
+/// The bundled default `sst2-minilm` (6 layers, 384 wide, compact weights: the embedding
+/// tables stay 8-bit, the rest is expanded to f32), release build. Speed: 1 thread is the
+/// median of `bench/compare.sh`'s three interleaved runs (BENCHMARKS.md); 2 threads come from
+/// one `bench` run of two passes, where 1 thread gave 97.0 texts/s — the lower figure is kept.
+/// Cold start and memory are the build Lambda runs: the static `bootstrap` under
+/// `bench/lambda_emulator.py` (one core, 9 runs, medians, 2026-12-07): Init Duration 131 ms,
+/// the first call of 50 texts 550 ms; peak RSS over the load and four calls 174 MiB (the
+/// glibc build's 178 MiB is the one kept; before the tables stayed 8-bit, 252 MiB).
 pub const SST2_MINILM: Measured = Measured {
     model: "sst2-minilm (bundled default)",
     texts_per_s: [87.9, 124.6],
-    peak_rss_mib: 251.0,
-    init_ms: 489.0,
-    first_call_ms: 574.0,
-    measured_on: "2026-11-30, Intel Xeon (x86_64, AVX-512), release build",
+    peak_rss_mib: 178.0,
+    init_ms: 131.0,
+    first_call_ms: 550.0,
+    measured_on: "2026-11-30 (speed) and 2026-12-07 (cold start, memory), Intel Xeon (x86_64, AVX-512), release builds",
 };
 
 /// The memory `deploy` uses unless told otherwise: [`default_memory`] of both measured models
@@ -101,6 +103,9 @@ pub struct Estimate {
     pub ms_per_cold_call_of_50: f64,
     pub usd_per_call_of_50: f64,
     pub usd_per_cold_call_of_50: f64,
+    /// GB-s per 10 000 texts when every call of 50 is cold (a batch job whose every call
+    /// starts an execution environment): the worst case beside the warm figure.
+    pub gb_seconds_per_10k_texts_all_cold: f64,
     /// The speed assumed: texts per second on one vCPU (one inference thread).
     pub texts_per_s_per_vcpu: f64,
     /// The model and texts the speed was measured with.
@@ -115,7 +120,8 @@ impl std::fmt::Display for Estimate {
         write!(
             f,
             "≈ {:.0} GB-s ({}) per 10 000 texts, ≈ {:.0} ms per call of 50\n            \
-             a cold call (INIT, billed, + the first call) ≈ {:.0} ms, {} against {} warm\n            \
+             a cold call (INIT, billed, + the first call) ≈ {:.0} ms, {} against {} warm; \
+             ≈ {:.0} GB-s per 10 000 texts if every call is cold\n            \
              assumes {:.0} texts/s per vCPU ({}); Lambda's CPUs vary, so measure yours: \
              ummatics-sentiment bench",
             self.gb_seconds_per_10k_texts,
@@ -124,6 +130,7 @@ impl std::fmt::Display for Estimate {
             self.ms_per_cold_call_of_50,
             crate::output::usd(self.usd_per_cold_call_of_50),
             crate::output::usd(self.usd_per_call_of_50),
+            self.gb_seconds_per_10k_texts_all_cold,
             self.texts_per_s_per_vcpu,
             self.basis
         )
@@ -150,6 +157,7 @@ pub fn estimate(m: &Measured, memory_mb: u32, arch: Arch) -> Estimate {
         ms_per_cold_call_of_50: cold_ms,
         usd_per_call_of_50: call_usd(warm_ms),
         usd_per_cold_call_of_50: call_usd(cold_ms),
+        gb_seconds_per_10k_texts_all_cold: TEXTS / 50.0 * pricing::gb_seconds(cold_ms, memory_mb),
         texts_per_s_per_vcpu: m.texts_per_s[0],
         basis: format!("{}, SST-2-length texts in calls of 50", m.model),
     }
@@ -226,7 +234,7 @@ mod tests {
     #[test]
     fn the_minimum_memory_is_the_model_peak_plus_headroom() {
         let minilm = ModelSpec::Embedded(Embedded::Minilm);
-        assert_eq!(minimum_memory_mb(&minilm, 0), 507);
+        assert_eq!(minimum_memory_mb(&minilm, 0), 434);
         assert_eq!(
             minimum_memory_mb(&ModelSpec::Embedded(Embedded::Mini), 0),
             310
@@ -243,7 +251,8 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "≈ 197 GB-s ($0.0033) per 10 000 texts, ≈ 569 ms per call of 50\n            \
-             a cold call (INIT, billed, + the first call) ≈ 1063 ms, $0.000031 against $0.000017 warm\n            \
+             a cold call (INIT, billed, + the first call) ≈ 681 ms, $0.000020 against $0.000017 warm; \
+             ≈ 235 GB-s per 10 000 texts if every call is cold\n            \
              assumes 88 texts/s per vCPU (sst2-minilm (bundled default), SST-2-length texts in \
              calls of 50); Lambda's CPUs vary, so measure yours: ummatics-sentiment bench"
         );
@@ -258,5 +267,22 @@ mod tests {
         let arm = estimate(&DISTILBERT_BASE, 1769, Arch::Arm64);
         assert!(arm.usd_per_10k_texts < e.usd_per_10k_texts);
         assert!((e.ms_per_call_of_50 - 50_000.0 / 25.8).abs() < 1e-6);
+    }
+
+    #[test]
+    fn every_call_cold_is_200_cold_calls_of_50() {
+        // The default model at 1769 MB (one vCPU): (131 + 550) ms per cold call.
+        let e = estimate(&SST2_MINILM, 1769, Arch::X86_64);
+        let cold_call_gb_s = 0.681 * 1769.0 / 1024.0;
+        assert!((e.gb_seconds_per_10k_texts_all_cold - 200.0 * cold_call_gb_s).abs() < 1e-9);
+        assert!(e.gb_seconds_per_10k_texts_all_cold > e.gb_seconds_per_10k_texts);
+        // Half a vCPU stretches the cold call, and costs the same GB-s.
+        let half = estimate(&SST2_MINILM, 1769 / 2, Arch::X86_64);
+        assert!((half.ms_per_cold_call_of_50 - 2.0 * 681.0).abs() < 1.0);
+        let text = e.to_string();
+        assert!(
+            text.contains("235 GB-s per 10 000 texts if every call is cold"),
+            "{text}"
+        );
     }
 }

@@ -51,7 +51,11 @@ fn self_test(args: &[String]) -> i32 {
     let started = std::time::Instant::now();
     let result = ClassifierOptions::from_env()
         .and_then(|options| startup::while_loading(|| Classifier::load(&dir, &options)))
-        .and_then(|classifier| runtime::self_test(&classifier));
+        .and_then(|classifier| {
+            let mut lines = runtime::self_test(&classifier)?;
+            lines.push(format!("load stages: {}", classifier.load_timings()));
+            Ok(lines)
+        });
     match result {
         Ok(lines) => {
             for line in lines {

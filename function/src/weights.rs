@@ -13,6 +13,12 @@
 //! every such node whose inputs are all initialisers before tract parses the graph: the graph
 //! tract sees holds plain f32 weights, and inference runs tract's f32 kernels. Nodes that read
 //! run-time values are left to tract.
+//!
+//! One exception: a table read only by `Gather` along its rows (word and position embeddings)
+//! stays 8-bit. Each of its `Gather`s becomes `Gather` of the integers, a `Cast` to f32 and a
+//! `Mul` by the gathered rows' scales — the same `(x − 0) × scale` for the rows a call reads,
+//! bit for bit, instead of the whole table expanded at load (the default model's 30,522-word
+//! table: 47 MB of f32 not written, copied or kept).
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use std::collections::{HashMap, HashSet};
@@ -25,6 +31,170 @@ pub fn expand_compact_weights(model: &mut ModelProto) -> Result<usize> {
     let Some(graph) = model.graph.as_mut() else {
         return Ok(0);
     };
+    let gathered = dequantize_after_gather(graph)?;
+    let expanded = expand_folded(graph)?;
+    Ok(gathered + expanded)
+}
+
+/// The rows' scales of a table that only `Gather` reads: `Some` when `node` dequantises an
+/// 8-bit initialiser `x` with zero points of 0 (or none) and one scale, or one per row.
+fn row_scales(
+    node: &NodeProto,
+    x: &TensorProto,
+    inputs: &[&TensorProto],
+) -> Result<Option<Vec<f32>>> {
+    let eight_bit = [DataType::Int8 as i32, DataType::Uint8 as i32].contains(&x.data_type);
+    if !eight_bit || x.raw_data.is_empty() || x.dims.len() < 2 || !(2..=3).contains(&inputs.len()) {
+        return Ok(None);
+    }
+    if attribute(node, "block_size").is_some_and(|a| a.i != 0) {
+        return Ok(None);
+    }
+    if let Some(zp) = inputs.get(2) {
+        let zero = Integers::of(zp).context("x_zero_point")?;
+        if zp.data_type != x.data_type || (0..zero.len()).any(|i| zero.get(i) != 0) {
+            return Ok(None);
+        }
+    }
+    let scales = floats(inputs[1]).context("x_scale")?;
+    let rows = usize::try_from(x.dims[0]).map_err(|_| anyhow!("negative dimension"))?;
+    let axis = attribute(node, "axis").map(|a| a.i).unwrap_or(1);
+    let per_row = scales.len() == rows && (axis == 0 || axis == -(x.dims.len() as i64));
+    Ok((scales.len() == 1 || per_row).then_some(scales))
+}
+
+/// Leaves 8-bit tables that only `Gather` (axis 0) reads in 8 bits: see the module's notes.
+/// Returns how many tables it left so.
+fn dequantize_after_gather(graph: &mut tract_onnx::pb::GraphProto) -> Result<usize> {
+    let initializers: HashMap<&str, &TensorProto> = graph
+        .initializer
+        .iter()
+        .map(|t| (t.name.as_str(), t))
+        .collect();
+    let graph_outputs: HashSet<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
+    // Table name → (x's name, the scales as an initialiser).
+    let mut tables: HashMap<String, (String, TensorProto)> = HashMap::new();
+    for node in &graph.node {
+        let standard = node.domain.is_empty() || node.domain == "ai.onnx";
+        if !standard || node.op_type != "DequantizeLinear" || node.output.len() != 1 {
+            continue;
+        }
+        let table = node.output[0].as_str();
+        let inputs: Option<Vec<&TensorProto>> = node
+            .input
+            .iter()
+            .filter(|name| !name.is_empty())
+            .map(|name| initializers.get(name.as_str()).copied())
+            .collect();
+        let Some(inputs) = inputs else { continue };
+        let only_gathered = !graph_outputs.contains(table)
+            && graph.node.iter().all(|reader| {
+                !reader.input.iter().any(|i| i == table)
+                    || (reader.op_type == "Gather"
+                        && reader.input.first().is_some_and(|i| i == table)
+                        && !reader.input[1..].iter().any(|i| i == table)
+                        && attribute(reader, "axis").is_none_or(|a| a.i == 0))
+            });
+        if !only_gathered {
+            continue;
+        }
+        let scales = row_scales(node, inputs[0], &inputs)
+            .with_context(|| format!("DequantizeLinear node {:?} (output {table:?})", node.name))?;
+        let Some(scales) = scales else { continue };
+        let dims = if scales.len() == 1 {
+            vec![]
+        } else {
+            vec![scales.len() as i64, 1]
+        };
+        let raw = scales.iter().flat_map(|s| s.to_le_bytes()).collect();
+        let scale = f32_tensor(&format!("{table}/row_scale"), &dims, raw);
+        tables.insert(table.to_string(), (inputs[0].name.clone(), scale));
+    }
+    if tables.is_empty() {
+        return Ok(0);
+    }
+    let nodes = std::mem::take(&mut graph.node);
+    for node in nodes {
+        if node.op_type == "DequantizeLinear" && tables.contains_key(&node.output[0]) {
+            continue;
+        }
+        let table = node.input.first().and_then(|i| tables.get(i));
+        let Some((x, scale)) = table.filter(|_| node.op_type == "Gather") else {
+            graph.node.push(node);
+            continue;
+        };
+        let y = &node.output[0];
+        let op = |op_type: &str,
+                  input: Vec<String>,
+                  output: String,
+                  attribute: Vec<AttributeProto>| NodeProto {
+            op_type: op_type.into(),
+            name: format!("{}/{output}", node.name),
+            input,
+            output: vec![output],
+            attribute,
+            ..Default::default()
+        };
+        let to_float = AttributeProto {
+            name: "to".into(),
+            i: DataType::Float as i64,
+            r#type: tract_onnx::pb::attribute_proto::AttributeType::Int as i32,
+            ..Default::default()
+        };
+        let ids = node.input[1].clone();
+        graph.node.push(op(
+            "Gather",
+            vec![x.clone(), ids.clone()],
+            format!("{y}/int"),
+            node.attribute.clone(),
+        ));
+        graph.node.push(op(
+            "Cast",
+            vec![format!("{y}/int")],
+            format!("{y}/f32"),
+            vec![to_float],
+        ));
+        let scale_of_rows = if scale.dims.is_empty() {
+            scale.name.clone()
+        } else {
+            graph.node.push(op(
+                "Gather",
+                vec![scale.name.clone(), ids],
+                format!("{y}/scale"),
+                node.attribute.clone(),
+            ));
+            format!("{y}/scale")
+        };
+        graph.node.push(op(
+            "Mul",
+            vec![format!("{y}/f32"), scale_of_rows],
+            y.clone(),
+            vec![],
+        ));
+    }
+    let count = tables.len();
+    graph
+        .initializer
+        .extend(tables.into_values().map(|(_, scale)| scale));
+    drop_unread_initializers(graph);
+    Ok(count)
+}
+
+/// Drops the initialisers no node reads and the graph does not output.
+fn drop_unread_initializers(graph: &mut tract_onnx::pb::GraphProto) {
+    let still_read: HashSet<String> = graph
+        .node
+        .iter()
+        .flat_map(|node| node.input.iter().cloned())
+        .chain(graph.output.iter().map(|o| o.name.clone()))
+        .collect();
+    graph
+        .initializer
+        .retain(|t| still_read.contains(t.name.as_str()));
+}
+
+/// Folds every remaining compact weight into an f32 initialiser. Returns how many.
+fn expand_folded(graph: &mut tract_onnx::pb::GraphProto) -> Result<usize> {
     let index: HashMap<&str, usize> = graph
         .initializer
         .iter()
@@ -82,15 +252,7 @@ pub fn expand_compact_weights(model: &mut ModelProto) -> Result<usize> {
         !folded_nodes.contains(&(n - 1))
     });
     // The integer weights and scales are now unread (unless something else reads them).
-    let still_read: HashSet<&str> = graph
-        .node
-        .iter()
-        .flat_map(|node| node.input.iter().map(String::as_str))
-        .chain(graph.output.iter().map(|o| o.name.as_str()))
-        .collect();
-    graph
-        .initializer
-        .retain(|t| still_read.contains(t.name.as_str()));
+    drop_unread_initializers(graph);
     graph.initializer.extend(folded);
     Ok(count)
 }
@@ -110,7 +272,7 @@ fn dequantize(node: &NodeProto, inputs: &[&TensorProto]) -> Result<TensorProto> 
         );
     }
     let (x, scale) = (inputs[0], inputs[1]);
-    let values = integers(x).context("x")?;
+    let values = Integers::of(x).context("x")?;
     let dims = shape(x, values.len()).context("x")?;
     let scales = floats(scale).context("x_scale")?;
     let zero_points = match inputs.get(2) {
@@ -119,7 +281,8 @@ fn dequantize(node: &NodeProto, inputs: &[&TensorProto]) -> Result<TensorProto> 
                 zp.data_type == x.data_type,
                 "x_zero_point's type differs from x's"
             );
-            integers(zp).context("x_zero_point")?
+            let zp = Integers::of(zp).context("x_zero_point")?;
+            (0..zp.len()).map(|i| zp.get(i)).collect()
         }
         None => vec![0; scales.len()],
     };
@@ -129,37 +292,20 @@ fn dequantize(node: &NodeProto, inputs: &[&TensorProto]) -> Result<TensorProto> 
         scales.len(),
         zero_points.len()
     );
-    // Per tensor, or per channel along `axis` (default 1).
-    let (outer, channels, inner) = if scales.len() == 1 {
-        (1, 1, values.len())
+    let (outer, channels, inner) = channel_layout(node, &dims, scales.len())?;
+    // Written in place, a run at a time: no intermediate copy of the values.
+    let mut raw = vec![0u8; values.len() * 4];
+    if inner == 1 {
+        // One scale per column (the last axis): each row is a run with the channels' scales.
+        for (o, out) in raw.chunks_exact_mut(channels * 4).enumerate().take(outer) {
+            values.dequantize_row(o * channels, out, &zero_points, &scales);
+        }
     } else {
-        let rank = dims.len() as i64;
-        let axis = attribute(node, "axis").map(|a| a.i).unwrap_or(1);
-        let axis = if axis < 0 { axis + rank } else { axis };
-        ensure!(
-            (0..rank).contains(&axis),
-            "axis {axis} is outside x's rank {rank}"
-        );
-        let axis = axis as usize;
-        ensure!(
-            dims[axis] == scales.len(),
-            "x_scale has {} values but x has {} channels along axis {axis}",
-            scales.len(),
-            dims[axis]
-        );
-        (
-            dims[..axis].iter().product(),
-            dims[axis],
-            dims[axis + 1..].iter().product(),
-        )
-    };
-    let mut raw = Vec::with_capacity(values.len() * 4);
-    for o in 0..outer {
-        for c in 0..channels {
-            let (s, z) = (scales[c], zero_points[c]);
-            let start = (o * channels + c) * inner;
-            for &v in &values[start..start + inner] {
-                raw.extend_from_slice(&(((v - z) as f32) * s).to_le_bytes());
+        for o in 0..outer {
+            for c in 0..channels {
+                let start = (o * channels + c) * inner;
+                let out = &mut raw[start * 4..(start + inner) * 4];
+                values.dequantize_into(start, out, zero_points[c], scales[c]);
             }
         }
     }
@@ -170,23 +316,26 @@ fn widen_f16(node: &NodeProto, x: &TensorProto) -> Result<TensorProto> {
     ensure!(!external(x), "stored in an external file");
     ensure!(node.output.len() == 1, "expected one output");
     // f16 values are 2 little-endian bytes in raw_data, or one per int32_data entry.
-    let bits: Vec<u16> = if x.raw_data.is_empty() {
-        x.int32_data.iter().map(|&v| v as u16).collect()
+    let widen = |bits: u16| half::f16::from_bits(bits).to_f32().to_le_bytes();
+    let raw = if x.raw_data.is_empty() {
+        shape(x, x.int32_data.len())?;
+        let mut raw = vec![0u8; x.int32_data.len() * 4];
+        for (dst, &v) in raw.chunks_exact_mut(4).zip(&x.int32_data) {
+            dst.copy_from_slice(&widen(v as u16));
+        }
+        raw
     } else {
         ensure!(
             x.raw_data.len().is_multiple_of(2),
             "raw_data is not a whole number of f16"
         );
-        x.raw_data
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .collect()
+        shape(x, x.raw_data.len() / 2)?;
+        let mut raw = vec![0u8; x.raw_data.len() * 2];
+        for (dst, src) in raw.chunks_exact_mut(4).zip(x.raw_data.chunks_exact(2)) {
+            dst.copy_from_slice(&widen(u16::from_le_bytes([src[0], src[1]])));
+        }
+        raw
     };
-    shape(x, bits.len())?;
-    let mut raw = Vec::with_capacity(bits.len() * 4);
-    for b in bits {
-        raw.extend_from_slice(&half::f16::from_bits(b).to_f32().to_le_bytes());
-    }
     Ok(f32_tensor(&node.output[0], &x.dims, raw))
 }
 
@@ -219,30 +368,132 @@ fn external(t: &TensorProto) -> bool {
     t.data_location == Some(tract_onnx::pb::tensor_proto::DataLocation::External as i32)
 }
 
-/// The values of an int8, uint8 or int32 tensor, from `raw_data` or `int32_data`.
-fn integers(t: &TensorProto) -> Result<Vec<i32>> {
-    ensure!(!external(t), "stored in an external file");
-    let raw = &t.raw_data;
-    Ok(match DataType::try_from(t.data_type) {
-        Ok(DataType::Int8) if !raw.is_empty() => raw.iter().map(|&b| b as i8 as i32).collect(),
-        Ok(DataType::Uint8) if !raw.is_empty() => raw.iter().map(|&b| b as i32).collect(),
-        Ok(DataType::Int32) if !raw.is_empty() => {
-            ensure!(
-                raw.len().is_multiple_of(4),
-                "raw_data is not a whole number of int32"
-            );
-            raw.chunks_exact(4)
-                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect()
+/// Per tensor (one scale), or per channel along the node's `axis` (default 1): the number of
+/// blocks before the axis, the channels, and the values of one channel within a block.
+fn channel_layout(
+    node: &NodeProto,
+    dims: &[usize],
+    scales: usize,
+) -> Result<(usize, usize, usize)> {
+    if scales == 1 {
+        return Ok((1, 1, dims.iter().product()));
+    }
+    let rank = dims.len() as i64;
+    let axis = attribute(node, "axis").map(|a| a.i).unwrap_or(1);
+    let axis = if axis < 0 { axis + rank } else { axis };
+    ensure!(
+        (0..rank).contains(&axis),
+        "axis {axis} is outside x's rank {rank}"
+    );
+    let axis = axis as usize;
+    ensure!(
+        dims[axis] == scales,
+        "x_scale has {scales} values but x has {} channels along axis {axis}",
+        dims[axis]
+    );
+    Ok((
+        dims[..axis].iter().product(),
+        dims[axis],
+        dims[axis + 1..].iter().product(),
+    ))
+}
+
+/// The values of an int8, uint8 or int32 tensor, read where they are (`raw_data` or
+/// `int32_data`) rather than copied out.
+enum Integers<'a> {
+    I8(&'a [u8]),
+    U8(&'a [u8]),
+    /// Little-endian int32 bytes.
+    I32(&'a [u8]),
+    Listed(&'a [i32]),
+}
+
+impl<'a> Integers<'a> {
+    fn of(t: &'a TensorProto) -> Result<Integers<'a>> {
+        ensure!(!external(t), "stored in an external file");
+        let raw = &t.raw_data[..];
+        Ok(match DataType::try_from(t.data_type) {
+            Ok(DataType::Int8) if !raw.is_empty() => Integers::I8(raw),
+            Ok(DataType::Uint8) if !raw.is_empty() => Integers::U8(raw),
+            Ok(DataType::Int32) if !raw.is_empty() => {
+                ensure!(
+                    raw.len().is_multiple_of(4),
+                    "raw_data is not a whole number of int32"
+                );
+                Integers::I32(raw)
+            }
+            Ok(DataType::Int8 | DataType::Uint8 | DataType::Int32) => {
+                Integers::Listed(&t.int32_data)
+            }
+            _ => bail!(
+                "type {} is not one of int8, uint8, int32",
+                DataType::try_from(t.data_type)
+                    .map(|d| d.as_str_name())
+                    .unwrap_or("unknown")
+            ),
+        })
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Integers::I8(b) | Integers::U8(b) => b.len(),
+            Integers::I32(b) => b.len() / 4,
+            Integers::Listed(v) => v.len(),
         }
-        Ok(DataType::Int8 | DataType::Uint8 | DataType::Int32) => t.int32_data.clone(),
-        _ => bail!(
-            "type {} is not one of int8, uint8, int32",
-            DataType::try_from(t.data_type)
-                .map(|d| d.as_str_name())
-                .unwrap_or("unknown")
-        ),
-    })
+    }
+
+    fn get(&self, i: usize) -> i32 {
+        match self {
+            Integers::I8(b) => b[i] as i8 as i32,
+            Integers::U8(b) => b[i] as i32,
+            Integers::I32(b) => {
+                i32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]])
+            }
+            Integers::Listed(v) => v[i],
+        }
+    }
+
+    /// `out` (little-endian f32 bytes) = (values[start + i] − zeros[i]) × scales[i].
+    fn dequantize_row(&self, start: usize, out: &mut [u8], zeros: &[i32], scales: &[f32]) {
+        let n = out.len() / 4;
+        let channels = zeros.iter().zip(scales);
+        match self {
+            Integers::I8(b) => {
+                for ((dst, &v), (&z, &s)) in out
+                    .chunks_exact_mut(4)
+                    .zip(&b[start..start + n])
+                    .zip(channels)
+                {
+                    dst.copy_from_slice(&(((v as i8 as i32 - z) as f32) * s).to_le_bytes());
+                }
+            }
+            _ => {
+                for (i, (dst, (&z, &s))) in out.chunks_exact_mut(4).zip(channels).enumerate() {
+                    dst.copy_from_slice(&(((self.get(start + i) - z) as f32) * s).to_le_bytes());
+                }
+            }
+        }
+    }
+
+    /// `out` (little-endian f32 bytes) = (values[start..] − zero) × scale, as many as fit.
+    fn dequantize_into(&self, start: usize, out: &mut [u8], zero: i32, scale: f32) {
+        let n = out.len() / 4;
+        let write = |out: &mut [u8], values: &mut dyn Iterator<Item = i32>| {
+            for (dst, v) in out.chunks_exact_mut(4).zip(values) {
+                dst.copy_from_slice(&(((v - zero) as f32) * scale).to_le_bytes());
+            }
+        };
+        // The int8 case is the common one (and the hot loop of a model's load): kept
+        // monomorphic so that it vectorises.
+        match self {
+            Integers::I8(b) => {
+                for (dst, &v) in out.chunks_exact_mut(4).zip(&b[start..start + n]) {
+                    dst.copy_from_slice(&(((v as i8 as i32 - zero) as f32) * scale).to_le_bytes());
+                }
+            }
+            _ => write(out, &mut (start..start + n).map(|i| self.get(i))),
+        }
+    }
 }
 
 /// The values of an f32 tensor, from `raw_data` or `float_data`.
@@ -411,6 +662,139 @@ mod tests {
         };
         assert_eq!(expand_compact_weights(&mut m).unwrap(), 1);
         assert_eq!(folded(&m).1, [1.0, -2.5, 0.099_975_586, 65504.0, 0.0, -0.0]);
+    }
+
+    /// A table `t` (int8 [4, 3], per-row scales, zero points of 0) read by `Gather(t, ids)`,
+    /// and, with `matmul`, by a `MatMul` too.
+    fn gathered_table(matmul: bool, zero_points: [u8; 4]) -> ModelProto {
+        let x: Vec<u8> = [1i8, 2, 3, -1, -2, -3, 127, -127, 0, 5, 6, 7]
+            .iter()
+            .map(|&v| v as u8)
+            .collect();
+        let inits = vec![
+            tensor("t_q", DataType::Int8, &[4, 3], x),
+            tensor("t_s", DataType::Float, &[4], f32s(&[0.5, 0.25, 0.1, 3.0])),
+            tensor("t_z", DataType::Int8, &[4], zero_points.to_vec()),
+        ];
+        let mut nodes = vec![
+            NodeProto {
+                op_type: "DequantizeLinear".into(),
+                name: "dq".into(),
+                input: vec!["t_q".into(), "t_s".into(), "t_z".into()],
+                output: vec!["t".into()],
+                attribute: vec![AttributeProto {
+                    name: "axis".into(),
+                    i: 0,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            NodeProto {
+                op_type: "Gather".into(),
+                name: "lookup".into(),
+                input: vec!["t".into(), "ids".into()],
+                output: vec!["y".into()],
+                ..Default::default()
+            },
+        ];
+        if matmul {
+            nodes.push(NodeProto {
+                op_type: "MatMul".into(),
+                input: vec!["y".into(), "t".into()],
+                output: vec!["z".into()],
+                ..Default::default()
+            });
+        }
+        let value = |name: &str| tract_onnx::pb::ValueInfoProto {
+            name: name.into(),
+            r#type: Some(tract_onnx::pb::TypeProto {
+                value: Some(tract_onnx::pb::type_proto::Value::TensorType(
+                    tract_onnx::pb::type_proto::Tensor {
+                        elem_type: if name == "ids" {
+                            DataType::Int64 as i32
+                        } else {
+                            DataType::Float as i32
+                        },
+                        shape: None,
+                    },
+                )),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        ModelProto {
+            graph: Some(GraphProto {
+                node: nodes,
+                initializer: inits,
+                input: vec![value("ids")],
+                output: vec![value(if matmul { "z" } else { "y" })],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// Runs `model` in tract on `ids` and returns its output's values.
+    fn run(model: &ModelProto, ids: &[i64]) -> Vec<f32> {
+        use tract_onnx::prelude::*;
+        let mut parsed = tract_onnx::onnx().parse(model, None).unwrap().model;
+        parsed
+            .set_input_fact(
+                0,
+                InferenceFact::dt_shape(i64::datum_type(), tvec![ids.len()]),
+            )
+            .unwrap();
+        let plan = parsed.into_optimized().unwrap().into_runnable().unwrap();
+        let input = tract_ndarray::arr1(ids).into_tensor();
+        let out = plan.run(tvec![input.into()]).unwrap();
+        out[0]
+            .to_plain_array_view::<f32>()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect()
+    }
+
+    #[test]
+    fn tables_only_gathered_stay_8_bit_and_give_the_expanded_values() {
+        let mut m = gathered_table(false, [0; 4]);
+        assert_eq!(expand_compact_weights(&mut m).unwrap(), 1);
+        let graph = m.graph.as_ref().unwrap();
+        let ops: Vec<&str> = graph.node.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(ops, ["Gather", "Cast", "Gather", "Mul"]);
+        let kept: Vec<(&str, i32)> = graph
+            .initializer
+            .iter()
+            .map(|t| (t.name.as_str(), t.data_type))
+            .collect();
+        assert!(kept.contains(&("t_q", DataType::Int8 as i32)), "{kept:?}");
+        assert_eq!(kept.len(), 2, "the integers and the rows' scales: {kept:?}");
+        // Rows 3, 0, 3, 2: (x − 0) × the row's scale, exactly as the expanded table holds it.
+        let expected: Vec<f32> = [(3, 3.0f32), (0, 0.5), (3, 3.0), (2, 0.1)]
+            .iter()
+            .flat_map(|&(row, s)| {
+                [[1i8, 2, 3], [-1, -2, -3], [127, -127, 0], [5, 6, 7]][row].map(|v| v as f32 * s)
+            })
+            .collect();
+        assert_eq!(run(&m, &[3, 0, 3, 2]), expected);
+    }
+
+    #[test]
+    fn tables_read_otherwise_or_with_zero_points_are_expanded() {
+        // Read by a MatMul as well: expanded once, as before.
+        let mut m = gathered_table(true, [0; 4]);
+        expand_compact_weights(&mut m).unwrap();
+        let graph = m.graph.as_ref().unwrap();
+        assert!(graph.node.iter().all(|n| n.op_type != "Cast"));
+        assert_eq!(graph.initializer.len(), 1);
+        assert_eq!(graph.initializer[0].data_type, DataType::Float as i32);
+        // A zero point that is not 0: expanded too, (x − z) × s.
+        let mut m = gathered_table(false, [0, 0, 1, 0]);
+        expand_compact_weights(&mut m).unwrap();
+        let graph = m.graph.as_ref().unwrap();
+        let ops: Vec<&str> = graph.node.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(ops, ["Gather"]);
+        assert_eq!(run(&m, &[2]), [126.0 * 0.1, -128.0 * 0.1, -0.1]);
     }
 
     #[test]

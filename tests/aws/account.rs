@@ -211,7 +211,7 @@ fn memory_below_the_models_need_is_refused() {
             .args(["deploy", "--yes", "--model", "minilm"])
             .current_dir(dir.path()),
         "memory = 300 in the file",
-        "at least 507 MB",
+        "at least 434 MB",
     );
     // The smaller model fits where the default does not.
     std::fs::write(dir.path().join("ummatics-sentiment.toml"), "memory = 320\n").unwrap();

@@ -102,6 +102,10 @@ fn broken_graph_and_tokenizer() {
         &load_error(dir.path()),
         &["model.onnx", "cannot load the ONNX graph"],
     );
+    // Empty (it is mapped, not read: an empty map must still be an error, not a crash).
+    let dir = copy_fixture(&ALL);
+    std::fs::write(dir.path().join("model.onnx"), b"").unwrap();
+    assert_contains(&load_error(dir.path()), &["model.onnx"]);
     let dir = copy_fixture(&ALL);
     std::fs::write(dir.path().join("tokenizer.json"), "{\"version\": 1}").unwrap();
     assert_contains(
