@@ -62,7 +62,7 @@ pub const SST2_MINI: Measured = Measured {
 /// one `bench` run of two passes, where 1 thread gave 97.0 texts/s — the lower figure is kept.
 /// Cold start and memory are the build Lambda runs: the static `bootstrap` under
 /// `bench/lambda_emulator.py` (one core, 9 runs, medians, 2026-12-07): Init Duration 131 ms,
-/// the first call of 50 texts 550 ms; peak RSS over the load and four calls 174 MiB (the
+/// the first call of 50 texts 550 ms (the host's fast huge-page state; 250–435 ms init in slower ones); peak RSS over the load and four calls 174 MiB (the
 /// glibc build's 178 MiB is the one kept; before the tables stayed 8-bit, 252 MiB).
 pub const SST2_MINILM: Measured = Measured {
     model: "sst2-minilm (bundled default)",
