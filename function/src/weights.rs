@@ -71,6 +71,16 @@ fn dequantize_after_gather(graph: &mut tract_onnx::pb::GraphProto) -> Result<usi
         .iter()
         .map(|t| (t.name.as_str(), t))
         .collect();
+    // A subgraph (If, Loop, Scan) may read a table by name from outside: tables keep their
+    // names, expanded, wherever one exists.
+    let subgraphs = graph.node.iter().any(|n| {
+        n.attribute
+            .iter()
+            .any(|a| a.g.is_some() || !a.graphs.is_empty())
+    });
+    if subgraphs {
+        return Ok(0);
+    }
     let graph_outputs: HashSet<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
     // Table name → (x's name, the scales as an initialiser).
     let mut tables: HashMap<String, (String, TensorProto)> = HashMap::new();
@@ -91,8 +101,10 @@ fn dequantize_after_gather(graph: &mut tract_onnx::pb::GraphProto) -> Result<usi
             && graph.node.iter().all(|reader| {
                 !reader.input.iter().any(|i| i == table)
                     || (reader.op_type == "Gather"
-                        && reader.input.first().is_some_and(|i| i == table)
-                        && !reader.input[1..].iter().any(|i| i == table)
+                        && reader.input.len() == 2
+                        && reader.output.len() == 1
+                        && reader.input[0] == table
+                        && reader.input[1] != table
                         && attribute(reader, "axis").is_none_or(|a| a.i == 0))
             });
         if !only_gathered {
@@ -777,6 +789,20 @@ mod tests {
             })
             .collect();
         assert_eq!(run(&m, &[3, 0, 3, 2]), expected);
+    }
+
+    #[test]
+    fn a_gather_without_its_indices_is_left_to_tract_to_refuse() {
+        let mut m = gathered_table(false, [0; 4]);
+        m.graph.as_mut().unwrap().node[1].input.truncate(1);
+        expand_compact_weights(&mut m).unwrap();
+        let graph = m.graph.as_ref().unwrap();
+        let ops: Vec<&str> = graph.node.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(
+            ops,
+            ["Gather"],
+            "the table expanded as before, the node untouched"
+        );
     }
 
     #[test]
