@@ -18,6 +18,10 @@ Recipe (fixed seed; every figure it prints is what it measured):
 3. With --average W: the result's weights become W x start + (1 - W) x trained.
 4. Export (ONNX, compact int8/f16 form) and onnxruntime reference exactly as
    train_small_model.py does; SST-2 dev through onnxruntime for the f32 and compact forms.
+With --teacher PT --mpnet DIR (distillation from tools/train_teacher.py's fine-tuned mpnet):
+the soft labels of every part (SST-2, outcome and everyday sentences alike) are the teacher's
+probabilities, not the start's, with weight --distil on the whole batch; the SST-2 part draws
+from --teacher-sst2 phrases the teacher labelled (cached in --work: an hour on one thread).
 5. Reported, never used to choose anything: SST-2 dev and every --test-sets file by kind
    and domain (tests/fixtures/everyday-domains.tsv is the held-out set: written by hand
    apart from both generators).
@@ -146,6 +150,31 @@ def report(model_logits, rows, name, figures):
     print(f"{name}: " + " ".join(f"{k}={100 * v:.1f}%" for k, v in out.items()), flush=True)
 
 
+def teacher_probabilities(args, sets):
+    """The mpnet teacher's [negative, positive] probabilities for each list of texts, cached in
+    --work under a name made of the teacher's path and the texts (a rerun reads them back)."""
+    import hashlib
+    key = hashlib.sha256(json.dumps([os.path.abspath(args.teacher), sets]).encode()).hexdigest()[:16]
+    cache = os.path.join(args.work, f"teacher-{key}.npz")
+    if os.path.exists(cache):
+        saved = np.load(cache)
+        return [saved[f"set{i}"] for i in range(len(sets))]
+    from transformers import AutoTokenizer
+    from train_teacher import Teacher, by_length
+    teacher_tok = AutoTokenizer.from_pretrained(args.mpnet)
+    teacher = Teacher(args.mpnet)
+    teacher.load_state_dict(torch.load(args.teacher, map_location="cpu"))
+    teacher.eval()
+    out = []
+    for texts in sets:
+        started = time.time()
+        rows = by_length(teacher_tok, texts, teacher)
+        out.append(F.softmax(torch.stack(rows), dim=-1).numpy().astype(np.float32))
+        print(f"teacher labelled {len(texts)} texts in {duration(time.time() - started)}", flush=True)
+    np.savez(cache, **{f"set{i}": v for i, v in enumerate(out)})
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", required=True)
@@ -165,6 +194,9 @@ def main():
     parser.add_argument("--everyday", type=int, default=6000, help="generated everyday_data sentences")
     parser.add_argument("--everyday-share", type=float, default=0.125)
     parser.add_argument("--distil", type=float, default=1.0)
+    parser.add_argument("--teacher", help="tools/train_teacher.py's teacher.pt: distil from it")
+    parser.add_argument("--mpnet", help="the all-mpnet-base-v2 directory the teacher was trained from")
+    parser.add_argument("--teacher-sst2", type=int, default=24000, help="SST-2 phrases the teacher labels")
     parser.add_argument("--average", type=float, default=0.0, help="the start's share of a final weight average")
     parser.add_argument(
         "--test-sets", nargs="*",
@@ -218,6 +250,18 @@ def main():
     sel_ids = [e.ids for e in tok.encode_batch([t for t, *_ in select])]
     sel_labels = [r[1] for r in select]
 
+    soft_out = soft_eve = soft_sst = None
+    if args.teacher:
+        pool = random.Random(args.seed + 5).sample(range(len(train_ids)), min(args.teacher_sst2, len(train_ids)))
+        train_ids = [train_ids[i] for i in pool]
+        train_labels = [train_labels[i] for i in pool]
+        soft_sst, soft_out, soft_eve = teacher_probabilities(
+            args, [[train_texts[i] for i in pool], [t for t, *_ in outcomes], [t for t, *_ in everyday]])
+        for name, soft, labels in (("SST-2", soft_sst, train_labels), ("outcomes", soft_out, out_labels),
+                                   ("everyday", soft_eve, eve_labels)):
+            agree = float((np.argmax(soft, axis=1) == np.array(labels)).mean())
+            print(f"teacher agrees with the {name} labels on {100 * agree:.1f} %", flush=True)
+            figures[f"teacher_agreement_{name}"] = round(agree, 4)
     teacher = copy.deepcopy(model).eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -243,7 +287,10 @@ def main():
         labels = torch.tensor([out_labels[i] for i in po] + [eve_labels[i] for i in pe] + [train_labels[i] for i in ps])
         logits = model(input_ids=ids, attention_mask=mask).logits
         loss = F.cross_entropy(logits, labels)
-        if args.distil > 0 and n_sst > 0:
+        if args.distil > 0 and soft_sst is not None:
+            soft = torch.from_numpy(np.concatenate([soft_out[po], soft_eve[pe], soft_sst[ps]]))
+            loss = loss + args.distil * F.kl_div(F.log_softmax(logits, dim=-1), soft, reduction="batchmean")
+        elif args.distil > 0 and n_sst > 0:
             sst_ids, sst_mask = pad_batch([train_ids[i] for i in ps])
             with torch.no_grad():
                 soft = F.softmax(teacher(input_ids=sst_ids, attention_mask=sst_mask).logits, dim=-1)
