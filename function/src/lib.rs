@@ -10,6 +10,7 @@ pub mod model;
 pub mod runtime;
 pub mod startup;
 pub mod telemetry;
+mod tokenizer_json;
 pub mod tokens;
 pub mod weights;
 

@@ -523,19 +523,32 @@ fn parse_graph(
         || crate::weights::expand_compact_weights(&mut proto),
     )
     .with_context(|| format!("{path}: cannot expand the compact weights"))?;
-    let parsed = timed(
+    let (model, unresolved) = timed(
         clock,
         |t| &mut t.parse,
-        || tract_onnx::onnx().parse(&proto, dir.and_then(Path::to_str)),
-    )
-    .map_err(|e| anyhow!("{path}: cannot load the ONNX graph: {e:#}"))?;
-    if !parsed.unresolved_inputs.is_empty() {
+        || -> Result<_> {
+            let weights = crate::weights::take_weights(&mut proto);
+            let parsed = tract_onnx::onnx()
+                .parse(&proto, dir.and_then(Path::to_str))
+                .map_err(|e| anyhow!("{path}: cannot load the ONNX graph: {e:#}"))?;
+            drop(proto);
+            let (mut model, mut unresolved) = (parsed.model, parsed.unresolved_inputs);
+            crate::weights::install_weights(
+                &mut model,
+                &parsed.outlets_by_name,
+                &mut unresolved,
+                weights,
+            )
+            .with_context(|| format!("{path}: cannot load the ONNX graph's weights"))?;
+            Ok((model, unresolved))
+        },
+    )?;
+    if !unresolved.is_empty() {
         bail!(
-            "{path}: cannot load the ONNX graph: inputs {:?} are read but never defined",
-            parsed.unresolved_inputs
+            "{path}: cannot load the ONNX graph: inputs {unresolved:?} are read but never defined"
         );
     }
-    Ok(parsed.model)
+    Ok(model)
 }
 
 /// Maps a model file into memory, read-only.
@@ -586,7 +599,9 @@ impl Classifier {
                 let config = read_config(&config_path)?;
                 let tokenizer_json = dir.join("tokenizer.json");
                 let tokenizer = if tokenizer_json.is_file() {
-                    Tokenizer::from_file(&tokenizer_json).map_err(|e| {
+                    let bytes = std::fs::read(&tokenizer_json)
+                        .with_context(|| format!("{}: cannot read", tokenizer_json.display()))?;
+                    crate::tokenizer_json::load(&bytes).map_err(|e| {
                         anyhow!(
                             "{}: cannot load the tokenizer: {e}",
                             tokenizer_json.display()
@@ -640,7 +655,7 @@ impl Classifier {
                 let config_text = std::str::from_utf8(config_json)
                     .map_err(|e| anyhow!("{name}/config.json: not UTF-8: {e}"))?;
                 let config = parse_config(config_text, &format!("{name}/config.json"))?;
-                let tokenizer = Tokenizer::from_bytes(tokenizer_json).map_err(|e| {
+                let tokenizer = crate::tokenizer_json::load(tokenizer_json).map_err(|e| {
                     anyhow!("{name}/tokenizer.json: cannot load the tokenizer: {e}")
                 })?;
                 Ok((config, tokenizer))

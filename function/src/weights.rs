@@ -192,6 +192,112 @@ fn dequantize_after_gather(graph: &mut tract_onnx::pb::GraphProto) -> Result<usi
     Ok(count)
 }
 
+/// Initialisers this large are handed to tract as tensors by [`take_weights`] and
+/// [`install_weights`] rather than through the protobuf.
+const HANDED_OVER_BYTES: usize = 16 * 1024;
+
+/// Takes the large weights out of the graph before tract parses it, so that tract does not
+/// copy them all while the protobuf still holds them (at load, memory freshly touched is time:
+/// 50 MB of copies for the default model). A weight is taken when it is an initialiser with
+/// its bytes in `raw_data` (not external), of a type [`install_weights`] reads, read by a node
+/// and not a graph output, in a graph without subgraphs (whose nodes may read it by name).
+/// tract then sees each as an input it cannot resolve, which [`install_weights`] turns into
+/// the constant tract would have made.
+pub fn take_weights(model: &mut ModelProto) -> Vec<TensorProto> {
+    let Some(graph) = model.graph.as_mut() else {
+        return Vec::new();
+    };
+    let has_subgraphs = graph.node.iter().any(|n| {
+        n.attribute
+            .iter()
+            .any(|a| a.g.is_some() || !a.graphs.is_empty())
+    });
+    if has_subgraphs {
+        return Vec::new();
+    }
+    let read: HashSet<&str> = graph
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter().map(String::as_str))
+        .collect();
+    let outputs: HashSet<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
+    let take: Vec<bool> = graph
+        .initializer
+        .iter()
+        .map(|t| {
+            t.raw_data.len() >= HANDED_OVER_BYTES
+                && !external(t)
+                && raw_type(t).is_some()
+                && read.contains(t.name.as_str())
+                && !outputs.contains(t.name.as_str())
+        })
+        .collect();
+    let mut taken = Vec::new();
+    let mut kept = Vec::new();
+    for (t, take) in std::mem::take(&mut graph.initializer).into_iter().zip(take) {
+        if take {
+            taken.push(t);
+        } else {
+            kept.push(t);
+        }
+    }
+    graph.initializer = kept;
+    taken
+}
+
+/// tract's type for the initialisers [`take_weights`] may take.
+fn raw_type(t: &TensorProto) -> Option<tract_onnx::prelude::DatumType> {
+    use tract_onnx::prelude::DatumType;
+    Some(match DataType::try_from(t.data_type).ok()? {
+        DataType::Float => DatumType::F32,
+        DataType::Float16 => DatumType::F16,
+        DataType::Int8 => DatumType::I8,
+        DataType::Uint8 => DatumType::U8,
+        DataType::Int32 => DatumType::I32,
+        DataType::Int64 => DatumType::I64,
+        _ => return None,
+    })
+}
+
+/// Turns the inputs tract could not resolve into the constants [`take_weights`] took, one at
+/// a time (each weight's bytes are freed as soon as its tensor exists, so the next reuses the
+/// memory), and drops them from `unresolved`. `outlets` is tract's `outlets_by_name`.
+pub fn install_weights(
+    model: &mut tract_onnx::prelude::InferenceModel,
+    outlets: &HashMap<String, tract_onnx::prelude::OutletId>,
+    unresolved: &mut Vec<String>,
+    weights: Vec<TensorProto>,
+) -> Result<()> {
+    use tract_onnx::prelude::*;
+    use tract_onnx::tract_hir::infer::InferenceOp;
+    for t in weights {
+        let Some(outlet) = outlets.get(&t.name).copied() else {
+            continue;
+        };
+        let dt = raw_type(&t).context("take_weights took a type it cannot read")?;
+        let shape = t
+            .dims
+            .iter()
+            .map(|&d| usize::try_from(d).map_err(|_| anyhow!("{}: negative dimension {d}", t.name)))
+            .collect::<Result<Vec<usize>>>()?;
+        // SAFETY: `from_raw_dt` checks the length against the shape; every byte pattern is a
+        // valid value of these types.
+        let tensor = unsafe { Tensor::from_raw_dt(dt, &shape, &t.raw_data) }
+            .map_err(|e| anyhow!("{}: {e}", t.name))?
+            .into_arc_tensor();
+        drop(t.raw_data);
+        let fact = InferenceFact::from(TypedFact::try_from(tensor.clone())?);
+        let op: Box<dyn InferenceOp> =
+            Box::new(tract_onnx::tract_hir::ops::konst::Const::new(tensor)?);
+        let node = model.node_mut(outlet.node);
+        node.op = op;
+        node.outputs[0].fact = fact;
+        model.inputs.retain(|i| i.node != outlet.node);
+        unresolved.retain(|name| *name != t.name);
+    }
+    Ok(())
+}
+
 /// Drops the initialisers no node reads and the graph does not output.
 fn drop_unread_initializers(graph: &mut tract_onnx::pb::GraphProto) {
     let still_read: HashSet<String> = graph
@@ -748,8 +854,21 @@ mod tests {
 
     /// Runs `model` in tract on `ids` and returns its output's values.
     fn run(model: &ModelProto, ids: &[i64]) -> Vec<f32> {
+        run_handed(model, Vec::new(), ids).unwrap()
+    }
+
+    /// [`run`] with `weights` (taken from `model` by [`take_weights`]) installed after parsing.
+    fn run_handed(model: &ModelProto, weights: Vec<TensorProto>, ids: &[i64]) -> Result<Vec<f32>> {
         use tract_onnx::prelude::*;
-        let mut parsed = tract_onnx::onnx().parse(model, None).unwrap().model;
+        let parsed = tract_onnx::onnx().parse(model, None).unwrap();
+        let (mut parsed, mut unresolved) = (parsed.model, parsed.unresolved_inputs);
+        let outlets = parsed
+            .nodes()
+            .iter()
+            .map(|n| (n.name.clone(), OutletId::new(n.id, 0)))
+            .collect();
+        install_weights(&mut parsed, &outlets, &mut unresolved, weights)?;
+        assert!(unresolved.is_empty(), "{unresolved:?}");
         parsed
             .set_input_fact(
                 0,
@@ -759,12 +878,86 @@ mod tests {
         let plan = parsed.into_optimized().unwrap().into_runnable().unwrap();
         let input = tract_ndarray::arr1(ids).into_tensor();
         let out = plan.run(tvec![input.into()]).unwrap();
-        out[0]
+        Ok(out[0]
             .to_plain_array_view::<f32>()
             .unwrap()
             .iter()
             .copied()
-            .collect()
+            .collect())
+    }
+
+    /// `Gather` over an f32 table of `rows` × 8 values (row r, column c: r + c / 8), output `y`.
+    fn f32_table(rows: usize) -> ModelProto {
+        let mut m = gathered_table(false, [0; 4]);
+        let graph = m.graph.as_mut().unwrap();
+        graph.node.remove(0);
+        graph.node[0].input[0] = "t".into();
+        let values: Vec<f32> = (0..rows * 8)
+            .map(|i| (i / 8) as f32 + (i % 8) as f32 / 8.0)
+            .collect();
+        graph.initializer = vec![tensor(
+            "t",
+            DataType::Float,
+            &[rows as i64, 8],
+            f32s(&values),
+        )];
+        m
+    }
+
+    #[test]
+    fn large_weights_handed_to_tract_as_tensors_give_the_same_results() {
+        let model = f32_table(1024); // 32 KiB: handed over
+        let plain = run(&model, &[3, 1000]);
+        let expected: Vec<f32> = [3.0f32, 1000.0]
+            .iter()
+            .flat_map(|r| (0..8).map(move |c| r + c as f32 / 8.0))
+            .collect();
+        assert_eq!(plain, expected);
+        let mut taken = model.clone();
+        let weights = take_weights(&mut taken);
+        assert_eq!(weights.len(), 1);
+        assert!(taken.graph.as_ref().unwrap().initializer.is_empty());
+        assert_eq!(run_handed(&taken, weights, &[3, 1000]).unwrap(), expected);
+
+        // Also declared as a graph input (ONNX before IR 4 lists initialisers there).
+        let mut listed = model.clone();
+        let graph = listed.graph.as_mut().unwrap();
+        let mut input = graph.input[0].clone();
+        input.name = "t".into();
+        graph.input.push(input);
+        let weights = take_weights(&mut listed);
+        assert_eq!(weights.len(), 1);
+        assert_eq!(run_handed(&listed, weights, &[3, 1000]).unwrap(), expected);
+    }
+
+    #[test]
+    fn small_outputs_and_subgraph_weights_stay_in_the_graph() {
+        let mut small = f32_table(64); // 2 KiB
+        assert!(take_weights(&mut small).is_empty());
+        let mut output = f32_table(1024);
+        let graph = output.graph.as_mut().unwrap();
+        let mut out = graph.output[0].clone();
+        out.name = "t".into();
+        graph.output.push(out);
+        assert!(take_weights(&mut output).is_empty());
+        let mut sub = f32_table(1024);
+        let graph = sub.graph.as_mut().unwrap();
+        graph.node[0].attribute.push(AttributeProto {
+            name: "body".into(),
+            g: Some(GraphProto::default()),
+            ..Default::default()
+        });
+        assert!(take_weights(&mut sub).is_empty());
+    }
+
+    #[test]
+    fn a_handed_weight_whose_bytes_do_not_fit_its_shape_is_refused_by_name() {
+        let mut model = f32_table(1024);
+        let mut weights = take_weights(&mut model);
+        let bytes = weights[0].raw_data.len();
+        weights[0].raw_data.truncate(bytes - 4);
+        let error = run_handed(&model, weights, &[3]).unwrap_err().to_string();
+        assert!(error.starts_with("t: "), "{error}");
     }
 
     #[test]
