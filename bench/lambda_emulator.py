@@ -108,7 +108,7 @@ def handler_for(run):
     return Handler
 
 
-def measure(bootstrap, model_dir, events, cpu, memory):
+def measure(bootstrap, model_dir, events, cpu, memory, extra_env=None):
     run = Run(events)
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(run))
     server.daemon_threads = True
@@ -123,6 +123,7 @@ def measure(bootstrap, model_dir, events, cpu, memory):
         "UMMATICS_MODEL_DIR": model_dir,
         "UMMATICS_THREADS": "1",
         "UMMATICS_TELEMETRY": "off",
+        **(extra_env or {}),
     }
     command = [bootstrap]
     if cpu is not None:
@@ -165,6 +166,10 @@ def main():
     parser.add_argument("--cpu", type=int, default=0, help="core to pin to (-1: none)")
     parser.add_argument("--memory", type=int, default=1769, help="MB the cost is priced at")
     parser.add_argument("--json", help="write every measurement here")
+    parser.add_argument("--env", action="append", default=[],
+                        help="LABEL:KEY=VALUE: an environment variable for one build's processes "
+                             "(e.g. glibc:MIMALLOC_ALLOW_THP=0); the same path may be given twice "
+                             "under two labels")
     args = parser.parse_args()
     if args.runs < 1 or args.calls < 2:
         parser.error("--runs must be at least 1 and --calls at least 2 (one cold, one warm)")
@@ -173,6 +178,13 @@ def main():
     for label, path in builds + models:
         if not os.path.exists(path):
             parser.error(f"{label}: {path} does not exist")
+    build_env = {}
+    for spec in args.env:
+        label, _, pair = spec.partition(":")
+        key, eq, value = pair.partition("=")
+        if label not in dict(builds) or not key or not eq:
+            parser.error(f"--env {spec}: expected LABEL:KEY=VALUE with LABEL one of the builds")
+        build_env.setdefault(label, {})[key] = value
     with open(args.texts, newline="") as f:
         texts = [row["text"] for row in csv.DictReader(f, delimiter="\t")]
     # The same 50 texts every call, so that the first call and a warm one do the same work.
@@ -182,7 +194,7 @@ def main():
     for run in range(args.runs):
         for model, model_dir in models:
             for build, bootstrap in builds:
-                m = measure(bootstrap, model_dir, events, cpu, args.memory)
+                m = measure(bootstrap, model_dir, events, cpu, args.memory, build_env.get(build))
                 results.setdefault((model, build), []).append(m)
                 print(
                     f"run {run + 1} {model} {build}: init {m['init_ms']:.0f} ms, first "
