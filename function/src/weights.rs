@@ -271,9 +271,15 @@ pub fn install_weights(
     use tract_onnx::prelude::*;
     use tract_onnx::tract_hir::infer::InferenceOp;
     for t in weights {
+        // Only a source tract made for the name becomes the constant: in a malformed graph a
+        // node's output may share the weight's name, and tract wires its readers to the node
+        // (its own constant for the initialiser would be left unread).
         let Some(outlet) = outlets.get(&t.name).copied() else {
             continue;
         };
+        if !model.inputs.contains(&outlet) {
+            continue;
+        }
         let dt = raw_type(&t).context("take_weights took a type it cannot read")?;
         let shape = t
             .dims
