@@ -73,12 +73,7 @@ fn dequantize_after_gather(graph: &mut tract_onnx::pb::GraphProto) -> Result<usi
         .collect();
     // A subgraph (If, Loop, Scan) may read a table by name from outside: tables keep their
     // names, expanded, wherever one exists.
-    let subgraphs = graph.node.iter().any(|n| {
-        n.attribute
-            .iter()
-            .any(|a| a.g.is_some() || !a.graphs.is_empty())
-    });
-    if subgraphs {
+    if has_subgraphs(graph) {
         return Ok(0);
     }
     let graph_outputs: HashSet<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
@@ -192,6 +187,16 @@ fn dequantize_after_gather(graph: &mut tract_onnx::pb::GraphProto) -> Result<usi
     Ok(count)
 }
 
+/// Whether a node of `graph` holds a subgraph (If, Loop, Scan), whose nodes may read the
+/// outer graph's initialisers by name.
+fn has_subgraphs(graph: &tract_onnx::pb::GraphProto) -> bool {
+    graph.node.iter().any(|n| {
+        n.attribute
+            .iter()
+            .any(|a| a.g.is_some() || !a.graphs.is_empty())
+    })
+}
+
 /// Initialisers this large are handed to tract as tensors by [`take_weights`] and
 /// [`install_weights`] rather than through the protobuf.
 const HANDED_OVER_BYTES: usize = 16 * 1024;
@@ -207,12 +212,7 @@ pub fn take_weights(model: &mut ModelProto) -> Vec<TensorProto> {
     let Some(graph) = model.graph.as_mut() else {
         return Vec::new();
     };
-    let has_subgraphs = graph.node.iter().any(|n| {
-        n.attribute
-            .iter()
-            .any(|a| a.g.is_some() || !a.graphs.is_empty())
-    });
-    if has_subgraphs {
+    if has_subgraphs(graph) {
         return Vec::new();
     }
     let read: HashSet<&str> = graph
